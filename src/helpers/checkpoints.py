@@ -1,0 +1,388 @@
+"""Cached weights: train once, commit the result, load it with a hash check everywhere else.
+
+Each model the book trains is stored as ``data/checkpoints/<name>.safetensors`` (safetensors: no pickle,
+byte-identical on re-save) and described by one entry of ``data/checkpoints/manifest.json``:
+
+- ``sha256`` of the file, checked on every load;
+- ``train_fn``, the importable training function (``module:function``) and the ``config`` it was called with;
+- ``metrics`` measured right after training, and the ``tolerances`` within which a retraining must
+  reproduce them (the honest-cache test in ``tests/test_cache_honest.py`` retrains and checks).
+
+``load_or_train(name, config, train_fn)`` loads the cache, or trains when there is none. It refuses, with an
+error that says what to run, when the file's hash differs from the manifest, when ``config`` differs from the
+one the cache was trained with, or when the file is missing in CI (``CI`` set). ``RETRAIN=1`` retrains.
+
+A training function takes the config dict and returns ``(tensors, metrics)``: a flat ``dict`` of tensors
+(a ``state_dict``) and a ``dict`` of float metrics.
+
+Command line::
+
+    python -m helpers.checkpoints list            # what is cached
+    python -m helpers.checkpoints verify          # check every hash
+    python -m helpers.checkpoints retrain [NAME]  # retrain from the manifest's configs (all when no NAME)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load as _load_bytes
+from safetensors.torch import save as _save_bytes
+
+from .paths import checkpoint_dir
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "ChecksumMismatch",
+    "ConfigMismatch",
+    "MissingCheckpoint",
+    "RetrainReport",
+    "TrainFn",
+    "load",
+    "load_or_train",
+    "read_manifest",
+    "retrain",
+    "train_fn_path",
+]
+
+TrainFn = Callable[[dict[str, Any]], tuple[dict[str, torch.Tensor], dict[str, float]]]
+MANIFEST = "manifest.json"
+
+
+class CheckpointError(RuntimeError):
+    """A cached checkpoint cannot be used as it is; the message says what to run."""
+
+
+class ChecksumMismatch(CheckpointError):
+    """The file on disk is not the one the manifest describes."""
+
+
+class ConfigMismatch(CheckpointError):
+    """The chapter asks for a config other than the one the cache was trained with."""
+
+
+class MissingCheckpoint(CheckpointError):
+    """No cached file, in a context (CI) where training is not allowed."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Weights loaded from (or just written to) the cache, with what the manifest says of them."""
+
+    name: str
+    tensors: dict[str, torch.Tensor]
+    config: dict[str, Any]
+    metrics: dict[str, float]
+    trained_now: bool
+
+
+@dataclass(frozen=True)
+class RetrainReport:
+    """How a fresh retraining compares with the cached checkpoint."""
+
+    name: str
+    cached_metrics: dict[str, float]
+    new_metrics: dict[str, float]
+    tolerances: dict[str, float]
+    max_weight_deviation: float  # max |new - cached| / max |cached| over all tensors
+    train_seconds: float
+
+    @property
+    def failures(self) -> list[str]:
+        """Metrics that moved by more than their tolerance (empty when the cache is honest)."""
+        bad = []
+        for key, tol in self.tolerances.items():
+            old, new = self.cached_metrics[key], self.new_metrics.get(key, math.nan)
+            if not abs(new - old) <= tol:
+                bad.append(f"{key}: cached {old:.4g}, retrained {new:.4g}, tolerance {tol:g}")
+        return bad
+
+    def __str__(self) -> str:
+        lines = [f"{self.name}: retrained in {self.train_seconds:.0f} s, "
+                 f"max relative weight deviation {self.max_weight_deviation:.2e}"]
+        for key, tol in self.tolerances.items():
+            old, new = self.cached_metrics[key], self.new_metrics.get(key, math.nan)
+            verdict = "ok" if abs(new - old) <= tol else "OUT OF TOLERANCE"
+            lines.append(f"  {key}: cached {old:.4f}, retrained {new:.4f} (±{tol:g}) {verdict}")
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def _truthy(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _canonical(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config as JSON would store it (tuples become lists); rejects what JSON cannot hold."""
+    if not isinstance(config, Mapping):
+        raise TypeError(f"config must be a dict, got {type(config).__name__}")
+    try:
+        return json.loads(json.dumps(dict(config), sort_keys=True, allow_nan=False))
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"config must be JSON-serialisable with finite numbers: {err}") from None
+
+
+def _sha256(blob: bytes) -> str:
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _root(root: Path | str | None) -> Path:
+    return Path(root) if root is not None else checkpoint_dir()
+
+
+def read_manifest(root: Path | str | None = None) -> dict[str, dict[str, Any]]:
+    """The manifest as a dict ``name -> entry`` (empty when there is none yet)."""
+    path = _root(root) / MANIFEST
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())
+
+
+def _write_manifest(manifest: Mapping[str, Any], root: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(dict(sorted(manifest.items())), indent=2, sort_keys=True) + "\n"
+    (root / MANIFEST).write_text(text)
+
+
+def train_fn_path(train_fn: TrainFn) -> str:
+    """``module:qualname`` of a training function, checked to import back to the same object."""
+    module, qualname = getattr(train_fn, "__module__", None), getattr(train_fn, "__qualname__", "")
+    if not module or module == "__main__" or "<" in qualname:
+        raise ValueError(
+            f"train_fn {qualname or train_fn!r} must be a top-level function of an importable module "
+            "(put it in src/helpers/), so that `make retrain` and the honest-cache test can call it"
+        )
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    if obj is not train_fn:
+        raise ValueError(f"train_fn {module}:{qualname} does not import back to the same function")
+    return f"{module}:{qualname}"
+
+
+def _import_train_fn(path: str) -> TrainFn:
+    module, _, qualname = path.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_outputs(name: str, tensors: Any, metrics: Any, tolerances: Mapping[str, float]) -> None:
+    if not isinstance(tensors, Mapping) or not tensors:
+        raise TypeError(f"train_fn for {name!r} must return a non-empty dict of tensors first")
+    for key, value in tensors.items():
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"train_fn for {name!r} returned {key!r} of type {type(value).__name__}")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ValueError(f"train_fn for {name!r} returned non-finite values in {key!r}")
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"train_fn for {name!r} must return a dict of metrics second")
+    for key, value in metrics.items():
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"metric {key!r} of {name!r} must be a finite number, got {value!r}")
+    missing = set(metrics) - set(tolerances)
+    if missing:
+        raise ValueError(f"state a retraining tolerance for every metric of {name!r}; missing: {sorted(missing)}")
+    extra = set(tolerances) - set(metrics)
+    if extra:
+        raise ValueError(f"tolerances name metrics that {name!r}'s train_fn does not return: {sorted(extra)}")
+
+
+def _train(name: str, config: dict[str, Any], train_fn: TrainFn, tolerances: Mapping[str, float]):
+    start = time.perf_counter()
+    tensors, metrics = train_fn(dict(config))
+    seconds = time.perf_counter() - start
+    _check_outputs(name, tensors, metrics, tolerances)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    metrics = {k: float(v) for k, v in metrics.items()}
+    return tensors, metrics, seconds
+
+
+def _save(
+    name: str,
+    tensors: dict[str, torch.Tensor],
+    config: dict[str, Any],
+    metrics: dict[str, float],
+    tolerances: Mapping[str, float],
+    fn_path: str,
+    seconds: float,
+    root: Path,
+) -> None:
+    blob = _save_bytes(tensors)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / f"{name}.safetensors").write_bytes(blob)
+    manifest = read_manifest(root)
+    manifest[name] = {
+        "file": f"{name}.safetensors",
+        "sha256": _sha256(blob),
+        "train_fn": fn_path,
+        "config": config,
+        "metrics": metrics,
+        "tolerances": {k: float(v) for k, v in sorted(tolerances.items())},
+        "torch": torch.__version__.split("+")[0],
+        "train_seconds": round(seconds, 1),
+    }
+    _write_manifest(manifest, root)
+
+
+# --------------------------------------------------------------------------------------------- API
+
+
+def load(name: str, *, root: Path | str | None = None) -> Checkpoint:
+    """Load a cached checkpoint after checking its sha256 against the manifest. Never unpickles."""
+    root = _root(root)
+    manifest = read_manifest(root)
+    if name not in manifest:
+        raise MissingCheckpoint(
+            f"no checkpoint named {name!r} in {root / MANIFEST}. Train it by running its chapter "
+            "(`make execute`), then commit data/checkpoints/."
+        )
+    entry = manifest[name]
+    path = root / entry["file"]
+    if not path.exists():
+        raise MissingCheckpoint(
+            f"checkpoint file {path} is missing although the manifest lists it. Restore it with "
+            f"`git checkout -- data/checkpoints/{entry['file']}` or retrain with `make retrain NAME={name}`."
+        )
+    blob = path.read_bytes()
+    digest = _sha256(blob)
+    if digest != entry["sha256"]:
+        raise ChecksumMismatch(
+            f"checkpoint {name!r} ({path}) is corrupted or was changed: its sha256 is {digest[:12]}…, "
+            f"the manifest says {entry['sha256'][:12]}…. Restore it with "
+            f"`git checkout -- data/checkpoints/{entry['file']}` or retrain with `make retrain NAME={name}`."
+        )
+    try:
+        tensors = _load_bytes(blob)
+    except Exception as err:  # a file that hashes right but does not parse: manifest written by hand
+        raise ChecksumMismatch(f"checkpoint {name!r} ({path}) is not a valid safetensors file: {err}") from None
+    return Checkpoint(name, tensors, entry["config"], entry["metrics"], trained_now=False)
+
+
+def load_or_train(
+    name: str,
+    config: Mapping[str, Any],
+    train_fn: TrainFn,
+    *,
+    tolerances: Mapping[str, float],
+    root: Path | str | None = None,
+) -> Checkpoint:
+    """Load ``name`` from the cache, or train it with ``train_fn(config)`` and cache the result.
+
+    Args:
+        name: file stem, letters, digits and underscores (``workbench_mlp``).
+        config: JSON-serialisable training config; must equal the cached one.
+        train_fn: importable function ``config -> (tensors, metrics)``.
+        tolerances: absolute tolerance per metric within which a retraining must reproduce it.
+        root: checkpoint folder (default ``data/checkpoints``, or ``$BOOK_DATA/checkpoints``).
+
+    Raises:
+        ChecksumMismatch: the cached file is not the one in the manifest.
+        ConfigMismatch: ``config`` differs from the cached config (set ``RETRAIN=1`` to retrain).
+        MissingCheckpoint: no cache and ``CI`` is set.
+    """
+    if not isinstance(name, str) or not name.replace("_", "").isalnum():
+        raise ValueError(f"checkpoint name must be letters, digits and underscores, got {name!r}")
+    config = _canonical(config)
+    fn_path = train_fn_path(train_fn)
+    root = _root(root)
+    entry = read_manifest(root).get(name)
+    cached = entry is not None and (root / entry["file"]).exists()
+    if cached and not _truthy("RETRAIN"):
+        if entry["config"] != config:
+            diff = sorted(k for k in set(config) | set(entry["config"]) if config.get(k) != entry["config"].get(k))
+            detail = ", ".join(f"{k}: cached {entry['config'].get(k)!r} vs asked {config.get(k)!r}" for k in diff)
+            raise ConfigMismatch(
+                f"checkpoint {name!r} was trained with another config ({detail}). "
+                "Retrain it on purpose with `RETRAIN=1` (for instance `RETRAIN=1 make execute`) and commit "
+                "data/checkpoints/, or restore the chapter's config."
+            )
+        return load(name, root=root)
+    if not cached and _truthy("CI") and not _truthy("RETRAIN"):
+        raise MissingCheckpoint(
+            f"checkpoint {name!r} is not in {root} and CI does not train. Run the chapter locally "
+            "(`make execute`) or `make retrain`, and commit data/checkpoints/."
+        )
+    tensors, metrics, seconds = _train(name, config, train_fn, tolerances)
+    _save(name, tensors, config, metrics, tolerances, fn_path, seconds, root)
+    return Checkpoint(name, tensors, config, metrics, trained_now=True)
+
+
+def retrain(name: str, *, root: Path | str | None = None, save: bool = False) -> RetrainReport:
+    """Retrain ``name`` from scratch with the manifest's config and compare with the cache.
+
+    With ``save=True`` the new weights and metrics replace the cached ones (what ``make retrain`` does).
+    """
+    root = _root(root)
+    cached = load(name, root=root)
+    entry = read_manifest(root)[name]
+    train_fn = _import_train_fn(entry["train_fn"])
+    tolerances = entry["tolerances"]
+    tensors, metrics, seconds = _train(name, entry["config"], train_fn, tolerances)
+    deviation = 0.0
+    if set(tensors) != set(cached.tensors):
+        deviation = math.inf
+    else:
+        for key, new in tensors.items():
+            old = cached.tensors[key]
+            if new.shape != old.shape:
+                deviation = math.inf
+                break
+            if old.numel() and old.is_floating_point():
+                scale = old.abs().max().clamp_min(1e-12)
+                deviation = max(deviation, float(((new - old).abs().max() / scale)))
+    if save:
+        _save(name, tensors, entry["config"], metrics, tolerances, entry["train_fn"], seconds, root)
+    return RetrainReport(name, cached.metrics, metrics, tolerances, deviation, seconds)
+
+
+def _main(argv: list[str]) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m helpers.checkpoints", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list cached checkpoints")
+    sub.add_parser("verify", help="check every cached file against its sha256")
+    p = sub.add_parser("retrain", help="retrain from the manifest's configs and replace the cache")
+    p.add_argument("names", nargs="*", help="checkpoints to retrain (default: all)")
+    args = parser.parse_args(argv)
+    manifest = read_manifest()
+    if args.command == "list":
+        for name, entry in manifest.items():
+            print(f"{name:28s} {entry['sha256'][:12]}  {entry['train_fn']}  {entry['metrics']}")
+        return 0
+    if args.command == "verify":
+        for name in manifest:
+            load(name)
+            print(f"{name}: ok")
+        return 0
+    names = args.names or list(manifest)
+    unknown = [n for n in names if n not in manifest]
+    if unknown:
+        parser.error(f"unknown checkpoints {unknown}; known: {sorted(manifest)}")
+    status = 0
+    for name in names:
+        report = retrain(name, save=True)
+        print(report)
+        if report.failures:
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

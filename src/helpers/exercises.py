@@ -1,0 +1,111 @@
+"""The book's exercise format: a learner's stub in the chapter, a reference in the helpers, and a check.
+
+An :class:`Exercise` names a reference solution and the inputs to try. ``exercise.check(fn)`` runs the
+learner's ``fn`` and the reference on every input, compares the results with a tolerance, prints a verdict
+and raises :class:`ExerciseFailed` (an ``AssertionError``) on the first disagreement, or
+:class:`ExerciseNotDone` while the stub still raises ``NotImplementedError``. See ``book/authoring.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["Exercise", "ExerciseFailed", "ExerciseNotDone", "compare_outputs"]
+
+
+class ExerciseFailed(AssertionError):
+    """The learner's function disagrees with the reference."""
+
+
+class ExerciseNotDone(NotImplementedError):
+    """The learner's function is still the stub."""
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _to_numpy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    return value
+
+
+def compare_outputs(actual: Any, expected: Any, *, rtol: float, atol: float, path: str = "output") -> str | None:
+    """``None`` when ``actual`` matches ``expected`` (tensors, arrays, numbers, tuples/lists/dicts of them),
+    else a sentence saying where and how they differ."""
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+            return f"{path} should be a sequence of {len(expected)} items, got {type(actual).__name__}"
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            problem = compare_outputs(a, e, rtol=rtol, atol=atol, path=f"{path}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict) or set(actual) != set(expected):
+            return f"{path} should be a dict with keys {sorted(expected)}"
+        for key in expected:
+            problem = compare_outputs(actual[key], expected[key], rtol=rtol, atol=atol, path=f"{path}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, torch.Tensor) and not isinstance(actual, torch.Tensor):
+        return f"{path} should be a torch.Tensor, got {type(actual).__name__}"
+    a, e = np.asarray(_to_numpy(actual)), np.asarray(_to_numpy(expected))
+    if a.shape != e.shape:
+        return f"{path} has shape {a.shape}, expected {e.shape}"
+    if a.dtype.kind not in "biuf":
+        return f"{path} should be numeric, got dtype {a.dtype}"
+    if not np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=True):
+        diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
+        where = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.ndim else ()
+        return f"{path} differs from the reference by up to {float(np.nanmax(diff)):.3g} (at index {tuple(int(i) for i in where)})"
+    return None
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise: its title, the reference solution and the inputs to compare on.
+
+    Attributes:
+        title: shown in verdicts, e.g. ``"Exercise 0.1 — the Gram matrix"``.
+        reference: the reference solution, a function of the helpers.
+        make_inputs: returns a list of argument tuples; called fresh for every check.
+        canonical: applied to both outputs before comparing (e.g. to fix eigenvector signs).
+    """
+
+    title: str
+    reference: Callable[..., Any]
+    make_inputs: Callable[[], Sequence[tuple]]
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    canonical: Callable[[Any], Any] = _identity
+
+    def check(self, fn: Callable[..., Any]) -> None:
+        """Run ``fn`` against the reference on every input; print a verdict, raise on disagreement."""
+        if not callable(fn):
+            raise TypeError(f"{self.title}: pass your function itself, got {type(fn).__name__}")
+        inputs = list(self.make_inputs())
+        for i, args in enumerate(inputs, start=1):
+            copies = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+            try:
+                actual = fn(*copies)
+            except NotImplementedError:
+                raise ExerciseNotDone(
+                    f"{self.title}: not done yet. Replace `raise NotImplementedError` in your function with "
+                    "your code, run its cell, then run this check again."
+                ) from None
+            expected = self.reference(*args)
+            problem = compare_outputs(self.canonical(actual), self.canonical(expected), rtol=self.rtol, atol=self.atol)
+            if problem:
+                shapes = ", ".join(str(tuple(a.shape)) if hasattr(a, "shape") else repr(a) for a in args)
+                message = f"✗ {self.title}: input {i} of {len(inputs)} (arguments {shapes}): {problem}"
+                print(message)
+                raise ExerciseFailed(message)
+        print(f"✓ {self.title}: your function agrees with the reference on all {len(inputs)} inputs")

@@ -1,0 +1,80 @@
+"""A small, deterministic training loop for classifiers, with a text progress bar.
+
+The progress bar is tqdm's text bar on stderr (never the notebook widget, whose state would end up in the
+committed chapter). Chapters load cached weights, so the bar only shows while (re)training; the nbval
+sanitize file removes it from comparisons. ``BOOK_PROGRESS=0`` hides it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+import torch
+from torch import nn
+from tqdm.std import tqdm
+
+from .data import Split
+
+__all__ = ["accuracy", "progress", "train_classifier"]
+
+T = TypeVar("T")
+
+
+def progress(iterable: Iterable[T], *, desc: str, total: int | None = None) -> Iterator[T]:
+    """Wrap ``iterable`` in a text progress bar on stderr (hidden with ``BOOK_PROGRESS=0``)."""
+    disable = os.environ.get("BOOK_PROGRESS", "1").strip() in ("0", "false", "no")
+    return iter(tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=disable, mininterval=0.5,
+                     dynamic_ncols=False, ncols=80, leave=False))
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Share of rows of ``x`` whose arg-max logit equals the label in ``y``."""
+    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(f"x and y must have the same, non-zero number of rows; got {x.shape[0]} and {y.shape[0]}")
+    return float((model(x).argmax(dim=-1) == y).float().mean())
+
+
+def train_classifier(
+    model: nn.Module,
+    split: Split,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    seed: int,
+    desc: str = "training",
+) -> dict[str, float]:
+    """Train ``model`` with AdamW and cross-entropy, shuffling with an explicit generator.
+
+    Returns the metrics measured right after training: ``train_accuracy``, ``test_accuracy``, ``test_loss``.
+    """
+    if epochs < 1 or batch_size < 1 or lr <= 0 or weight_decay < 0:
+        raise ValueError("epochs and batch_size must be >= 1, lr > 0 and weight_decay >= 0")
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    loss_fn = nn.CrossEntropyLoss()
+    n = split.x_train.shape[0]
+    steps = math.ceil(n / batch_size)
+    model.train()
+    for _ in progress(range(epochs), desc=desc):
+        order = torch.randperm(n, generator=generator)
+        for step in range(steps):
+            index = order[step * batch_size : (step + 1) * batch_size]
+            loss = loss_fn(model(split.x_train[index]), split.y_train[index])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+    model.eval()
+    with torch.no_grad():
+        test_loss = float(loss_fn(model(split.x_test), split.y_test))
+    return {
+        "train_accuracy": accuracy(model, split.x_train, split.y_train),
+        "test_accuracy": accuracy(model, split.x_test, split.y_test),
+        "test_loss": test_loss,
+    }
