@@ -63,9 +63,12 @@ def compare_outputs(actual: Any, expected: Any, *, rtol: float, atol: float, pat
     if a.dtype.kind not in "biuf":
         return f"{path} should be numeric, got dtype {a.dtype}"
     if not np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=True):
-        diff = np.abs(a.astype(np.float64) - e.astype(np.float64))
-        where = np.unravel_index(int(np.nanargmax(diff)), diff.shape) if diff.ndim else ()
-        return f"{path} differs from the reference by up to {float(np.nanmax(diff)):.3g} (at index {tuple(int(i) for i in where)})"
+        # only the entries that fail; a NaN facing a number counts as the largest deviation
+        bad = ~np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
+        with np.errstate(invalid="ignore"):
+            diff = np.where(bad, np.abs(a.astype(np.float64) - e.astype(np.float64)), 0.0)
+        where = np.unravel_index(int(np.argmax(np.where(np.isnan(diff), np.inf, diff))), diff.shape) if diff.ndim else ()
+        return f"{path} differs from the reference by up to {float(diff[where]):.3g} (at index {tuple(int(i) for i in where)})"
     return None
 
 

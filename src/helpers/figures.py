@@ -65,10 +65,11 @@ def compare_arrays(actual: np.ndarray, reference: np.ndarray, rtol: float, atol:
     if (nan_a != nan_r).any():
         where = tuple(int(i) for i in np.argwhere(nan_a != nan_r)[0])
         return False, float("nan"), where
-    diff = np.where(nan_a, 0.0, np.abs(a - r))
-    if diff.size == 0:
-        return True, 0.0, ()
-    excess = diff - (atol + rtol * np.where(nan_r, 0.0, np.abs(r)))
+    with np.errstate(invalid="ignore"):  # inf - inf; equal infinities match, as in np.allclose
+        diff = np.where(nan_a | (a == r), 0.0, np.abs(a - r))
+        if diff.size == 0:
+            return True, 0.0, ()
+        excess = diff - (atol + rtol * np.where(nan_r, 0.0, np.abs(r)))
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
     return bool((excess <= 0).all()), float(diff.max()), index
 

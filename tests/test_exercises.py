@@ -1,0 +1,217 @@
+"""helpers.exercises and the workbench chapter's exercises: references pass, wrong answers and stubs fail clearly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.func import jacrev
+
+from helpers import workbench
+from helpers.exercises import Exercise, ExerciseFailed, ExerciseNotDone, compare_outputs
+from helpers.linalg import canonical_signs, eigh_descending, gram
+
+EXERCISES = [workbench.exercise_covariance, workbench.exercise_hand_jacobian]
+
+
+def stub(*args):
+    raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------------------- the workbench exercises
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.title)
+def test_reference_passes_its_own_check(exercise, capsys):
+    exercise.check(exercise.reference)
+    out = capsys.readouterr().out
+    assert out.startswith("✓ ") and exercise.title in out
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.title)
+def test_stub_is_not_done(exercise):
+    with pytest.raises(ExerciseNotDone, match="not done yet.*NotImplementedError"):
+        exercise.check(stub)
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.title)
+def test_inputs_are_fresh_and_float64(exercise):
+    first, second = exercise.make_inputs(), exercise.make_inputs()
+    assert len(first) >= 3
+    for args_a, args_b in zip(first, second):
+        for a, b in zip(args_a, args_b):
+            assert a.dtype == torch.float64
+            assert torch.equal(a, b) and a is not b
+
+
+def test_covariance_reference_equals_numpy():
+    for (x,) in workbench._covariance_inputs():
+        expected = np.cov(x.numpy(), rowvar=False, bias=True)
+        np.testing.assert_allclose(workbench._covariance(x).numpy(), expected.reshape(x.shape[1], x.shape[1]),
+                                   rtol=1e-12, atol=1e-12)
+
+
+def test_covariance_numpy_solution_passes():
+    def learner(x):
+        return torch.from_numpy(np.cov(x.numpy(), rowvar=False, bias=True).reshape(x.shape[1], x.shape[1]))
+
+    workbench.exercise_covariance.check(learner)
+
+
+def test_covariance_uncentred_answer_fails(capsys):
+    with pytest.raises(ExerciseFailed, match=r"Exercise 0\.1.*input 1 of 4.*differs from the reference"):
+        workbench.exercise_covariance.check(lambda x: gram(x))
+    assert capsys.readouterr().out.startswith("✗ ")
+
+
+def test_covariance_unbiased_answer_fails():
+    def n_minus_one(x):
+        x = x - x.mean(dim=0)
+        return x.T @ x / (x.shape[0] - 1)
+
+    with pytest.raises(ExerciseFailed):
+        workbench.exercise_covariance.check(n_minus_one)
+
+
+def test_covariance_numpy_output_fails_with_type_message():
+    with pytest.raises(ExerciseFailed, match="should be a torch.Tensor, got ndarray"):
+        workbench.exercise_covariance.check(lambda x: np.cov(x.numpy(), rowvar=False, bias=True))
+
+
+def test_learner_mutating_its_input_does_not_fool_the_check():
+    def sloppy(x):
+        out = gram(x, centre=True)
+        x.zero_()  # in place on the learner's copy; the reference still sees the original
+        return out
+
+    workbench.exercise_covariance.check(sloppy)
+
+
+def test_hand_jacobian_equals_autograd():
+    for w1, b1, w2, x in workbench._jacobian_inputs():
+        def f(v, w1=w1, b1=b1, w2=w2):
+            return w2 @ torch.relu(w1 @ v + b1)
+
+        torch.testing.assert_close(workbench.hand_jacobian(w1, b1, w2, x), jacrev(f)(x), rtol=1e-12, atol=1e-12)
+
+
+def test_hand_jacobian_without_relu_mask_fails():
+    with pytest.raises(ExerciseFailed, match=r"Exercise 0\.2.*arguments \("):
+        workbench.exercise_hand_jacobian.check(lambda w1, b1, w2, x: w2 @ w1)
+
+
+def test_hand_jacobian_transposed_fails_on_shape():
+    with pytest.raises(ExerciseFailed, match="has shape"):
+        workbench.exercise_hand_jacobian.check(lambda w1, b1, w2, x: workbench.hand_jacobian(w1, b1, w2, x).T)
+
+
+def test_check_needs_a_callable():
+    with pytest.raises(TypeError, match="pass your function itself"):
+        workbench.exercise_covariance.check(torch.zeros(3))
+
+
+def test_not_done_is_a_not_implemented_error_and_failed_an_assertion():
+    assert issubclass(ExerciseNotDone, NotImplementedError)
+    assert issubclass(ExerciseFailed, AssertionError)
+
+
+# --------------------------------------------------------------------------------------------- a custom exercise
+
+
+def _top_eigenvectors(m: torch.Tensor) -> torch.Tensor:
+    return eigh_descending(m)[1]
+
+
+def _symmetric_inputs():
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(5, 5, generator=g, dtype=torch.float64)
+    return [(a + a.T,)]
+
+
+def test_canonical_is_applied_before_comparing():
+    signs = torch.tensor([1.0, -1.0, 1.0, -1.0, -1.0], dtype=torch.float64)
+
+    def flipped(m):
+        return eigh_descending(m)[1] * signs
+
+    plain = Exercise("eigenvectors", _top_eigenvectors, _symmetric_inputs)
+    with pytest.raises(ExerciseFailed):
+        plain.check(flipped)
+    Exercise("eigenvectors", _top_eigenvectors, _symmetric_inputs, canonical=canonical_signs).check(flipped)
+
+
+def test_tolerances_are_used():
+    ex = Exercise("close", lambda x: x, lambda: [(torch.ones(3, dtype=torch.float64),)], rtol=0, atol=1e-3)
+    ex.check(lambda x: x + 5e-4)
+    with pytest.raises(ExerciseFailed, match="up to 0.002"):
+        ex.check(lambda x: x + 2e-3)
+
+
+# --------------------------------------------------------------------------------------------- compare_outputs
+
+
+def close(actual, expected):
+    return compare_outputs(actual, expected, rtol=1e-6, atol=1e-9)
+
+
+def test_compare_equal_structures():
+    t = torch.arange(4.0)
+    assert close((t, 1.5), (t.clone(), 1.5)) is None
+    assert close([t, {"a": t}], (t, {"a": t})) is None  # list and tuple interchangeable
+    assert close({"x": t, "y": (2, 3)}, {"y": (2, 3), "x": t}) is None
+    assert close(np.array([1, 2]), np.array([1, 2])) is None
+    assert close(np.array([True, False]), np.array([True, False])) is None
+
+
+def test_compare_tuple_length_and_type():
+    assert "sequence of 2 items, got tuple" in close((1.0,), (1.0, 2.0))
+    assert "sequence of 2 items, got float" in close(1.0, (1.0, 2.0))
+
+
+def test_compare_tuple_element_mismatch_names_the_path():
+    message = close((torch.zeros(2), torch.ones(2)), (torch.zeros(2), torch.zeros(2)))
+    assert message.startswith("output[1] differs")
+
+
+def test_compare_dict_keys_and_values():
+    assert "dict with keys ['a', 'b']" in close({"a": 1.0}, {"a": 1.0, "b": 2.0})
+    assert "dict with keys" in close([1.0], {"a": 1.0})
+    message = close({"a": 1.0, "b": (0.0, 3.0)}, {"a": 1.0, "b": (0.0, 2.0)})
+    assert message.startswith("output['b'][1] differs from the reference by up to 1")
+
+
+def test_compare_shape_mismatch():
+    assert close(torch.zeros(2, 3), torch.zeros(3, 2)) == "output has shape (2, 3), expected (3, 2)"
+    assert "has shape (1, 3)" in close(torch.zeros(1, 3), torch.zeros(3))
+
+
+def test_compare_non_numeric():
+    assert "should be numeric" in close(np.array(["a"]), np.array([1.0]))
+
+
+def test_compare_reports_largest_deviation_and_index():
+    expected = torch.zeros(3, 4, dtype=torch.float64)
+    actual = expected.clone()
+    actual[1, 2] = 0.5
+    actual[2, 0] = -0.25
+    assert close(actual, expected) == "output differs from the reference by up to 0.5 (at index (1, 2))"
+
+
+def test_compare_nan():
+    assert close(torch.tensor([1.0, float("nan")]), torch.tensor([1.0, float("nan")])) is None
+    # a NaN where the reference has a number is a failure that points at the NaN, never a crash
+    assert close(torch.tensor([float("nan")]), torch.tensor([1.0])) == (
+        "output differs from the reference by up to nan (at index (0,))"
+    )
+    assert "(at index (0,))" in close(torch.tensor([float("nan"), 1.0]), torch.tensor([1.0, 1.0]))
+
+
+def test_compare_infinities():
+    assert close(torch.tensor([float("inf"), 1.0]), torch.tensor([float("inf"), 1.0])) is None
+    assert "up to 1 (at index (1,))" in close(torch.tensor([float("inf"), 1.0]), torch.tensor([float("inf"), 2.0]))
+
+
+def test_nan_output_fails_the_exercise_clearly():
+    with pytest.raises(ExerciseFailed, match="up to nan"):
+        workbench.exercise_covariance.check(lambda x: torch.full((x.shape[1], x.shape[1]), float("nan"),
+                                                                 dtype=torch.float64))
