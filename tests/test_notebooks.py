@@ -1,0 +1,142 @@
+"""Notebook hygiene: every chapter is committed executed, clean, self-describing and listed in the book.
+
+These checks read the committed notebooks; nbval (run by `make test` over `chapters/`) re-executes them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
+BENCH = ROOT / "data" / "bench.json"
+ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:work|root|home|tmp|Users|usr|opt|var)/")
+RUNNING_TIME = re.compile(r"\*\*Running time\.?\*\*[^\n]*?(\d+(?:\.\d+)?)\s*(s|seconds|min|minutes)\b", re.I)
+FIGURE_CHECK_LINE = re.compile(r"^figure '[^']+': data matches its reference", re.M)
+
+
+def _code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+
+
+def _stream_text(cell, name: str) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("name") == name)
+
+
+@pytest.fixture(params=CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def chapter(request):
+    path = request.param
+    return path, nbformat.read(path, as_version=4)
+
+
+def test_there_are_chapters():
+    assert CHAPTERS, "no chapters found in chapters/"
+    assert all(re.match(r"^\d\d_[a-z0-9_]+$", p.stem) for p in CHAPTERS), [p.stem for p in CHAPTERS]
+
+
+def test_executed_top_to_bottom(chapter):
+    path, nb = chapter
+    counts = [c.execution_count for c in _code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name} was not executed top to bottom on a fresh kernel (counts {counts}); run `make execute`"
+    )
+
+
+def test_no_errors_or_warnings(chapter):
+    path, nb = chapter
+    for i, cell in enumerate(_code_cells(nb)):
+        for out in cell.get("outputs", []):
+            assert out.output_type != "error", f"{path.name}, code cell {i + 1}: an error output"
+        stderr = _stream_text(cell, "stderr")
+        assert "warn" not in stderr.lower(), f"{path.name}, code cell {i + 1}: a warning on stderr: {stderr[:300]}"
+        assert not stderr.strip(), f"{path.name}, code cell {i + 1}: stderr output (progress bar?): {stderr[:300]}"
+
+
+def test_no_absolute_paths(chapter):
+    path, _ = chapter
+    match = ABSOLUTE_PATH.search(path.read_text())
+    assert match is None, f"{path.name} contains an absolute path near {path.read_text()[match.start() - 40:match.end() + 40]!r}"
+
+
+def test_opens_with_title_objectives_prerequisites_and_time(chapter):
+    path, nb = chapter
+    first = nb.cells[0]
+    assert first.cell_type == "markdown", f"{path.name} must open with a Markdown cell"
+    text = first.source
+    assert re.match(r"^# \S", text), f"{path.name}: the first cell must start with a level-one title"
+    assert re.search(r"\*\*Learning objectives\.?\*\*", text), f"{path.name}: no learning objectives"
+    assert re.search(r"\*\*Prerequisites\.?\*\*", text), f"{path.name}: no prerequisites"
+    assert RUNNING_TIME.search(text), f"{path.name}: no '**Running time.** … N s/min' line"
+
+
+def test_stated_running_time_matches_bench(chapter):
+    """The running time a chapter states is the one `make bench` measured (within a factor of two, or 10 s)."""
+    path, nb = chapter
+    bench = json.loads(BENCH.read_text())
+    measured = {row["chapter"]: row["seconds"] for row in bench["chapters"]}
+    assert path.stem in measured, f"{path.stem} is not in data/bench.json; run `make bench`"
+    value, unit = RUNNING_TIME.search(nb.cells[0].source).groups()
+    stated = float(value) * (60 if unit.lower().startswith("min") else 1)
+    actual = measured[path.stem]
+    assert actual / 2 - 10 <= stated <= actual * 2 + 10, f"{path.name} states {stated:.0f} s, make bench measured {actual:.0f} s"
+
+
+def test_every_figure_is_checked(chapter):
+    """A cell that shows an image also reports that the data behind it matches its reference."""
+    path, nb = chapter
+    for i, cell in enumerate(_code_cells(nb)):
+        images = sum("image/png" in o.get("data", {}) for o in cell.get("outputs", []))
+        checks = len(FIGURE_CHECK_LINE.findall(_stream_text(cell, "stdout")))
+        assert checks >= images, (
+            f"{path.name}, code cell {i + 1}: {images} figure(s) but {checks} figure check(s); "
+            "pass the figure's data to the chapter's FigureCheck"
+        )
+    assert "FigureCheck(" in "".join(c.source for c in _code_cells(nb)), f"{path.name} makes no FigureCheck"
+
+
+def test_setup_is_called_first(chapter):
+    path, nb = chapter
+    first_code = _code_cells(nb)[0].source
+    assert re.search(r"\bsetup\(seed=\d+", first_code), f"{path.name}: the first code cell must call setup(seed=...)"
+
+
+def test_exercises_follow_the_format(chapter):
+    path, nb = chapter
+    cells = nb.cells
+    for i, cell in enumerate(cells):
+        if "exercise" not in cell.metadata.get("tags", []):
+            continue
+        assert cell.cell_type == "code", f"{path.name}: only code cells may be tagged 'exercise'"
+        assert "hide-input" in cell.metadata["tags"], f"{path.name}: an exercise cell must be folded (hide-input)"
+        src = cell.source
+        assert src.count("# BEGIN SOLUTION") == 1 and src.count("# END SOLUTION") == 1, (
+            f"{path.name}: an exercise cell needs one '# BEGIN SOLUTION' … '# END SOLUTION' block"
+        )
+        following = next(c for c in cells[i + 1 :] if c.cell_type == "code")
+        assert ".check(" in following.source, f"{path.name}: an exercise must be followed by its check cell"
+        assert "✓" in _stream_text(following, "stdout"), f"{path.name}: the committed solution must pass its check"
+
+
+def test_every_chapter_is_in_the_table_of_contents():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.add(str(Path(node["file"]).with_suffix("")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(toc)
+    missing = [p.stem for p in CHAPTERS if f"chapters/{p.stem}" not in files]
+    assert not missing, f"chapters missing from _toc.yml: {missing}"
