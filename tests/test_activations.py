@@ -81,3 +81,11 @@ def test_empty_and_duplicate_names_raise():
 def test_capture_accepts_any_iterable_of_names():
     acts = capture(make_model(), inputs(), (name for name in ["act0"]))
     assert list(acts) == ["act0"]
+
+
+def test_submodule_that_never_runs_raises_clearly():
+    model = make_model()
+    model.fc0.add_module("unused", torch.nn.Identity())  # a child that fc0's forward never calls
+    with pytest.raises(RuntimeError, match=r"\['fc0.unused'\] did not run"):
+        capture(model, inputs(), ["fc0.unused"])
+    assert no_hooks_left(model)

@@ -210,7 +210,7 @@ def test_pca_of_rank_one_data():
     assert (result.variances >= 0).all()
 
 
-@pytest.mark.parametrize("k", [0, 5, -1, 2.0, "2"])
+@pytest.mark.parametrize("k", [0, 5, -1, 2.0, "2", True])
 def test_pca_rejects_bad_k(k):
     with pytest.raises(ValueError, match="k must be an int between 1 and 4"):
         pca(randn(10, 4), k=k)

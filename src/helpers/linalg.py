@@ -104,7 +104,7 @@ def pca(x: torch.Tensor, k: int | None = None) -> PCA:
     d = x.shape[1]
     if k is None:
         k = d
-    if not isinstance(k, int) or not 1 <= k <= d:
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= d:
         raise ValueError(f"k must be an int between 1 and {d}, got {k!r}")
     values, vectors = eigh_descending(gram(x, centre=True), symmetrize=True)
     return PCA(vectors[:, :k], values[:k].clamp_min(0), x.mean(dim=0))
