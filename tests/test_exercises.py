@@ -11,7 +11,40 @@ from helpers import workbench
 from helpers.exercises import Exercise, ExerciseFailed, ExerciseNotDone, compare_outputs
 from helpers.linalg import canonical_signs, eigh_descending, gram
 
-EXERCISES = [workbench.exercise_covariance, workbench.exercise_hand_jacobian]
+def _all_exercises() -> list[Exercise]:
+    """Every Exercise defined at module level anywhere in the helpers package."""
+    import importlib
+    import pkgutil
+
+    import helpers
+
+    found = []
+    for info in pkgutil.iter_modules(helpers.__path__):
+        module = importlib.import_module(f"helpers.{info.name}")
+        found += [obj for obj in vars(module).values() if isinstance(obj, Exercise) and obj not in found]
+    return found
+
+
+EXERCISES = _all_exercises()
+
+
+def _perturbed(out):
+    if isinstance(out, torch.Tensor):
+        return out + 1.0
+    if isinstance(out, (tuple, list)):
+        return type(out)(_perturbed(o) for o in out)
+    return out
+
+
+def test_every_chapter_exercise_is_found():
+    titles = {e.title.split(" — ")[0] for e in EXERCISES}
+    assert {"Exercise 0.1", "Exercise 0.2", "Exercise 1.1", "Exercise 1.2", "Exercise 1.3"} <= titles
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.title)
+def test_a_wrong_answer_fails(exercise):
+    with pytest.raises(ExerciseFailed):
+        exercise.check(lambda *args: _perturbed(exercise.reference(*args)))
 
 
 def stub(*args):
@@ -40,6 +73,9 @@ def test_inputs_are_fresh_and_float64(exercise):
     assert len(first) >= 3
     for args_a, args_b in zip(first, second):
         for a, b in zip(args_a, args_b):
+            if not isinstance(a, torch.Tensor):
+                assert a == b
+                continue
             assert a.dtype == torch.float64
             assert torch.equal(a, b) and a is not b
 

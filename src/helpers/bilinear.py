@@ -30,6 +30,8 @@ __all__ = [
     "fold_bias",
     "hosvd",
     "interaction_matrix",
+    "pinv_masks",
+    "pixel_vectors",
 ]
 
 
@@ -193,3 +195,45 @@ def hosvd(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     signs = torch.sign(u[u.abs().argmax(dim=0), torch.arange(u.shape[1])])
     signs[signs == 0] = 1
     return s, u * signs, (vh * signs[:, None]).reshape(-1, d, d)
+
+
+def pixel_vectors(embed_weight: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """Map eigenvectors from embedding space to input space: ``W_eᵀ e`` for every column ``e``.
+
+    Args:
+        embed_weight: (d, n_in) the embedding ``W_e``.
+        vectors: (..., d, m) eigenvectors as columns (``Eigen.vectors``).
+
+    Returns:
+        (..., m, n_in): one input-space vector per eigenvector, so that ``logit = Σ λ (p · x)²`` exactly.
+        They are *not* orthonormal in input space.
+    """
+    require_tensor(embed_weight, "embed_weight", ndim=2)
+    require_tensor(vectors, "vectors")
+    if vectors.ndim < 2 or vectors.shape[-2] != embed_weight.shape[0]:
+        raise ValueError(f"vectors (..., d, m) must have d = {embed_weight.shape[0]} rows, got {tuple(vectors.shape)}")
+    return torch.einsum("dp,...dm->...mp", embed_weight, vectors)
+
+
+def pinv_masks(values: torch.Tensor, vectors: torch.Tensor, embed_weight: torch.Tensor, top: int = 10) -> torch.Tensor:
+    """Adversarial masks read from the weights alone, one per top positive eigenvector of every class.
+
+    Stack the ``top`` most positive eigenvectors of all ``c`` classes (embedding space) as columns of ``K``
+    (d, c·top); the rows of ``pinv(K)`` are *keys* with ``key_j · K[:, i] = δ_ij``: each key excites its own
+    eigenvector and, as far as possible, none of the others. Mapped to input space with ``W_eᵀ``.
+
+    Returns:
+        (c, top, n_in) masks, not yet scaled or signed.
+    """
+    require_tensor(values, "values", ndim=2)
+    require_tensor(vectors, "vectors", ndim=3)
+    c, d, m = vectors.shape
+    if values.shape != (c, m):
+        raise ValueError(f"values must have shape (c, m) = {(c, m)}, got {tuple(values.shape)}")
+    if not isinstance(top, int) or isinstance(top, bool) or not 1 <= top <= m:
+        raise ValueError(f"top must be an int between 1 and {m}, got {top!r}")
+    order = torch.argsort(values, dim=1, descending=True)[:, :top]  # (c, top) most positive first
+    keys_of = torch.gather(vectors, 2, order[:, None, :].expand(c, d, top))  # (c, d, top)
+    k = keys_of.permute(1, 0, 2).reshape(d, c * top)  # (d, c·top)
+    keys = torch.linalg.pinv(k)  # (c·top, d)
+    return (keys @ embed_weight).reshape(c, top, -1)
