@@ -205,7 +205,8 @@ def _check_outputs(name: str, tensors: Any, metrics: Any, tolerances: Mapping[st
 
 def _train(name: str, config: dict[str, Any], train_fn: TrainFn, tolerances: Mapping[str, float]):
     start = time.perf_counter()
-    tensors, metrics = train_fn(dict(config))
+    with torch.enable_grad():  # chapters may have turned gradients off to read weights
+        tensors, metrics = train_fn(dict(config))
     seconds = time.perf_counter() - start
     _check_outputs(name, tensors, metrics, tolerances)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
