@@ -371,14 +371,16 @@ def linear_baseline(corpus: SentimentCorpus, *, steps: int = 200, lr: float = 0.
         raise TypeError(f"corpus must be a SentimentCorpus (from make_corpus), got {type(corpus).__name__}")
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1 or not lr > 0:
         raise ValueError(f"steps must be a positive int and lr > 0, got steps={steps!r}, lr={lr!r}")
-    torch.manual_seed(seed)
-    linear = nn.Linear(len(VOCAB), 2)
-    optimiser = torch.optim.Adam(linear.parameters(), lr=lr)
-    for _ in range(steps):
-        loss = nn.functional.cross_entropy(linear(corpus.train.x), corpus.train.y)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
+    # its own random state and gradients on, whatever the caller has set
+    with torch.random.fork_rng(devices=[]), torch.enable_grad():
+        torch.manual_seed(seed)
+        linear = nn.Linear(len(VOCAB), 2)
+        optimiser = torch.optim.Adam(linear.parameters(), lr=lr)
+        for _ in range(steps):
+            loss = nn.functional.cross_entropy(linear(corpus.train.x), corpus.train.y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
     return {
         "train_accuracy": accuracy(linear, corpus.train.x, corpus.train.y),
         "held_out_accuracy": accuracy(linear, corpus.held_out.x, corpus.held_out.y),
