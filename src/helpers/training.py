@@ -48,28 +48,44 @@ def train_classifier(
     lr: float,
     weight_decay: float,
     seed: int,
+    noise: float = 0.0,
+    cosine_schedule: bool = False,
     desc: str = "training",
 ) -> dict[str, float]:
     """Train ``model`` with AdamW and cross-entropy, shuffling with an explicit generator.
 
+    Args:
+        noise: standard deviation of Gaussian noise added to the inputs of every training batch (drawn from the
+            same explicit generator), a regulariser; 0 adds none.
+        cosine_schedule: decay the learning rate to 0 along a half cosine, stepped once per batch.
+
     Returns the metrics measured right after training: ``train_accuracy``, ``test_accuracy``, ``test_loss``.
     """
-    if epochs < 1 or batch_size < 1 or lr <= 0 or weight_decay < 0:
-        raise ValueError("epochs and batch_size must be >= 1, lr > 0 and weight_decay >= 0")
+    if epochs < 1 or batch_size < 1 or lr <= 0 or weight_decay < 0 or noise < 0:
+        raise ValueError("epochs and batch_size must be >= 1, lr > 0, and weight_decay and noise >= 0")
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     n = split.x_train.shape[0]
     steps = math.ceil(n / batch_size)
+    schedule = None
+    if cosine_schedule:
+        total = epochs * steps
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total)))
     model.train()
     for _ in progress(range(epochs), desc=desc):
         order = torch.randperm(n, generator=generator)
         for step in range(steps):
             index = order[step * batch_size : (step + 1) * batch_size]
-            loss = loss_fn(model(split.x_train[index]), split.y_train[index])
+            x = split.x_train[index]
+            if noise > 0:
+                x = x + noise * torch.randn(x.shape, generator=generator)
+            loss = loss_fn(model(x), split.y_train[index])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+            if schedule is not None:
+                schedule.step()
     model.eval()
     with torch.no_grad():
         test_loss = float(loss_fn(model(split.x_test), split.y_test))
