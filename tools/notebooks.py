@@ -50,7 +50,8 @@ def execute(path: Path, *, write: bool = True) -> nbformat.NotebookNode:
     client.execute()
     for cell in nb.cells:  # drop volatile metadata
         cell.metadata.pop("execution", None)
-    nb.metadata.pop("widgets", None) if not _has_widgets(nb) else None
+    if not _has_widgets(nb):  # nbclient stores an empty widget state otherwise
+        nb.metadata.pop("widgets", None)
     if write:
         nbformat.write(nb, path)
     return nb
