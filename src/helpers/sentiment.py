@@ -39,7 +39,8 @@ from torch import nn
 
 from ._checks import require_tensor
 from .bilinear import BilinearClassifier, Eigen, interaction_matrix
-from .training import accuracy, progress
+from .data import Split
+from .training import accuracy, train_classifier
 
 __all__ = [
     "ADJECTIVES",
@@ -335,26 +336,22 @@ def train_sentiment_bilinear(config: dict[str, Any]) -> tuple[dict[str, torch.Te
     corpus = make_corpus(config["n_train"], config["n_test"], config["n_held_out"], config["data_seed"])
     torch.manual_seed(config["seed"])
     model = sentiment_model(config)
-    generator = torch.Generator().manual_seed(config["seed"])
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    loss_fn = nn.CrossEntropyLoss()
-    x, y = corpus.train.x, corpus.train.y
-    n, batch = x.shape[0], config["batch_size"]
-    model.train()
-    for _ in progress(range(config["epochs"]), desc="sentiment bilinear"):
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, batch):
-            index = order[start : start + batch]
-            loss = loss_fn(model(x[index]), y[index])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-    model.eval()
+    split = Split(corpus.train.x, corpus.train.y, corpus.test.x, corpus.test.y)
+    measured = train_classifier(
+        model,
+        split,
+        epochs=config["epochs"],
+        batch_size=config["batch_size"],
+        lr=config["lr"],
+        weight_decay=config["weight_decay"],
+        seed=config["seed"],
+        desc="sentiment bilinear",
+    )
     with torch.no_grad():
-        train_loss = float(loss_fn(model(x), y))
+        train_loss = float(nn.functional.cross_entropy(model(split.x_train), split.y_train))
     metrics = {
-        "train_accuracy": accuracy(model, x, y),
-        "test_accuracy": accuracy(model, corpus.test.x, corpus.test.y),
+        "train_accuracy": measured["train_accuracy"],
+        "test_accuracy": measured["test_accuracy"],
         "held_out_accuracy": accuracy(model, corpus.held_out.x, corpus.held_out.y),
         "train_loss": train_loss,
     }
