@@ -1,0 +1,198 @@
+"""Modular addition ``(a + b) mod p`` with a one-layer transformer without LayerNorm (the LIB chapter's model 2).
+
+The model reads three tokens ``a, b, =`` (``=`` is token ``p``) and predicts ``(a + b) mod p`` at the last
+position. It is split at the three residual-stream *node layers* the LIB paper uses:
+
+====================  ===============================================  =========================
+node layer            what it is                                       shape per example
+====================  ===============================================  =========================
+``embed``             token + position embedding, all 3 positions       (3, d_model)
+``resid_mid``         residual after attention, last position           (1, d_model)
+``pre_unembed``       residual after the MLP, last position             (1, d_model)
+``logits``            output logits (left unrotated by LIB)             (1, p)
+====================  ===============================================  =========================
+
+Each *section* between two node layers is a function of one example's activations with a constant coordinate
+appended (``(positions, d + 1)``, the last entry 1): the MLP biases are multiplied by that coordinate, which is
+how a bias is *folded* into a linear map. Attention and unembedding have no biases here. Sections accept any
+leading batch dimensions, so they run on one example (for ``torch.func``) or on a batch alike.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from .training import progress
+
+__all__ = [
+    "MODADD_CONFIG",
+    "MODADD_TOLERANCES",
+    "ModAddTransformer",
+    "NODE_LAYERS",
+    "augment",
+    "pairs",
+    "split_pairs",
+    "train_modadd",
+]
+
+#: The chapter's model: p = 113, d_model 64, 4 heads, d_mlp 256, half of the pairs for training.
+MODADD_CONFIG: dict[str, Any] = {
+    "p": 113,
+    "d_model": 64,
+    "n_heads": 4,
+    "d_mlp": 256,
+    "train_fraction": 0.5,
+    "steps": 800,
+    "lr": 3e-3,
+    "weight_decay": 1.0,
+    "betas": [0.9, 0.98],
+    "warmup": 10,
+    "seed": 0,
+    "split_seed": 0,
+}
+MODADD_TOLERANCES = {"train_accuracy": 0.005, "test_accuracy": 0.01, "test_loss": 0.05}
+
+#: Names of the node layers, input side first.
+NODE_LAYERS = ("embed", "resid_mid", "pre_unembed", "logits")
+
+
+def pairs(p: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ``p²`` inputs as tokens (p², 3) ``[a, b, p]`` in row-major (a, b) order, and labels ``(a + b) mod p``."""
+    if not isinstance(p, int) or p < 2:
+        raise ValueError(f"p must be an int >= 2, got {p!r}")
+    a, b = torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij")
+    a, b = a.reshape(-1), b.reshape(-1)
+    tokens = torch.stack([a, b, torch.full_like(a, p)], dim=1)
+    return tokens, (a + b) % p
+
+
+def split_pairs(p: int, train_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (into :func:`pairs`) of the training and test pairs: a random split fixed by ``seed``."""
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must lie strictly between 0 and 1, got {train_fraction}")
+    order = torch.randperm(p * p, generator=torch.Generator().manual_seed(seed))
+    n_train = round(train_fraction * p * p)
+    return order[:n_train].sort().values, order[n_train:].sort().values
+
+
+class ModAddTransformer(nn.Module):
+    """One attention layer (causal, ``n_heads`` heads) and one ReLU MLP on a residual stream, no LayerNorm.
+
+    Only the last position's output is ever used, so attention is computed for the last query only (the
+    earlier positions' attention outputs cannot reach the logits of a one-layer model).
+    """
+
+    def __init__(self, p: int, d_model: int, n_heads: int, d_mlp: int) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model ({d_model}) must be a multiple of n_heads ({n_heads})")
+        self.p, self.d_model, self.n_heads, self.d_head = p, d_model, n_heads, d_model // n_heads
+        d_head = self.d_head
+
+        def init(*shape: int, fan_in: int) -> nn.Parameter:
+            return nn.Parameter(torch.randn(*shape) / math.sqrt(fan_in))
+
+        self.W_E = init(p + 1, d_model, fan_in=d_model)
+        self.W_pos = init(3, d_model, fan_in=d_model)
+        self.W_Q = init(n_heads, d_model, d_head, fan_in=d_model)
+        self.W_K = init(n_heads, d_model, d_head, fan_in=d_model)
+        self.W_V = init(n_heads, d_model, d_head, fan_in=d_model)
+        self.W_O = init(n_heads, d_head, d_model, fan_in=d_model)
+        self.W_in = init(d_model, d_mlp, fan_in=d_model)
+        self.b_in = nn.Parameter(torch.zeros(d_mlp))
+        self.W_out = init(d_mlp, d_model, fan_in=d_mlp)
+        self.b_out = nn.Parameter(torch.zeros(d_model))
+        self.W_U = init(d_model, p, fan_in=d_model)
+
+    # --- node layers and sections --------------------------------------------------------------------------
+    def embed(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Node layer ``embed``: (n, 3) tokens → (n, 3, d_model) residual stream."""
+        if tokens.ndim != 2 or tokens.shape[1] != 3:
+            raise ValueError(f"tokens must have shape (n, 3), got {tuple(tokens.shape)}")
+        return self.W_E[tokens] + self.W_pos
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """Section ``embed → resid_mid``: (..., 3, d + 1) → (..., 1, d), attention plus the residual."""
+        x = x[..., :-1]  # (..., 3, d); no attention biases, the constant is not used
+        q = torch.einsum("...d,hde->...he", x[..., -1, :], self.W_Q)  # (..., h, e) last query only
+        k = torch.einsum("...sd,hde->...hse", x, self.W_K)  # (..., h, s, e)
+        v = torch.einsum("...sd,hde->...hse", x, self.W_V)  # (..., h, s, e)
+        scores = torch.einsum("...he,...hse->...hs", q, k) / math.sqrt(self.d_head)  # the last query sees all
+        z = torch.einsum("...hs,...hse->...he", scores.softmax(dim=-1), v)  # (..., h, e)
+        out = x[..., -1, :] + torch.einsum("...he,hed->...d", z, self.W_O)  # (..., d)
+        return out.unsqueeze(-2)
+
+    def mlp(self, x: torch.Tensor) -> torch.Tensor:
+        """Section ``resid_mid → pre_unembed``: (..., 1, d + 1) → (..., 1, d), the MLP plus the residual."""
+        const, x = x[..., -1:], x[..., :-1]
+        hidden = torch.relu(x @ self.W_in + const * self.b_in)  # bias folded: multiplied by the constant
+        return x + hidden @ self.W_out + const * self.b_out
+
+    def unembed(self, x: torch.Tensor) -> torch.Tensor:
+        """Section ``pre_unembed → logits``: (..., 1, d + 1) → (..., 1, p)."""
+        return x[..., :-1] @ self.W_U
+
+    def sections(self) -> list:
+        """The three sections, in order, as functions of augmented activations."""
+        return [self.attention, self.mlp, self.unembed]
+
+    def node_activations(self, tokens: torch.Tensor) -> list[torch.Tensor]:
+        """Activations ``[embed (n,3,d), resid_mid (n,1,d), pre_unembed (n,1,d), logits (n,1,p)]``."""
+        acts = [self.embed(tokens)]
+        for section in self.sections():
+            acts.append(section(augment(acts[-1])))
+        return acts
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Logits (n, p) at the last position."""
+        return self.node_activations(tokens)[-1][:, 0]
+
+
+def augment(x: torch.Tensor) -> torch.Tensor:
+    """Append the constant coordinate: (..., d) → (..., d + 1) with last entry 1."""
+    return torch.cat([x, torch.ones_like(x[..., :1])], dim=-1)
+
+
+def _accuracy(model: ModAddTransformer, tokens: torch.Tensor, labels: torch.Tensor) -> float:
+    with torch.no_grad():
+        return float((model(tokens).argmax(-1) == labels).float().mean())
+
+
+def train_modadd(config: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """Full-batch AdamW with a short linear warm-up on the training pairs; return weights and metrics."""
+    torch.manual_seed(config["seed"])
+    p = config["p"]
+    model = ModAddTransformer(p, config["d_model"], config["n_heads"], config["d_mlp"])
+    tokens, labels = pairs(p)
+    train, test = split_pairs(p, config["train_fraction"], config["split_seed"])
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"], betas=tuple(config["betas"])
+    )
+    warmup = config["warmup"]
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: min(1.0, (step + 1) / warmup))
+    loss_fn = nn.CrossEntropyLoss()
+    # Once the loss is tiny, gradients underflow into denormal floats, which the CPU handles up to 3x slower;
+    # flushing them to zero keeps every step equally fast (and the run deterministic).
+    torch.set_flush_denormal(True)
+    try:
+        for _ in progress(range(config["steps"]), desc="mod-add transformer"):
+            loss = loss_fn(model(tokens[train]), labels[train])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+    finally:
+        torch.set_flush_denormal(False)
+    model.eval()
+    with torch.no_grad():
+        test_loss = float(loss_fn(model(tokens[test]), labels[test]))
+    metrics = {
+        "train_accuracy": _accuracy(model, tokens[train], labels[train]),
+        "test_accuracy": _accuracy(model, tokens[test], labels[test]),
+        "test_loss": test_loss,
+    }
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}, metrics
