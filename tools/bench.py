@@ -79,9 +79,12 @@ def _page(result: dict) -> str:
     ]
     lines += [
         f"| {k['chapter']} | {k['name']} | {k['what']} | {k['seconds_fast'] * 1e3:.1f} | "
-        f"{k['seconds_slow'] * 1e3:.1f} | {k['seconds_slow'] / k['seconds_fast']:.0f}× | {'yes' if k['agree'] else 'NO'} |"
+        f"{k['seconds_slow'] * 1e3:.1f} | {k['seconds_slow'] / k['seconds_fast']:.1f}× | {'yes' if k['agree'] else 'NO'} |"
         for k in result["kernels"]
     ]
+    notes = [f"- {k['name']}: {k['note']}" for k in result["kernels"] if k.get("note")]
+    if notes:
+        lines += ["", "Notes:", "", *notes]
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +98,7 @@ def main(argv: list[str]) -> int:
         print(f"bench: kernel {kernel.__name__} …", flush=True)
         r = kernel()
         kernels.append({"name": r.name, "chapter": r.chapter, "what": r.what, "seconds_fast": r.seconds_fast,
-                        "seconds_slow": r.seconds_slow, "agree": r.agree})
+                        "seconds_slow": r.seconds_slow, "agree": r.agree, "note": r.note})
         print(f"  {r.ratio:.0f}x, agree={r.agree}", flush=True)
     result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "chapters": chapters, "kernels": kernels}
     BENCH_JSON.write_text(json.dumps(result, indent=2) + "\n")

@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-from torch.func import jacrev, vmap
+from torch.func import vjp, vmap
 
 from ._checks import require_tensor
 from .linalg import canonical_signs, eigh_descending
@@ -51,6 +51,7 @@ __all__ = [
     "identity_basis",
     "interaction_graph",
     "interaction_graph_loop",
+    "interaction_graphs",
     "interaction_matrix",
     "lib_basis",
     "mlp_sections",
@@ -285,18 +286,35 @@ def lib_basis(activations: torch.Tensor, target_jacobians: torch.Tensor, *, thre
 # Jacobians
 # ----------------------------------------------------------------------------------------------------------
 def section_jacobians(section: Section, points: torch.Tensor, *, chunk_size: int = 512) -> torch.Tensor:
-    """Per-example Jacobians of a section at augmented ``points`` (n, P, d + 1), vectorised with vmap(jacrev).
+    """Per-example Jacobians of a section at augmented ``points`` (n, P, d + 1), vectorised with ``torch.func``.
 
-    Returns (n, P_out, d_out, P, d + 1) in float64. ``chunk_size`` examples are differentiated at once.
+    One forward pass over a chunk of examples and one *vectorised* backward pass: ``vmap`` over the pullback of
+    ``torch.func.vjp`` with every one-hot output direction as cotangent at once. Because examples do not interact
+    inside a section, the gradient of output ``(t, o)`` summed over the chunk holds every example's row.
+    Returns (n, P_out, d_out, P, d + 1) in float64; ``chunk_size`` bounds memory (d_out · P_out · chunk rows).
     """
     points = require_tensor(points, "points", ndim=3).to(torch.float64)
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
-    out = section(points[0])
-    if not isinstance(out, torch.Tensor) or out.ndim != 2:
-        raise ValueError(f"a section must map (P, d + 1) to (P_out, d_out), got shape {tuple(getattr(out, 'shape', ()))}")
-    jac = vmap(jacrev(section))
-    return torch.cat([jac(chunk) for chunk in points.split(chunk_size)])
+    probe = section(points[:2])
+    if not isinstance(probe, torch.Tensor) or probe.ndim != 3 or probe.shape[0] != min(2, points.shape[0]):
+        raise ValueError(
+            "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), "
+            f"got shape {tuple(getattr(probe, 'shape', ()))} for a batch of 2"
+        )
+    return _jacobians_output_major(section, points, chunk_size).permute(2, 0, 1, 3, 4)
+
+
+def _jacobians_output_major(section: Section, points: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """The same Jacobians laid out (P_out, d_out, n, P, d + 1), so that contractions over outputs are one GEMM."""
+    parts = []
+    for chunk in points.split(chunk_size):
+        out, pullback = vjp(section, chunk)  # out: (c, T, o)
+        c, t, o = out.shape
+        cotangents = torch.eye(t * o, dtype=out.dtype).reshape(t * o, 1, t, o).expand(t * o, c, t, o)
+        (grads,) = vmap(pullback)(cotangents)  # (T·o, c, S, D): one vectorised backward for every output
+        parts.append(grads.reshape(t, o, *grads.shape[1:]).detach())
+    return torch.cat(parts, dim=2)
 
 
 def _target_jacobians(raw: torch.Tensor, next_basis: Basis) -> torch.Tensor:
@@ -389,65 +407,93 @@ def _check_layers(activations: Sequence[torch.Tensor], sections: Sequence[Sectio
     return acts, names
 
 
-def interaction_graph(
+def interaction_graphs(
     activations: Sequence[torch.Tensor],
     sections: Sequence[Section],
     *,
-    method: Literal["lib", "pca"] = "lib",
+    methods: Sequence[Literal["lib", "pca"]] = ("lib", "pca"),
     target: Literal["local", "output"] = "local",
     final: Literal["identity", "pca"] = "identity",
     threshold: float = DEFAULT_THRESHOLD,
     chunk_size: int = 512,
     names: Sequence[str] | None = None,
-    desc: str | None = None,
-) -> InteractionGraph:
-    """Bases and squared edges of every node layer, from the output backwards, vectorised.
+    desc: str = "interaction graphs",
+) -> dict[str, InteractionGraph]:
+    """Bases and squared edges of every node layer, from the output backwards, for several methods at once.
 
-    Each section's per-example Jacobians are computed once (``vmap(jacrev)``) at the real activations and used
-    twice: for the layer's basis (LIB: ``M`` from the Jacobians of the next layer's features, or of the network
-    output when ``target="output"``) and for its edges (gradient × activation). The final layer is left
-    unrotated (``final="identity"``, the paper's choice for logits) or given its PCA basis.
+    Each section's per-example Jacobians are computed once (:func:`section_jacobians`) at the real activations
+    and then used for everything: every method's basis (LIB: ``M`` from the Jacobians of the next layer's
+    features, or of the network output when ``target="output"``) and every method's edges (gradient ×
+    activation). The final layer is left unrotated (``final="identity"``, the paper's choice for logits) or
+    given its PCA basis.
 
     Args:
         activations: node-layer activations, each (n, P_l, d_l) (or (n, d_l)), input side first.
-        sections: ``len(activations) - 1`` functions mapping one example's augmented activations onward.
-        method: ``"lib"`` or the ``"pca"`` baseline (same pipeline, ``C = Y U``).
+        sections: ``len(activations) - 1`` functions mapping augmented activations (batched) onward.
+        methods: ``"lib"`` and/or the ``"pca"`` baseline (the same pipeline with ``C = Y U``).
     """
     acts, names = _check_layers(activations, sections, names)
-    if method not in ("lib", "pca") or target not in ("local", "output") or final not in ("identity", "pca"):
-        raise ValueError(f"unknown method/target/final: {method!r}, {target!r}, {final!r}")
+    methods = tuple(methods)
+    if not methods or any(m not in ("lib", "pca") for m in methods) or target not in ("local", "output") \
+            or final not in ("identity", "pca"):
+        raise ValueError(f"unknown method/target/final: {methods!r}, {target!r}, {final!r}")
     last = acts[-1]
-    bases: list[Basis] = [None] * len(acts)  # type: ignore[list-item]
-    bases[-1] = identity_basis(last.shape[-1]) if final == "identity" else pca_basis(last, threshold=threshold)
-    edges: list[torch.Tensor] = [None] * len(sections)  # type: ignore[list-item]
-    chain: torch.Tensor | None = None  # Jacobians of the final features w.r.t. layer l + 1 (target="output")
-    steps = progress(range(len(sections) - 1, -1, -1), desc=desc or f"{method} graph", total=len(sections))
-    for l in steps:
-        n = acts[l].shape[0]
-        local_parts, chain_parts = [], []
-        for start in range(0, n, chunk_size):  # each section's Jacobians are computed once, chunk by chunk
-            raw = section_jacobians(sections[l], augment(acts[l][start : start + chunk_size]), chunk_size=chunk_size)
-            local_parts.append(_target_jacobians(raw, bases[l + 1]))  # (c, T, K, S, D)
-            if target == "output" and chain is not None:
-                # chain rule through the section; the constant slot of layer l + 1 does not depend on layer l
-                chain_parts.append(torch.einsum("ntkse,nserd->ntkrd", chain[start : start + chunk_size, ..., :-1], raw))
-        local = torch.cat(local_parts)
-        if target == "output":
-            chain = local if chain is None else torch.cat(chain_parts)
-        target_j = chain if target == "output" else local
-        if method == "lib":
-            bases[l] = lib_basis(acts[l], target_j, threshold=threshold)
-        else:
-            bases[l] = pca_basis(acts[l], threshold=threshold)
-        # edges: gradient × activation at the real activations, from the same Jacobians
-        feats = bases[l].features(acts[l])  # (n, S, J)
-        total = torch.zeros(bases[l + 1].size, bases[l].size, dtype=torch.float64)
-        for start in range(0, n, chunk_size):
-            jf = torch.einsum("ntksd,jd->ntksj", local[start : start + chunk_size], bases[l].C_pinv)
-            total += edges_from_jacobians(jf, feats[start : start + chunk_size]) * jf.shape[0]
-        edges[l] = total / n
-        del local, local_parts
-    return InteractionGraph(names, tuple(bases), tuple(edges))
+    final_basis = identity_basis(last.shape[-1]) if final == "identity" else pca_basis(last, threshold=threshold)
+    bases = {m: [None] * (len(acts) - 1) + [final_basis] for m in methods}
+    edges: dict[str, list] = {m: [None] * len(sections) for m in methods}
+    chains: dict[str, torch.Tensor | None] = {m: None for m in methods}  # Jacobians of the output (target="output")
+    for l in progress(range(len(sections) - 1, -1, -1), desc=desc, total=len(sections)):
+        n, s, _ = acts[l].shape
+        raw = _jacobians_output_major(sections[l], augment(acts[l]), chunk_size)  # (T, o, n, S, D), once
+        t_out, o, _, _, d = raw.shape
+        for m in methods:
+            nxt = bases[m][l + 1]
+            def local_part(start: int, stop: int) -> torch.Tensor:
+                """Jacobians of the next layer's features for examples start:stop, one GEMM over o: (T, K, c, S, D)."""
+                part = raw[:, :, start:stop].reshape(t_out, o, -1)
+                return torch.einsum("ok,tox->tkx", nxt.C[:o], part).reshape(t_out, nxt.size, -1, s, d)
+
+            if m == "pca":
+                basis = pca_basis(acts[l], threshold=threshold)
+            elif target == "output":
+                as_batch = local_part(0, n).permute(2, 0, 1, 3, 4)  # (n, T, K, S, D)
+                # chain rule; the constant slot of layer l + 1 does not depend on layer l
+                chains[m] = as_batch if chains[m] is None else torch.einsum(
+                    "ntkse,senrd->ntkrd", chains[m][..., :-1], raw)
+                basis = lib_basis(acts[l], chains[m], threshold=threshold)
+            else:
+                step = gram_step(acts[l], threshold=threshold)
+                m_prime = torch.zeros(d, d, dtype=torch.float64)
+                for start in range(0, n, chunk_size):
+                    rows = local_part(start, start + chunk_size).reshape(-1, d)  # one row per (t, i, x, s)
+                    m_prime += rows.T @ rows
+                m_prime /= n * s
+                basis = _lib_from_m(step, step.R_pinv @ m_prime @ step.R_pinv.T, _threshold(threshold))
+            bases[m][l] = basis
+            # edges: gradient × activation at the real activations, from the same Jacobians
+            feats = basis.features(acts[l])  # (n, S, J)
+            total = torch.zeros(nxt.size, basis.size, dtype=torch.float64)
+            for start in range(0, n, chunk_size):
+                local = local_part(start, start + chunk_size)
+                between = (local.reshape(-1, d) @ basis.C_pinv.T).reshape(*local.shape[:-1], basis.size)  # (T, K, c, S, J)
+                attributions = torch.einsum("tkcsj,csj->tkcj", between, feats[start : start + chunk_size])
+                total += attributions.pow(2).sum(dim=(0, 2))
+            edges[m][l] = total / (n * s)
+        del raw
+    return {m: InteractionGraph(names, tuple(bases[m]), tuple(edges[m])) for m in methods}
+
+
+def interaction_graph(
+    activations: Sequence[torch.Tensor],
+    sections: Sequence[Section],
+    *,
+    method: Literal["lib", "pca"] = "lib",
+    **options,
+) -> InteractionGraph:
+    """One method's graph: :func:`interaction_graphs` with ``methods=(method,)`` (same options)."""
+    if method not in ("lib", "pca"):
+        raise ValueError(f"unknown method {method!r}: use 'lib' or 'pca'")
+    return interaction_graphs(activations, sections, methods=(method,), **options)[method]
 
 
 def interaction_graph_loop(
@@ -479,7 +525,7 @@ def interaction_graph_loop(
         for t in range(out.shape[1]):
             for i in range(out.shape[2]):
                 (g,) = torch.autograd.grad(out[:, t, i].sum(), x, retain_graph=True)  # (n, S, D)
-                m_prime += torch.einsum("nsd,nse->de", g, g)
+                m_prime += torch.einsum("nsd,nse->de", g, g).detach()
         step = gram_step(f, threshold=threshold)
         m = step.R_pinv @ (m_prime / (n * s)) @ step.R_pinv.T
         basis = bases[l] = _lib_from_m(step, m, threshold)
@@ -492,7 +538,7 @@ def interaction_graph_loop(
         for t in range(out.shape[1]):
             for i in range(out.shape[2]):
                 (g,) = torch.autograd.grad(out[:, t, i].sum(), fh, retain_graph=True)  # (n, S, J)
-                e[i] += (g * feats).sum(dim=1).pow(2).sum(dim=0)
+                e[i] += (g * feats).sum(dim=1).pow(2).sum(dim=0).detach()
         edges[l] = e / (n * s)
     return InteractionGraph(names, tuple(bases), tuple(edges))
 

@@ -21,19 +21,26 @@ leading batch dimensions, so they run on one example (for ``torch.func``) or on 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from ._checks import require_tensor
 from .training import progress
 
 __all__ = [
+    "FOURIER_KINDS",
+    "FourierLabel",
     "MODADD_CONFIG",
     "MODADD_TOLERANCES",
     "ModAddTransformer",
     "NODE_LAYERS",
     "augment",
+    "fourier_label",
+    "load_model",
     "pairs",
     "split_pairs",
     "train_modadd",
@@ -196,3 +203,62 @@ def train_modadd(config: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[
         "test_loss": test_loss,
     }
     return {k: v.detach().clone() for k, v in model.state_dict().items()}, metrics
+
+
+def load_model() -> tuple[ModAddTransformer, torch.Tensor, torch.Tensor]:
+    """The cached chapter model in float64, read-only, with all ``p²`` token triples and their labels."""
+    from . import checkpoints
+
+    ckpt = checkpoints.load_or_train("modadd_transformer", MODADD_CONFIG, train_modadd, tolerances=MODADD_TOLERANCES)
+    c = ckpt.config
+    model = ModAddTransformer(c["p"], c["d_model"], c["n_heads"], c["d_mlp"])
+    model.load_state_dict(ckpt.tensors)
+    model = model.double().eval().requires_grad_(False)
+    tokens, labels = pairs(c["p"])
+    return model, tokens, labels
+
+
+#: The kinds of Fourier term a feature over the (a, b) grid is matched against ("cos" stands for any phase).
+FOURIER_KINDS = ("cos(wa)+cos(wb)", "cos(wa)cos(wb)", "cos(w(a+b))", "cos(w(a-b))")
+
+
+@dataclass(frozen=True)
+class FourierLabel:
+    """The best Fourier description of one feature over the (a, b) grid.
+
+    ``power[kind, w - 1]`` is the share of the feature's non-constant power (|2-D DFT|², both signs of each
+    frequency) explained by each kind of term at frequency ``w`` = 1 … (p − 1)/2; ``purity`` the largest share.
+    """
+
+    kind: str
+    frequency: int
+    purity: float
+    power: np.ndarray
+
+    def __str__(self) -> str:
+        return f"{self.kind.replace('w', str(self.frequency))} ({self.purity:.0%})"
+
+
+def fourier_label(grid: torch.Tensor) -> FourierLabel:
+    """Label a function of (a, b) given as a (p, p) grid by its dominant Fourier term.
+
+    The 2-D DFT splits the power at frequency ``w`` into three places: the axes ``(±w, 0), (0, ±w)`` (terms in
+    ``a`` or ``b`` alone), the diagonal ``(w, w), (−w, −w)`` (``cos(w(a+b))``) and the anti-diagonal
+    ``(w, −w), (−w, w)`` (``cos(w(a−b))``). A product ``cos(wa)cos(wb)`` puts equal power on the diagonal and
+    the anti-diagonal, so the matched part ``2 · min(diagonal, anti-diagonal)`` is labelled a product and only
+    the excess of either a sum or a difference.
+    """
+    grid = require_tensor(grid, "grid", ndim=2)
+    p = grid.shape[0]
+    if grid.shape != (p, p) or p < 3:
+        raise ValueError(f"grid must be square (p, p) with p >= 3, got {tuple(grid.shape)}")
+    power = torch.fft.fft2(grid.to(torch.float64)).abs().pow(2).numpy()
+    total = power.sum() - power[0, 0]
+    ws = np.arange(1, (p - 1) // 2 + 1)
+    axis = power[ws, 0] + power[p - ws, 0] + power[0, ws] + power[0, p - ws]
+    diag = power[ws, ws] + power[p - ws, p - ws]
+    anti = power[ws, p - ws] + power[p - ws, ws]
+    matched = np.minimum(diag, anti)
+    shares = np.stack([axis, 2 * matched, diag - matched, anti - matched]) / max(total, np.finfo(float).tiny)
+    kind, w = np.unravel_index(np.argmax(shares), shares.shape)
+    return FourierLabel(FOURIER_KINDS[kind], int(ws[w]), float(shares[kind, w]), shares)
