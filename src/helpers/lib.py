@@ -561,6 +561,7 @@ def ablate_nodes(graph: InteractionGraph, sections: Sequence[Section], layer: in
     The dropped features are set to zero; as the constant feature carries the mean, that is mean ablation.
     """
     basis = graph.bases[layer]
+    keep = int(keep) if isinstance(keep, np.integer) else keep
     if not isinstance(keep, int) or not 1 <= keep <= basis.size:
         raise ValueError(f"keep must be an int between 1 and {basis.size}, got {keep!r}")
     feats = basis.features(_acts(activations))
@@ -577,6 +578,7 @@ def _edge_mask(graph: InteractionGraph, layer: int, n_edges: int) -> torch.Tenso
         free[0, :] = True  # nor do those into the constant output feature
     scores = e.masked_fill(free, -1.0).flatten()
     n_free = int((~free).sum())
+    n_edges = int(n_edges) if isinstance(n_edges, np.integer) else n_edges
     if not isinstance(n_edges, int) or not 0 <= n_edges <= n_free:
         raise ValueError(f"n_edges must be an int between 0 and {n_free}, got {n_edges!r}")
     keep = free.flatten().clone()
@@ -593,23 +595,29 @@ def ablate_edges(graph: InteractionGraph, sections: Sequence[Section], layer: in
     """
     basis, nxt = graph.bases[layer], graph.bases[layer + 1]
     mask = _edge_mask(graph, layer, n_edges).to(torch.float64)  # (K, J)
+    # output features with the same kept inputs share one forward pass (with few edges kept, most keep none)
+    masks, group = torch.unique(mask, dim=0, return_inverse=True)  # (G, J), (K,)
     feats = basis.features(_acts(activations))  # (n, S, J)
     parts = []
     with torch.no_grad():
-        for idx in torch.arange(nxt.size).split(chunk_size):
-            masked = feats * mask[idx, None, None, :]  # (k, n, S, J): one copy of the input per output feature
-            out = augment(sections[layer](basis.inverse(masked)))  # (k, n, T, o + 1)
-            parts.append(torch.einsum("knto,ok->ntk", out, nxt.C[:, idx]))
-        next_feats = torch.cat(parts, dim=-1)  # (n, T, K)
+        for chunk in masks.split(chunk_size):
+            masked = feats * chunk[:, None, None, :]  # (g, n, S, J): one copy of the input per distinct mask
+            parts.append(augment(sections[layer](basis.inverse(masked))))  # (g, n, T, o + 1)
+        outputs = torch.cat(parts)  # (G, n, T, o + 1)
+        next_feats = torch.empty(*outputs.shape[1:3], nxt.size, dtype=torch.float64)  # (n, T, K)
+        for g in range(outputs.shape[0]):  # feature i of the next layer, from the output of its own mask group
+            members = torch.nonzero(group == g).flatten()
+            next_feats[..., members] = outputs[g] @ nxt.C[:, members]
         return run_from(sections, layer + 1, nxt.inverse(next_feats))
 
 
 def edges_needed(accuracy_with: Callable[[int], float], n_total: int, baseline: float, *,
                  tolerance: float = 1e-3) -> tuple[int, dict[int, float]]:
-    """Bisection for the fewest kept edges whose accuracy is at least ``baseline - tolerance``.
+    """The fewest kept edges whose accuracy is at least ``baseline - tolerance``, by galloping and bisection.
 
     ``accuracy_with(n)`` returns the accuracy with ``n`` edges kept; it is assumed to rise with ``n`` (as the
-    reference implementation does). Returns the number and every accuracy measured on the way.
+    reference implementation assumes). The search doubles ``n`` from 1 until it is good enough, then bisects
+    between the last two counts. Returns the number and every accuracy measured on the way.
     """
     seen: dict[int, float] = {}
 
@@ -618,9 +626,12 @@ def edges_needed(accuracy_with: Callable[[int], float], n_total: int, baseline: 
             seen[n] = accuracy_with(n)
         return seen[n] >= baseline - tolerance
 
-    lo, hi = 0, n_total
-    if not ok(hi):
-        raise ValueError(f"even all {n_total} edges give accuracy {seen[hi]:.4f} < baseline − tolerance")
+    if not ok(n_total):
+        raise ValueError(f"even all {n_total} edges give accuracy {seen[n_total]:.4f} < baseline − tolerance")
+    # gallop up from few edges (cheap to evaluate, and usually where the answer is), then bisect
+    lo, hi = 0, 1
+    while hi < n_total and not ok(hi):
+        lo, hi = hi + 1, min(2 * hi, n_total)
     while lo < hi:
         mid = (lo + hi) // 2
         if ok(mid):
