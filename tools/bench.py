@@ -99,7 +99,7 @@ def main(argv: list[str]) -> int:
         r = kernel()
         kernels.append({"name": r.name, "chapter": r.chapter, "what": r.what, "seconds_fast": r.seconds_fast,
                         "seconds_slow": r.seconds_slow, "agree": r.agree, "note": r.note})
-        print(f"  {r.ratio:.0f}x, agree={r.agree}", flush=True)
+        print(f"  {r.ratio:.1f}x, agree={r.agree}", flush=True)
     result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "chapters": chapters, "kernels": kernels}
     BENCH_JSON.write_text(json.dumps(result, indent=2) + "\n")
     BENCH_PAGE.write_text(_page(result))

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ._checks import require_tensor
+from .lib import augment
 from .training import progress
 
 __all__ = [
@@ -157,11 +158,6 @@ class ModAddTransformer(nn.Module):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """Logits (n, p) at the last position."""
         return self.node_activations(tokens)[-1][:, 0]
-
-
-def augment(x: torch.Tensor) -> torch.Tensor:
-    """Append the constant coordinate: (..., d) → (..., d + 1) with last entry 1."""
-    return torch.cat([x, torch.ones_like(x[..., :1])], dim=-1)
 
 
 def _accuracy(model: ModAddTransformer, tokens: torch.Tensor, labels: torch.Tensor) -> float:
