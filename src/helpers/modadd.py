@@ -180,6 +180,10 @@ def train_modadd(config: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[
     loss_fn = nn.CrossEntropyLoss()
     # Once the loss is tiny, gradients underflow into denormal floats, which the CPU handles up to 3x slower;
     # flushing them to zero keeps every step equally fast (and the run deterministic).
+    # Grokking is chaotic: a different summation order (another thread count) ends in different weights with the
+    # same accuracy. One thread makes a retraining reproduce the cached weights.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     try:
         for _ in progress(range(config["steps"]), desc="mod-add transformer"):
@@ -190,6 +194,7 @@ def train_modadd(config: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[
             schedule.step()
     finally:
         torch.set_flush_denormal(False)
+        torch.set_num_threads(threads)
     model.eval()
     with torch.no_grad():
         test_loss = float(loss_fn(model(tokens[test]), labels[test]))
