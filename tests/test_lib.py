@@ -207,6 +207,24 @@ def test_integrated_edges_equal_gradient_edges_when_the_section_is_homogeneous(r
     assert torch.allclose(e, relu_graph.edges[1], rtol=1e-8, atol=1e-12 * float(e.max()))
 
 
+def test_squared_edges_are_taken_at_the_real_activations():
+    # y = x1 · (2 − cos(π x2)) with x2 ∈ {0, 2}: on the data ∂y/∂x2 = 0, so LIB drops the x2 direction, yet at
+    # the projected point (x2 at its mean, ≈ 1) the gradient along x1 is about 3 instead of 1
+    g = torch.Generator().manual_seed(5)
+    x = torch.stack([torch.randn(300, generator=g, dtype=torch.float64),
+                     2.0 * torch.randint(0, 2, (300,), generator=g).double()], dim=1)
+
+    def section(v):
+        return v[..., 0:1] * (2 - torch.cos(torch.pi * v[..., 1:2]))
+
+    acts = lib.node_activations([section], x)
+    graph = lib.interaction_graph(acts, [section])
+    basis = graph.bases[0]
+    assert basis.size == 2  # the constant and one feature: the x2 direction was dropped
+    e = lib.squared_edges(section, basis, graph.bases[1], acts[0])
+    assert torch.allclose(e, graph.edges[0], rtol=1e-8)
+
+
 def test_integrated_edges_differ_through_attention(tiny_transformer):
     model, acts = tiny_transformer
     graph = lib.interaction_graph(acts, model.sections())

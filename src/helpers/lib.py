@@ -183,28 +183,25 @@ class GramStep:
         return self.D.sqrt()[:, None] * self.W_pinv
 
 
-def gram_step(activations: torch.Tensor, *, threshold: float = DEFAULT_THRESHOLD, centre: bool = True) -> GramStep:
+def gram_step(activations: torch.Tensor, *, threshold: float = DEFAULT_THRESHOLD) -> GramStep:
     """Fold in the constant, centre, build the Gram matrix ``G = E[f̃ᵀ f̃]`` and keep its large eigendirections.
 
-    With centring, ``G = blockdiag(Cov, 1)``: the constant direction is an exact eigenvector (eigenvalue 1),
+    After centring, ``G = blockdiag(Cov, 1)``: the constant direction is an exact eigenvector (eigenvalue 1),
     put first. Non-constant directions with eigenvalue ≤ ``threshold`` × the largest non-constant one are dropped.
     """
     f = _acts(activations)
     threshold = _threshold(threshold)
     d = f.shape[-1]
     rows = f.reshape(-1, d)  # positions count as samples: (n·P, d)
-    mean = rows.mean(dim=0) if centre else torch.zeros(d, dtype=rows.dtype)
+    mean = rows.mean(dim=0)
     y = centring_matrix(mean)
     centred = augment(rows) @ y  # (n·P, d + 1), last column 1
     gram = centred.T @ centred / rows.shape[0]  # (d + 1, d + 1)
-    if centre:
-        values, vectors = eigh_descending(gram[:d, :d], symmetrize=True)
-        constant = torch.zeros(d + 1, 1, dtype=rows.dtype)
-        constant[d] = 1.0
-        vectors = torch.cat([constant, torch.cat([vectors, torch.zeros(1, d, dtype=rows.dtype)])], dim=1)
-        values = torch.cat([torch.ones(1, dtype=rows.dtype), values])
-    else:  # without centring the constant is mixed with the mean; keep the plain eigendecomposition
-        values, vectors = eigh_descending(gram, symmetrize=True)
+    values, vectors = eigh_descending(gram[:d, :d], symmetrize=True)  # the covariance block
+    constant = torch.zeros(d + 1, 1, dtype=rows.dtype)
+    constant[d] = 1.0
+    vectors = torch.cat([constant, torch.cat([vectors, torch.zeros(1, d, dtype=rows.dtype)])], dim=1)
+    values = torch.cat([torch.ones(1, dtype=rows.dtype), values])
     rest = values[1:]
     keep = torch.cat([torch.tensor([True]), rest > threshold * rest.max().clamp_min(0)])
     return GramStep(vectors[:, keep], values[keep], y, mean, values)
@@ -354,7 +351,9 @@ def squared_edges(
 
     ``integration="gradient"`` is gradient × activation at the real activations (the paper's setting);
     ``"integrated"`` replaces the gradient by its average along ``α f̂`` for α in (0, 1] (Gauss–Legendre with
-    ``n_steps`` nodes, baseline the zero point in feature coordinates: integrated gradients).
+    ``n_steps`` nodes, baseline the zero point in feature coordinates: integrated gradients). The small part of
+    the activations outside the basis's kept subspace is held fixed along the path, as in
+    :func:`interaction_graph_loop`.
     """
     f = _acts(activations)
     feats = basis.features(f)  # (n, S, J)
@@ -367,11 +366,13 @@ def squared_edges(
         alphas, weights = (nodes + 1) / 2, w / 2
     else:
         raise ValueError(f"integration must be 'gradient' or 'integrated', got {integration!r}")
+    # the part of the activations outside the kept subspace is held fixed, so that α = 1 is the real activation
+    rest = augment(f) - basis.inverse(feats)
     total = torch.zeros(next_basis.size, basis.size, dtype=torch.float64)
-    for chunk in feats.split(chunk_size):
+    for chunk, outside in zip(feats.split(chunk_size), rest.split(chunk_size)):
         attributions = 0
         for alpha, weight in zip(alphas, weights):
-            points = basis.inverse(alpha * chunk)  # (c, S, D): α f̂ mapped back to augmented activations
+            points = basis.inverse(alpha * chunk) + outside  # (c, S, D): α f̂ mapped back to augmented activations
             raw = section_jacobians(section, points, chunk_size=chunk_size)
             jf = torch.einsum("ntksd,jd->ntksj", _target_jacobians(raw, next_basis), basis.C_pinv)
             attributions = attributions + weight * torch.einsum("ntksj,nsj->ntkj", jf, chunk)
