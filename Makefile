@@ -1,6 +1,6 @@
 # The book's commands. The first two are the ones to know:
 #   make book   build the HTML book from the committed chapter outputs
-#   make test   unit tests + notebook hygiene + nbval over every chapter
+#   make test   make book, then unit tests + notebook hygiene + nbval over every chapter + site and browser tests
 # Every target creates .venv and installs the project (pyproject.toml) when needed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -9,7 +9,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: book test lab execute references retrain bench install clean help
+ASSETS := web/node_modules/.package-lock.json
+
+.PHONY: book test lab execute references retrain bench install assets student wheelhouse clean help
 
 help:
 	@sed -n '1,6p' Makefile
@@ -21,13 +23,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## make assets: MathJax, require.js and the widget manager from the npm registry into web/node_modules (not committed)
+$(ASSETS): web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { echo "make assets needs Node.js and npm: sudo apt-get install nodejs npm"; exit 1; }
+	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $(ASSETS)
+
+assets: $(ASSETS)
+
 ## make book: the HTML book, built from the committed outputs (nothing is re-executed)
-book: $(STAMP)
+book: $(STAMP) $(ASSETS)
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-## make test: unit tests of the helpers, notebook checks, then nbval over every chapter
-test: $(STAMP)
+## make test: build the book, then unit tests, notebook checks, nbval over every chapter, site checks, browser test
+test: book
 	BOOK_PROGRESS=0 $(PY) -m pytest tests chapters $(NBVAL)  # progress bars go to stderr, which nbval would flag
 
 ## make lab: JupyterLab on the chapters
@@ -52,8 +62,23 @@ retrain: $(STAMP)
 	git status --short data/checkpoints
 
 ## make bench: run each chapter once and the benchmark kernels; writes book/bench.md and data/bench.json
-bench: $(STAMP)
+bench: $(STAMP) $(ASSETS)
 	$(PY) -m tools.bench
+
+## make student: learners' copies of every chapter (solutions replaced by stubs) in build/student/chapters
+student: $(STAMP)
+	$(PY) -m tools.student --out build/student
+
+## make wheelhouse: every wheel the book needs (and the npm packages of the site) in wheelhouse/, for rooms without
+## internet: pip install --no-index --find-links wheelhouse -e ".[dev,lab]"   (see book/instructor.md)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+wheelhouse: $(STAMP)
+	mkdir -p wheelhouse
+	$(PY) -m pip download --disable-pip-version-check --only-binary=:all: --dest wheelhouse \
+		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) ".[dev,lab]" "pip" "setuptools>=68" "wheel"
+	$(PY) -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation --wheel-dir wheelhouse .
+	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --cache ../wheelhouse/npm-cache
+	@du -sh wheelhouse | sed 's/$$/ (copy it to each laptop, or serve it from a USB stick)/'
 
 clean:
 	rm -rf _build .pytest_cache

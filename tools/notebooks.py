@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,8 +37,12 @@ def chapter_paths(names: list[str] | None = None) -> list[Path]:
     return chosen
 
 
-def execute(path: Path, *, write: bool = True) -> nbformat.NotebookNode:
-    """Execute one chapter on a fresh kernel, top to bottom; optionally write it back in place."""
+def execute(path: Path, *, write: bool = True, record_timing: bool = False) -> nbformat.NotebookNode:
+    """Execute one chapter on a fresh kernel, top to bottom; optionally write it back in place.
+
+    With ``record_timing`` the returned notebook keeps each code cell's ``metadata.execution`` timestamps (see
+    :func:`section_seconds`); they are never written to the committed chapter.
+    """
     nb = nbformat.read(path, as_version=4)
     os.environ.setdefault("BOOK_PROGRESS", "0")
     client = NotebookClient(
@@ -45,16 +50,43 @@ def execute(path: Path, *, write: bool = True) -> nbformat.NotebookNode:
         timeout=TIMEOUT_S,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
-        record_timing=False,
+        record_timing=record_timing or not write,
     )
     client.execute()
-    for cell in nb.cells:  # drop volatile metadata
-        cell.metadata.pop("execution", None)
     if not _has_widgets(nb):  # nbclient stores an empty widget state otherwise
         nb.metadata.pop("widgets", None)
     if write:
-        nbformat.write(nb, path)
+        committed = nbformat.from_dict(nb)
+        for cell in committed.cells:  # drop volatile metadata
+            cell.metadata.pop("execution", None)
+        nbformat.write(committed, path)
     return nb
+
+
+def section_seconds(nb: nbformat.NotebookNode) -> list[tuple[str, float]]:
+    """Wall time of each section of an executed chapter: (heading, seconds), in order.
+
+    A section starts at each level-1 or level-2 heading (``#`` or ``##``) of a Markdown cell; its time is the sum
+    over its code cells of the kernel's time from receiving the cell to replying. Sections without code (but the
+    first) are left out.
+    """
+    from datetime import datetime
+
+    sections: list[list] = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            sections += [[h.strip(), 0.0] for h in re.findall(r"^#{1,2} (.+)$", cell.source, re.MULTILINE)]
+        elif cell.cell_type == "code":
+            timing = cell.metadata.get("execution", {})
+            start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+            if start is None or end is None:
+                raise ValueError("section_seconds needs a chapter executed with record_timing=True")
+            if not sections:
+                sections.append(["(before the first heading)", 0.0])
+            elapsed = datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(
+                start.replace("Z", "+00:00"))
+            sections[-1][1] += elapsed.total_seconds()
+    return [(title, seconds) for i, (title, seconds) in enumerate(sections) if i == 0 or seconds > 0]
 
 
 def _has_widgets(nb: nbformat.NotebookNode) -> bool:

@@ -1,0 +1,239 @@
+"""The built book (``make book`` first): offline, consistent, and working in a real browser.
+
+Static checks read ``_build/html``: every page of the table of contents is built, nothing loads a script, style
+or font from the internet, and every internal link and anchor resolves. The browser test serves the site on
+127.0.0.1 and drives the system's headless Chromium with Playwright: for every page, no console errors and no
+failed or external requests, every image loaded, every formula typeset by MathJax, every widget drawn from its
+saved state, every folded solution closed until clicked; the search page finds "eigenvector". It saves one
+screenshot per page under ``_build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from built_site import (
+    HOW_TO_INSTALL_CHROMIUM,
+    ROOT,
+    SCREENSHOTS,
+    SITE,
+    broken_internal_links,
+    built_pages,
+    chromium_path,
+    expected_pages,
+    external_urls_in_css,
+    is_external,
+    parse_page,
+    serve,
+)
+
+PAGES = expected_pages()
+CHROMIUM_FLAGS = [  # no sandbox as root in CI; no background traffic to Google's hosts (the network is closed)
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+]
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def site() -> Path:
+    if not (SITE / "index.html").exists():
+        pytest.fail(f"No built book in {SITE}: run `make book` first (`make test` does).")
+    return SITE
+
+
+# --- static checks -----------------------------------------------------------------------------------------------
+
+
+def test_every_page_of_the_toc_is_built_and_nothing_else(site: Path) -> None:
+    assert sorted(built_pages(site)) == sorted(PAGES)
+
+
+def test_site_loads_no_script_style_or_font_from_the_internet(site: Path) -> None:
+    found = []
+    for page in site.rglob("*.html"):
+        parsed = parse_page(page)
+        found += [f"{page.relative_to(site)}: {url}" for url in parsed.external_assets]
+        found += [f"{page.relative_to(site)}: {url}" for s in parsed.inline_styles for url in external_urls_in_css(s)]
+    for sheet in site.rglob("*.css"):
+        found += [f"{sheet.relative_to(site)}: {url}" for url in external_urls_in_css(sheet.read_text("utf-8"))]
+    assert not found, "the built site loads these from the internet:\n" + "\n".join(found)
+
+
+def test_external_url_detection() -> None:
+    assert is_external("https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-mml-chtml.js")
+    assert is_external("//fonts.googleapis.com/css?family=Lato")
+    assert not is_external("../_static/vendor/mathjax/tex-mml-chtml.js")
+    assert not is_external("data:image/png;base64,AAAA")
+    css = "@import 'https://fonts.googleapis.com/x.css'; a { background: url(\"//x.org/a.woff2\") } b { src: url(f.woff) }"
+    assert external_urls_in_css(css) == ["https://fonts.googleapis.com/x.css", "//x.org/a.woff2"]
+
+
+def test_no_broken_internal_links_or_anchors(site: Path) -> None:
+    broken = broken_internal_links(site)
+    assert not broken, "broken internal links:\n" + "\n".join(broken)
+
+
+def test_internal_link_check_finds_a_broken_link(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text('<p id="here"></p><a href="a.html#here">ok</a><a href="b.html">x</a>'
+                                     '<a href="a.html#gone">y</a><img src="_images/f.png">')
+    broken = broken_internal_links(tmp_path)
+    assert len(broken) == 3 and "b.html" in broken[0] and "#gone" in broken[1] and "f.png" in broken[2]
+
+
+def test_every_chapter_offers_its_notebook_and_launch_buttons(site: Path) -> None:
+    for page in (p for p in PAGES if p.startswith("chapters/")):
+        hrefs = [url for _, url in parse_page(site / f"{page}.html").links]
+        name = Path(page).name
+        assert f"../_sources/chapters/{name}.ipynb" in hrefs, f"{page}: no download button for the notebook"
+        assert (site / "_sources" / "chapters" / f"{name}.ipynb").exists()
+        assert any(u.startswith("https://colab.research.google.com/github/") and u.endswith(f"{name}.ipynb")
+                   for u in hrefs), f"{page}: no Colab launch button"
+        assert any("hub/user-redirect/git-pull" in u for u in hrefs), f"{page}: no JupyterHub launch button"
+
+
+# --- the browser test ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser(site: Path) -> Iterator[tuple[object, str]]:
+    executable = chromium_path()
+    if executable is None or not Path(executable).exists():
+        pytest.fail(f"Chromium not found. {HOW_TO_INSTALL_CHROMIUM}", pytrace=False)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright for Python is missing: `pip install -e '.[dev]'` (make test does).", pytrace=False)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with serve(site) as base, sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        context = chromium.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+        context.set_default_timeout(TIMEOUT_MS)
+        yield context, base
+        context.close()
+        chromium.close()
+
+
+def _open(context, base: str, path: str):
+    """Open a page, recording console errors, page errors, failed requests and every request leaving the site."""
+    page = context.new_page()
+    problems: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(base):
+            r.continue_()
+        else:
+            problems.append(f"request leaving the site: {r.request.url}")
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"uncaught error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"failed request: {r.url} ({r.failure})"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+    page.goto(base + path, wait_until="load")
+    return page, problems
+
+
+WAIT_FOR_MATHJAX = """() => !document.querySelector('.math') ||
+    (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise !== undefined)"""
+UNTYPESET_MATH = """async () => {
+    if (window.MathJax && window.MathJax.startup) await window.MathJax.startup.promise;
+    const all = [...document.querySelectorAll('.math')];
+    return {total: all.length,
+            untypeset: all.filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60)),
+            errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 60))};
+}"""
+WIDGET_VIEWS = "script[type='application/vnd.jupyter.widget-view+json']"
+WIDGETS_DRAWN = f"""() => [...document.querySelectorAll("{WIDGET_VIEWS}")].every(s =>
+    s.previousElementSibling && s.previousElementSibling.querySelector('.jupyter-widgets'))"""
+WIDGET_REPORT = f"""() => [...document.querySelectorAll("{WIDGET_VIEWS}")].map(s => {{
+    const area = s.previousElementSibling;
+    return {{controls: area.querySelectorAll('.widget-slider, .widget-dropdown, .widget-toggle-buttons, '
+                                            + '.widget-checkbox, select, input').length,
+             images: area.querySelectorAll('img').length,
+             height: area.getBoundingClientRect().height,
+             error: /Error displaying widget|error/i.test(area.className) }};
+}})"""
+BROKEN_IMAGES = "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+
+
+def _exercise_count(page_path: str) -> int:
+    source = ROOT / f"{page_path}.ipynb"
+    if not source.exists():
+        return 0
+    nb = nbformat.read(source, as_version=4)
+    return sum("exercise" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+def _has_widgets(page_path: str) -> bool:
+    source = ROOT / f"{page_path}.ipynb"
+    return source.exists() and "widgets" in nbformat.read(source, as_version=4).metadata
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_page_in_a_real_browser(browser, path: str) -> None:
+    context, base = browser
+    page, problems = _open(context, base, f"{path}.html")
+    try:
+        page.wait_for_function(WAIT_FOR_MATHJAX)
+        math = page.evaluate(UNTYPESET_MATH)
+        assert not math["untypeset"], f"{path}: formulas not typeset: {math['untypeset'][:5]}"
+        assert not math["errors"], f"{path}: TeX errors: {math['errors'][:5]}"
+
+        if _has_widgets(path):
+            assert page.locator(WIDGET_VIEWS).count() > 0, f"{path}: the notebook's widgets were not embedded"
+            page.wait_for_function(WIDGETS_DRAWN)
+            for i, w in enumerate(page.evaluate(WIDGET_REPORT)):
+                assert not w["error"], f"{path}: widget {i} failed to render"
+                assert w["controls"] > 0 and w["height"] > 50, f"{path}: widget {i} drawn without controls: {w}"
+                assert w["images"] > 0, f"{path}: widget {i} lacks the figure of its saved state"
+
+        page.wait_for_load_state("networkidle")
+        broken = page.evaluate(BROKEN_IMAGES)
+        assert not broken, f"{path}: images that did not load: {broken}"
+        page.screenshot(path=SCREENSHOTS / f"{path.replace('/', '__')}.png", full_page=True)
+
+        folds = page.locator("details.hide.above-input")
+        assert folds.count() >= _exercise_count(path), f"{path}: an exercise's solution is not folded"
+        for i in range(folds.count()):
+            fold = folds.nth(i)
+            code = fold.locator(".cell_input")
+            assert fold.get_attribute("open") is None and not code.is_visible(), f"{path}: fold {i} open at load"
+            fold.locator("summary").click()
+            assert fold.get_attribute("open") is not None and code.is_visible(), f"{path}: fold {i} did not open"
+        assert not problems, f"{path}:\n" + "\n".join(problems)
+    finally:
+        page.close()
+
+
+def test_search_finds_eigenvector(browser) -> None:
+    context, base = browser
+    page, problems = _open(context, base, "search.html?q=eigenvector")
+    try:
+        results = page.locator("#search-results ul.search li")
+        results.first.wait_for()
+        found = [results.nth(i).locator("a").first.get_attribute("href") for i in range(results.count())]
+        assert any("01_bilinear" in href for href in found), found
+        page.screenshot(path=SCREENSHOTS / "search__eigenvector.png", full_page=True)
+        assert not problems, "\n".join(problems)
+    finally:
+        page.close()
+
+
+def test_missing_chromium_is_reported_with_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOOK_CHROMIUM", "")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert chromium_path() is None
+    assert re.search(r"apt-get install chromium", HOW_TO_INSTALL_CHROMIUM)
