@@ -140,3 +140,24 @@ def test_every_chapter_is_in_the_table_of_contents():
     walk(toc)
     missing = [p.stem for p in CHAPTERS if f"chapters/{p.stem}" not in files]
     assert not missing, f"chapters missing from _toc.yml: {missing}"
+
+
+def test_every_widget_has_its_saved_state_and_a_checked_static_default(chapter):
+    """The HTML book draws widgets from the notebook's saved state and cannot run their callbacks, so each explorer
+    is followed by its default state as an ordinary figure with a figure check."""
+    path, nb = chapter
+    cells = _code_cells(nb)
+    views = [i for i, c in enumerate(cells) for o in c.get("outputs", [])
+             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    if not views:
+        return
+    state = nb.metadata.get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    for i in views:
+        for o in cells[i].outputs:
+            model = o.get("data", {}).get("application/vnd.jupyter.widget-view+json", {}).get("model_id")
+            if model:
+                assert model in state, f"{path.name}, code cell {i + 1}: widget {model} has no saved state"
+        following = cells[i + 1] if i + 1 < len(cells) else None
+        assert following is not None and any("image/png" in o.get("data", {}) for o in following.outputs) and (
+            FIGURE_CHECK_LINE.search(_stream_text(following, "stdout"))
+        ), f"{path.name}, code cell {i + 1}: a widget must be followed by its default state as a checked figure"

@@ -237,3 +237,28 @@ def test_missing_chromium_is_reported_with_how_to_install(monkeypatch: pytest.Mo
     monkeypatch.setenv("PATH", "/nonexistent")
     assert chromium_path() is None
     assert re.search(r"apt-get install chromium", HOW_TO_INSTALL_CHROMIUM)
+
+
+# --- consistency of the sources (no build needed) ------------------------------------------------------------------
+
+_CITE = re.compile(r"\{cite(?::\w+)?\}`([^`]+)`")
+_BIB_KEY = re.compile(r"^@\w+\{([^,\s]+),", re.MULTILINE)
+
+
+def _book_sources() -> list[tuple[str, str]]:
+    """(name, Markdown text) of every page and of every chapter's Markdown cells."""
+    texts = [(str(p.relative_to(ROOT)), p.read_text("utf-8")) for p in sorted((ROOT / "book").glob("*.md"))]
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        texts.append((str(path.relative_to(ROOT)), "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")))
+    return texts
+
+
+def test_every_citation_resolves_and_the_seed_papers_are_in_the_bibliography() -> None:
+    keys = set(_BIB_KEY.findall((ROOT / "book" / "references.bib").read_text("utf-8")))
+    assert {"pearce2024bilinear", "bushnaq2024degeneracy", "bushnaq2024lib", "huang2024inversionview"} <= keys
+    unresolved = [f"{name}: {key.strip()}" for name, text in _book_sources()
+                  for group in _CITE.findall(text) for key in group.split(",") if key.strip() not in keys]
+    assert not unresolved, "citations without a bibliography entry:\n" + "\n".join(unresolved)
+    cited = {key.strip() for _, text in _book_sources() for group in _CITE.findall(text) for key in group.split(",")}
+    assert cited, "no page cites anything"
