@@ -76,7 +76,6 @@ wheelhouse: $(STAMP)
 	mkdir -p wheelhouse
 	$(PY) -m pip download --disable-pip-version-check --only-binary=:all: --dest wheelhouse \
 		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) ".[dev,lab]" "pip" "setuptools>=68" "wheel"
-	$(PY) -m pip wheel --disable-pip-version-check --no-deps --no-build-isolation --wheel-dir wheelhouse .
 	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --cache ../wheelhouse/npm-cache
 	@du -sh wheelhouse | sed 's/$$/ (copy it to each laptop, or serve it from a USB stick)/'
 

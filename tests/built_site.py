@@ -59,7 +59,7 @@ def built_pages(site: Path = SITE) -> list[str]:
 def chromium_path() -> str | None:
     """The Chromium to drive: ``$BOOK_CHROMIUM``, else the first Chromium or Chrome on the PATH."""
     if os.environ.get("BOOK_CHROMIUM"):
-        return os.environ["BOOK_CHROMIUM"]
+        return shutil.which(os.environ["BOOK_CHROMIUM"])  # a path or a name on the PATH; None if not executable
     for name in CHROMIUM_CANDIDATES:
         found = shutil.which(name)
         if found:
@@ -76,7 +76,7 @@ class _PageParser(HTMLParser):
         self.links: list[tuple[str, str]] = []  # (tag.attribute, url)
         self.external_assets: list[str] = []
         self.inline_styles: list[str] = []
-        self._in_style = False
+        self._in_style = self._in_script = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: v or "" for k, v in attrs}
@@ -99,14 +99,19 @@ class _PageParser(HTMLParser):
         if "style" in a:
             self.inline_styles.append(a["style"])
         self._in_style = tag == "style"
+        self._in_script = tag == "script" and "src" not in a
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "style":
             self._in_style = False
+        if tag == "script":
+            self._in_script = False
 
     def handle_data(self, data: str) -> None:
         if self._in_style:
             self.inline_styles.append(data)
+        if self._in_script:
+            self.external_assets += _SCRIPT_EXTERNAL.findall(data)
 
 
 def is_external(url: str) -> bool:
@@ -118,6 +123,9 @@ def is_external(url: str) -> bool:
     return bool(scheme) and scheme not in ("data", "blob")
 
 
+#: a script, style sheet or font on another host, named inside an inline script (which might load it)
+_SCRIPT_EXTERNAL = re.compile(r"""(?:https?:)?//[\w.-]+\.[a-z]{2,}/[^'"\s<>]*?\.(?:m?js|css|woff2?|ttf|otf|eot)\b""",
+                              re.IGNORECASE)
 _CSS_EXTERNAL = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])\s*((?:https?:)?//[^'")\s]+)""", re.IGNORECASE)
 
 

@@ -109,9 +109,17 @@ def test_setup_is_called_first(chapter):
 def test_exercises_follow_the_format(chapter):
     path, nb = chapter
     cells = nb.cells
+    number = int(path.stem[:2])
+    task = ""  # the Markdown since the previous exercise
     for i, cell in enumerate(cells):
+        if cell.cell_type == "markdown":
+            task += cell.source + "\n"
         if "exercise" not in cell.metadata.get("tags", []):
             continue
+        assert re.search(rf"^### Exercise {number}\.\d+ — \S", task, re.M), (
+            f"{path.name}, cell {i}: the exercise's task needs a heading '### Exercise {number}.k — title' before it"
+        )
+        task = ""
         assert cell.cell_type == "code", f"{path.name}: only code cells may be tagged 'exercise'"
         assert "hide-input" in cell.metadata["tags"], f"{path.name}: an exercise cell must be folded (hide-input)"
         src = cell.source

@@ -11,11 +11,13 @@ screenshot per page under ``_build/screenshots/``.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from built_site import (
     HOW_TO_INSTALL_CHROMIUM,
@@ -33,6 +35,7 @@ from built_site import (
 )
 
 PAGES = expected_pages()
+HUB_URL = (yaml.safe_load((ROOT / "_config.yml").read_text()).get("launch_buttons") or {}).get("jupyterhub_url")
 CHROMIUM_FLAGS = [  # no sandbox as root in CI; no background traffic to Google's hosts (the network is closed)
     "--no-sandbox",
     "--disable-gpu",
@@ -57,7 +60,7 @@ def site() -> Path:
 
 
 def test_every_page_of_the_toc_is_built_and_nothing_else(site: Path) -> None:
-    assert sorted(built_pages(site)) == sorted(PAGES)
+    assert sorted(built_pages(site)) == sorted(PAGES), "pages differ from _toc.yml (a stale build? `make clean book`)"
 
 
 def test_site_loads_no_script_style_or_font_from_the_internet(site: Path) -> None:
@@ -100,17 +103,24 @@ def test_every_chapter_offers_its_notebook_and_launch_buttons(site: Path) -> Non
         assert (site / "_sources" / "chapters" / f"{name}.ipynb").exists()
         assert any(u.startswith("https://colab.research.google.com/github/") and u.endswith(f"{name}.ipynb")
                    for u in hrefs), f"{page}: no Colab launch button"
-        assert any("hub/user-redirect/git-pull" in u for u in hrefs), f"{page}: no JupyterHub launch button"
+        hub = any("hub/user-redirect/git-pull" in u for u in hrefs)
+        assert hub == bool(HUB_URL), f"{page}: JupyterHub button {'missing' if HUB_URL else 'shown without a hub URL'}"
 
 
 # --- the browser test ----------------------------------------------------------------------------------------------
 
 
+def require_chromium() -> str:
+    """The Chromium to drive, or a failure (never a skip) that says how to install it."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.fail(f"Chromium not found. {HOW_TO_INSTALL_CHROMIUM}", pytrace=False)
+    return executable
+
+
 @pytest.fixture(scope="module")
 def browser(site: Path) -> Iterator[tuple[object, str]]:
-    executable = chromium_path()
-    if executable is None or not Path(executable).exists():
-        pytest.fail(f"Chromium not found. {HOW_TO_INSTALL_CHROMIUM}", pytrace=False)
+    executable = require_chromium()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -156,30 +166,70 @@ UNTYPESET_MATH = """async () => {
             errors: [...document.querySelectorAll('mjx-merror')].map(e => e.textContent.slice(0, 60))};
 }"""
 WIDGET_VIEWS = "script[type='application/vnd.jupyter.widget-view+json']"
-WIDGETS_DRAWN = f"""() => [...document.querySelectorAll("{WIDGET_VIEWS}")].every(s =>
-    s.previousElementSibling && s.previousElementSibling.querySelector('.jupyter-widgets'))"""
 WIDGET_REPORT = f"""() => [...document.querySelectorAll("{WIDGET_VIEWS}")].map(s => {{
     const area = s.previousElementSibling;
-    return {{controls: area.querySelectorAll('.widget-slider, .widget-dropdown, .widget-toggle-buttons, '
-                                            + '.widget-checkbox, select, input').length,
-             images: area.querySelectorAll('img').length,
+    if (!area || !area.querySelector('.jupyter-widgets')) return {{drawn: false}};
+    return {{drawn: true,
+             controls: area.querySelectorAll('.widget-slider, .widget-dropdown, .widget-toggle-buttons, '
+                                             + '.widget-checkbox, select, input').length,
+             images: [...area.querySelectorAll('img')].filter(i => i.complete && i.naturalWidth > 0).length,
              height: area.getBoundingClientRect().height,
-             error: /Error displaying widget|error/i.test(area.className) }};
+             error: /Error displaying widget/i.test(area.textContent)}};
 }})"""
+WIDGETS_DRAWN = f"""() => ({WIDGET_REPORT})().every(w => w.drawn && w.controls > 0 && w.images > 0 && w.height > 50)"""
 BROKEN_IMAGES = "() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+EXERCISE_FOLDS = ".cell.tag_exercise details.hide.above-input"
 
 
-def _exercise_count(page_path: str) -> int:
-    source = ROOT / f"{page_path}.ipynb"
-    if not source.exists():
-        return 0
-    nb = nbformat.read(source, as_version=4)
-    return sum("exercise" in c.metadata.get("tags", []) for c in nb.cells)
+def _source(page_path: str) -> tuple[str, nbformat.NotebookNode | None]:
+    """The Markdown of a page's source, and its notebook if it is a chapter ("" and None for Sphinx's pages)."""
+    if page_path == "index":
+        page_path = expected_pages()[0]  # index.html redirects to the root document
+    for suffix in (".md", ".ipynb"):
+        source = ROOT / f"{page_path}{suffix}"
+        if source.exists() and suffix == ".md":
+            return source.read_text("utf-8"), None
+        if source.exists():
+            nb = nbformat.read(source, as_version=4)
+            return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"), nb
+    return "", None
 
 
-def _has_widgets(page_path: str) -> bool:
-    source = ROOT / f"{page_path}.ipynb"
-    return source.exists() and "widgets" in nbformat.read(source, as_version=4).metadata
+def _check_page(page, path: str) -> None:
+    markdown, nb = _source(path)
+    if path == "index":
+        page.wait_for_url(f"**/{expected_pages()[0]}.html")
+        page.wait_for_load_state("load")
+
+    page.wait_for_function(WAIT_FOR_MATHJAX)
+    math = page.evaluate(UNTYPESET_MATH)
+    if re.search(r"\$[^$\s]|\{math\}", markdown):
+        assert math["total"] > 0, "the source has math but the page has none"
+    assert not math["untypeset"], f"formulas not typeset: {math['untypeset'][:5]}"
+    assert not math["errors"], f"TeX errors: {math['errors'][:5]}"
+
+    if nb is not None and "widgets" in nb.metadata:
+        assert page.locator(WIDGET_VIEWS).count() > 0, "the notebook's widgets were not embedded"
+        try:
+            page.wait_for_function(WIDGETS_DRAWN)
+        except Exception as error:
+            raise AssertionError(f"widgets not drawn from their saved state: {page.evaluate(WIDGET_REPORT)}") from error
+        assert not any(w["error"] for w in page.evaluate(WIDGET_REPORT)), "a widget failed to render"
+
+    page.wait_for_load_state("networkidle")
+    broken = page.evaluate(BROKEN_IMAGES)
+    assert not broken, f"images that did not load: {broken}"
+    page.screenshot(path=SCREENSHOTS / f"{path.replace('/', '__')}.png", full_page=True)
+
+    exercises = sum("exercise" in c.metadata.get("tags", []) for c in nb.cells) if nb is not None else 0
+    assert page.locator(EXERCISE_FOLDS).count() == exercises, "not every exercise's solution is folded"
+    folds = page.locator("details.hide.above-input")
+    for i in range(folds.count()):
+        fold = folds.nth(i)
+        code = fold.locator(".cell_input")
+        assert fold.get_attribute("open") is None and not code.is_visible(), f"fold {i} is open before a click"
+        fold.locator("summary").click()
+        assert fold.get_attribute("open") is not None and code.is_visible(), f"fold {i} did not open on a click"
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -187,56 +237,37 @@ def test_page_in_a_real_browser(browser, path: str) -> None:
     context, base = browser
     page, problems = _open(context, base, f"{path}.html")
     try:
-        page.wait_for_function(WAIT_FOR_MATHJAX)
-        math = page.evaluate(UNTYPESET_MATH)
-        assert not math["untypeset"], f"{path}: formulas not typeset: {math['untypeset'][:5]}"
-        assert not math["errors"], f"{path}: TeX errors: {math['errors'][:5]}"
-
-        if _has_widgets(path):
-            assert page.locator(WIDGET_VIEWS).count() > 0, f"{path}: the notebook's widgets were not embedded"
-            page.wait_for_function(WIDGETS_DRAWN)
-            for i, w in enumerate(page.evaluate(WIDGET_REPORT)):
-                assert not w["error"], f"{path}: widget {i} failed to render"
-                assert w["controls"] > 0 and w["height"] > 50, f"{path}: widget {i} drawn without controls: {w}"
-                assert w["images"] > 0, f"{path}: widget {i} lacks the figure of its saved state"
-
-        page.wait_for_load_state("networkidle")
-        broken = page.evaluate(BROKEN_IMAGES)
-        assert not broken, f"{path}: images that did not load: {broken}"
-        page.screenshot(path=SCREENSHOTS / f"{path.replace('/', '__')}.png", full_page=True)
-
-        folds = page.locator("details.hide.above-input")
-        assert folds.count() >= _exercise_count(path), f"{path}: an exercise's solution is not folded"
-        for i in range(folds.count()):
-            fold = folds.nth(i)
-            code = fold.locator(".cell_input")
-            assert fold.get_attribute("open") is None and not code.is_visible(), f"{path}: fold {i} open at load"
-            fold.locator("summary").click()
-            assert fold.get_attribute("open") is not None and code.is_visible(), f"{path}: fold {i} did not open"
-        assert not problems, f"{path}:\n" + "\n".join(problems)
+        _check_page(page, path)
+    except Exception as error:  # what the browser reported usually says why
+        raise AssertionError(f"{path}: {error}\nthe browser reported:\n" + "\n".join(problems or ["nothing"])) from error
     finally:
         page.close()
+    assert not problems, f"{path}:\n" + "\n".join(problems)
 
 
 def test_search_finds_eigenvector(browser) -> None:
     context, base = browser
     page, problems = _open(context, base, "search.html?q=eigenvector")
     try:
+        page.locator("#search-results .search-summary").wait_for()
         results = page.locator("#search-results ul.search li")
-        results.first.wait_for()
-        found = [results.nth(i).locator("a").first.get_attribute("href") for i in range(results.count())]
+        assert results.count() > 0, f"no result: {page.locator('#search-results').inner_text()[:300]}"
+        found = [results.nth(i).locator("a").first.get_attribute("href") or "" for i in range(results.count())]
         assert any("01_bilinear" in href for href in found), found
         page.screenshot(path=SCREENSHOTS / "search__eigenvector.png", full_page=True)
-        assert not problems, "\n".join(problems)
     finally:
         page.close()
+    assert not problems, "\n".join(problems)
 
 
-def test_missing_chromium_is_reported_with_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BOOK_CHROMIUM", "")
+def test_missing_chromium_fails_with_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert chromium_path() is None
-    assert re.search(r"apt-get install chromium", HOW_TO_INSTALL_CHROMIUM)
+    for value in ("", "/nonexistent/chromium"):
+        monkeypatch.setenv("BOOK_CHROMIUM", value)
+        with pytest.raises(pytest.fail.Exception, match=r"apt-get install chromium"):
+            require_chromium()
+    monkeypatch.setenv("BOOK_CHROMIUM", sys.executable)  # any executable file is taken as given
+    assert require_chromium() == sys.executable
 
 
 # --- consistency of the sources (no build needed) ------------------------------------------------------------------

@@ -59,7 +59,7 @@ def test_learner_copy_has_stubs_and_no_solutions_or_outputs(path, tmp_path) -> N
             solution = before.source.split(BEGIN)[1].split(END)[0]
             body = [line.strip() for line in solution.splitlines() if line.strip()]
             assert all(line not in after.source for line in body), f"cell {i} still holds its solution"
-            assert "raise NotImplementedError(" in after.source and BEGIN not in after.source
+            assert "raise NotImplementedError('Exercise " in after.source and BEGIN not in after.source
             assert "hide-input" not in after.metadata.get("tags", [])
         else:
             assert after.source == before.source

@@ -27,7 +27,9 @@ def test_section_seconds_sums_code_cells_under_each_heading() -> None:
         nbformat.v4.new_markdown_cell("## 3. Last"),
         nbformat.v4.new_code_cell("d", metadata=_timed(3.0)),
     ])
-    assert section_seconds(nb) == [("Title", 1.5), ("1. First", 2.25), ("3. Last", 3.0)]
+    nb.cells.insert(3, nbformat.v4.new_markdown_cell("```python\n# a comment, not a heading\n```"))
+    nb.cells.insert(4, nbformat.v4.new_code_cell(""))  # empty: never executed, so never timed
+    assert section_seconds(nb) == [("(opening) Title", 1.5), ("1. First", 2.25), ("3. Last", 3.0)]
 
 
 def test_section_seconds_needs_recorded_timing() -> None:

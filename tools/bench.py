@@ -42,12 +42,16 @@ def _book_build_seconds() -> float:
     """Wall time of the book's build (`make book`'s jupyter-book command) from scratch, into a temporary folder."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        subprocess.run(
+        build = subprocess.run(
             [str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "-n", "--keep-going",
              "--path-output", out, "."],
-            cwd=ROOT, check=True, capture_output=True, text=True,
+            cwd=ROOT, capture_output=True, text=True,
         )
-        return round(time.perf_counter() - start, 1)
+        seconds = round(time.perf_counter() - start, 1)
+    if build.returncode != 0:
+        print(build.stdout[-4000:], build.stderr[-4000:], sep="\n", file=sys.stderr)
+        raise SystemExit("bench: the book does not build (see above); nothing written")
+    return seconds
 
 
 def _chapter_rows() -> list[dict]:
@@ -144,9 +148,15 @@ def main(argv: list[str]) -> int:
         print(f"  {r.ratio:.1f}x, agree={r.agree}", flush=True)
     result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "book_seconds": None,
               "chapters": chapters, "kernels": kernels}
+    previous = SECTIONS_PAGE.read_text() if SECTIONS_PAGE.exists() else None
     SECTIONS_PAGE.write_text(_sections_page(result))  # before the build, which includes it
     print("bench: building the book from scratch …", flush=True)
-    result["book_seconds"] = _book_build_seconds()
+    try:
+        result["book_seconds"] = _book_build_seconds()
+    except SystemExit:
+        if previous is not None:
+            SECTIONS_PAGE.write_text(previous)
+        raise
     print(f"  {result['book_seconds']} s", flush=True)
     BENCH_JSON.write_text(json.dumps(result, indent=2) + "\n")
     BENCH_PAGE.write_text(_page(result))

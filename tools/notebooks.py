@@ -73,19 +73,27 @@ def section_seconds(nb: nbformat.NotebookNode) -> list[tuple[str, float]]:
     from datetime import datetime
 
     sections: list[list] = []
-    for cell in nb.cells:
+    timed = False
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
-            sections += [[h.strip(), 0.0] for h in re.findall(r"^#{1,2} (.+)$", cell.source, re.MULTILINE)]
+            prose = re.sub(r"^(```|~~~).*?^\1", "", cell.source, flags=re.MULTILINE | re.DOTALL)  # not code blocks
+            titles = [h.strip() for h in re.findall(r"^#{1,2} (.+)$", prose, re.MULTILINE)]
+            if titles and index == 0:  # the chapter's title: its section is the opening
+                titles[0] = f"(opening) {titles[0]}"
+            sections += [[title, 0.0] for title in titles]
         elif cell.cell_type == "code":
             timing = cell.metadata.get("execution", {})
             start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
-            if start is None or end is None:
-                raise ValueError("section_seconds needs a chapter executed with record_timing=True")
+            if start is None or end is None:  # an empty cell is not executed
+                continue
+            timed = True
             if not sections:
                 sections.append(["(before the first heading)", 0.0])
             elapsed = datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(
                 start.replace("Z", "+00:00"))
             sections[-1][1] += elapsed.total_seconds()
+    if not timed and any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
+        raise ValueError("section_seconds needs a chapter executed with record_timing=True")
     return [(title, seconds) for i, (title, seconds) in enumerate(sections) if i == 0 or seconds > 0]
 
 

@@ -51,6 +51,7 @@ def learner_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if "exercise" in cell.metadata.get("tags", []):
             cell.source = stub_solution(cell.source, f"{title}: replace this line with your solution")
             cell.metadata["tags"] = [t for t in cell.metadata["tags"] if t != "hide-input"]  # nothing to hide
+            title = "this exercise"  # the next exercise names itself in its own heading
         elif BEGIN in cell.source:
             raise ValueError(f"a cell not tagged 'exercise' holds a solution:\n{cell.source}")
         cell.outputs = []

@@ -17,13 +17,15 @@ from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 
 #: (package folder in node_modules, its files or folders to serve), laid out as in node_modules under vendor/npm/
+#: Licence notices travel with the copies: MathJax's LICENSE, require.js's header, and the widget manager's
+#: package.json (BSD-3-Clause) with dist/embed.js.LICENSE.txt (the notices of the libraries it bundles).
 ASSETS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("mathjax", ("es5",)),
+    ("mathjax", ("es5", "LICENSE")),
     ("requirejs", ("require.js",)),
-    ("@jupyter-widgets/html-manager", ("dist",)),
+    ("@jupyter-widgets/html-manager", ("dist", "package.json")),
 )
 #: what is not needed to serve the pages (source maps, the non-AMD bundles)
-SKIP = shutil.ignore_patterns("*.map", "embed.js", "libembed-amd.js", "*.LICENSE.txt", "README.md")
+SKIP = shutil.ignore_patterns("*.map", "embed.js", "libembed-amd.js")
 HOW_TO_INSTALL = "run `make assets` (or `npm ci --ignore-scripts --prefix web`), then build again"
 
 
