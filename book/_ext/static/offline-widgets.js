@@ -2,10 +2,14 @@
 // before the manager, on pages with widgets (see nb_ipywidgets_js in _config.yml).
 (function () {
   "use strict";
-  // 1. The manager's bundles resolve their fonts against require.js's base URL, which defaults to the page's
-  //    folder. Point it at the npm packages the book serves itself under _static/vendor/npm/.
-  var npm = new URL("vendor/npm/", document.currentScript.src).href;
-  window.require.config({ baseUrl: npm });
+  // 1. Each AMD module of the manager (@jupyter-widgets/base, /controls, /base7, /controls7, /html-manager and
+  //    /html-manager/dist/libembed-amd) loads its fonts from the folder require.js gives as the module's address,
+  //    which by default is derived from the page's folder. Map every one of them into the manager's dist/ folder,
+  //    which the book serves itself under _static/vendor/npm/, where the fonts are.
+  var dist = new URL("vendor/npm/@jupyter-widgets/html-manager/dist", document.currentScript.src).href;
+  window.require.config({
+    paths: { "@jupyter-widgets": dist, "@jupyter-widgets/html-manager/dist": dist },
+  });
 
   // 2. The manager typesets widget labels with MathJax 2's MathJax.Hub.Queue, which MathJax 3 does not have.
   //    Give every MathJax object the page gets (Sphinx's configuration, then MathJax 3 itself) a Hub whose Queue
