@@ -195,6 +195,21 @@ def _source(page_path: str) -> tuple[str, nbformat.NotebookNode | None]:
     return "", None
 
 
+def _has_math(markdown: str) -> bool:
+    """Whether MyST Markdown holds a formula ($…$, $$…$$ or a math directive/role) outside code."""
+    if re.search(r"^(```|~~~)\{math\}|\{math\}`", markdown, re.MULTILINE):
+        return True
+    prose = re.sub(r"^(```|~~~).*?^\1", "", markdown, flags=re.MULTILINE | re.DOTALL)
+    prose = re.sub(r"`[^`\n]*`", "", prose)
+    inline = r"\$[^\s$](?:[^$\n]*[^\s$])?\$(?!\d)"  # as dollarmath: no space inside the dollars, no digit after
+    return bool(re.search(rf"\$\$|{inline}", prose))
+
+
+def test_math_detection() -> None:
+    assert _has_math("a $x^2$ b") and _has_math("$$\nx\n$$") and _has_math("```{math}\nx\n```")
+    assert not _has_math("`npm_config_cache=$PWD/x`, costs $5 or $10") and not _has_math("```bash\necho $HOME $X\n```")
+
+
 def _check_page(page, path: str) -> None:
     markdown, nb = _source(path)
     if path == "index":
@@ -203,7 +218,7 @@ def _check_page(page, path: str) -> None:
 
     page.wait_for_function(WAIT_FOR_MATHJAX)
     math = page.evaluate(UNTYPESET_MATH)
-    if re.search(r"\$[^$\s]|\{math\}", markdown):
+    if _has_math(markdown):
         assert math["total"] > 0, "the source has math but the page has none"
     assert not math["untypeset"], f"formulas not typeset: {math['untypeset'][:5]}"
     assert not math["errors"], f"TeX errors: {math['errors'][:5]}"
