@@ -181,17 +181,21 @@ BROKEN_IMAGES = "() => [...document.images].filter(i => !(i.complete && i.natura
 EXERCISE_FOLDS = ".cell.tag_exercise details.hide.above-input"
 
 
+def _read_source(path: Path) -> tuple[str, nbformat.NotebookNode | None]:
+    """The Markdown of a page (a chapter's Markdown cells), and the notebook if it is a chapter."""
+    if path.suffix == ".ipynb":
+        nb = nbformat.read(path, as_version=4)
+        return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"), nb
+    return path.read_text("utf-8"), None
+
+
 def _source(page_path: str) -> tuple[str, nbformat.NotebookNode | None]:
-    """The Markdown of a page's source, and its notebook if it is a chapter ("" and None for Sphinx's pages)."""
+    """:func:`_read_source` of a built page's source ("" and None for Sphinx's own pages)."""
     if page_path == "index":
         page_path = expected_pages()[0]  # index.html redirects to the root document
     for suffix in (".md", ".ipynb"):
-        source = ROOT / f"{page_path}{suffix}"
-        if source.exists() and suffix == ".md":
-            return source.read_text("utf-8"), None
-        if source.exists():
-            nb = nbformat.read(source, as_version=4)
-            return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"), nb
+        if (ROOT / f"{page_path}{suffix}").exists():
+            return _read_source(ROOT / f"{page_path}{suffix}")
     return "", None
 
 
@@ -293,18 +297,15 @@ _BIB_KEY = re.compile(r"^@\w+\{([^,\s]+),", re.MULTILINE)
 
 def _book_sources() -> list[tuple[str, str]]:
     """(name, Markdown text) of every page and of every chapter's Markdown cells."""
-    texts = [(str(p.relative_to(ROOT)), p.read_text("utf-8")) for p in sorted((ROOT / "book").glob("*.md"))]
-    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
-        nb = nbformat.read(path, as_version=4)
-        texts.append((str(path.relative_to(ROOT)), "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")))
-    return texts
+    paths = [*sorted((ROOT / "book").glob("*.md")), *sorted((ROOT / "chapters").glob("*.ipynb"))]
+    return [(str(p.relative_to(ROOT)), _read_source(p)[0]) for p in paths]
 
 
 def test_every_citation_resolves_and_the_seed_papers_are_in_the_bibliography() -> None:
     keys = set(_BIB_KEY.findall((ROOT / "book" / "references.bib").read_text("utf-8")))
     assert {"pearce2024bilinear", "bushnaq2024degeneracy", "bushnaq2024lib", "huang2024inversionview"} <= keys
-    unresolved = [f"{name}: {key.strip()}" for name, text in _book_sources()
-                  for group in _CITE.findall(text) for key in group.split(",") if key.strip() not in keys]
+    citations = [(name, key.strip()) for name, text in _book_sources()
+                 for group in _CITE.findall(text) for key in group.split(",")]
+    assert citations, "no page cites anything"
+    unresolved = [f"{name}: {key}" for name, key in citations if key not in keys]
     assert not unresolved, "citations without a bibliography entry:\n" + "\n".join(unresolved)
-    cited = {key.strip() for _, text in _book_sources() for group in _CITE.findall(text) for key in group.split(",")}
-    assert cited, "no page cites anything"

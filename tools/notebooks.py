@@ -50,7 +50,7 @@ def execute(path: Path, *, write: bool = True, record_timing: bool = False) -> n
         timeout=TIMEOUT_S,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
-        record_timing=record_timing or not write,
+        record_timing=record_timing,
     )
     client.execute()
     if not _has_widgets(nb):  # nbclient stores an empty widget state otherwise
