@@ -1,6 +1,7 @@
 # The book's commands. The first two are the ones to know:
 #   make book   build the HTML book from the committed chapter outputs
-#   make test   make book, then unit tests + notebook hygiene + nbval over every chapter + site and browser tests
+#   make test   make book, then unit tests + notebook hygiene + nbval over every chapter + site and browser tests,
+#               then nbval over every chapter again on a second CPU code path (MKL_CBWR, ATEN_CPU_CAPABILITY)
 # Every target creates .venv and installs the project (pyproject.toml) when needed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -36,9 +37,13 @@ book: $(STAMP) $(ASSETS)
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-## make test: build the book, then unit tests, notebook checks, nbval over every chapter, site checks, browser test
+## make test: build the book, then unit tests, notebook checks, nbval over every chapter, site checks, browser test;
+## then nbval over every chapter (figure checks included) once more on a second CPU code path
+SECOND_CPU := MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default
 test: book
 	BOOK_PROGRESS=0 $(PY) -m pytest tests chapters $(NBVAL)  # progress bars go to stderr, which nbval would flag
+	@echo "make test: second pass, as on another CPU ($(SECOND_CPU))"
+	$(SECOND_CPU) BOOK_PROGRESS=0 $(PY) -m pytest -p no:cacheprovider tests/test_second_cpu.py chapters $(NBVAL)
 
 ## make lab: JupyterLab on the chapters
 lab: $(STAMP)

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from helpers import checkpoints
+from helpers.runtime import compute_platform
 from helpers.checkpoints import (
     ChecksumMismatch,
     ConfigMismatch,
@@ -21,6 +22,8 @@ from helpers.checkpoints import (
     load_or_train,
     read_manifest,
     retrain,
+    retrain_tensors,
+    judge_retraining,
     train_fn_path,
 )
 
@@ -104,7 +107,9 @@ def test_manifest_describes_the_checkpoint(tmp_path, trained):
     assert entry["metrics"] == trained.metrics
     assert entry["tolerances"] == TOLERANCES
     assert entry["train_fn"] == f"{tiny_train.__module__}:tiny_train"
-    assert entry["torch"] == torch.__version__.split("+")[0]
+    assert entry["platform"] == compute_platform()
+    assert entry["platform"]["torch"] == torch.__version__.split("+")[0]
+    assert "chaotic" not in entry
     # the manifest is valid, sorted JSON
     text = (tmp_path / "manifest.json").read_text()
     assert json.loads(text) == read_manifest(tmp_path)
@@ -317,20 +322,95 @@ def test_retrain_lists_metrics_beyond_tolerance(tmp_path, monkeypatch):
     monkeypatch.setitem(DRIFT, "value", 0.5)
     report = retrain("drift", root=tmp_path)
     assert report.max_weight_deviation > 0
-    assert len(report.failures) == 1
+    assert len(report.failures) == 2
     assert report.failures[0].startswith("norm: cached")
     assert "tolerance 0.1" in report.failures[0]
+    assert report.failures[1].startswith("weights: max relative deviation")  # same platform: weights must match
     assert "OUT OF TOLERANCE" in str(report)
     # without save the cache is untouched
     assert load("drift", root=tmp_path).metrics == report.cached_metrics
 
 
-def test_retrain_within_tolerance_passes(tmp_path, monkeypatch):
+def _other_platform() -> dict[str, str]:
+    return {**compute_platform(), "cpu_vendor": "AuthenticAMD", "cpu_capability": "AVX2"}
+
+
+def test_retrain_within_tolerance_passes_on_another_platform(tmp_path, monkeypatch):
+    """Weights 0.05 off (w has entries up to ~2): metrics within 0.1, weights well inside the other-platform bound."""
     load_or_train("drift", CONFIG, drifting_train, tolerances={"norm": 0.1}, root=tmp_path)
     monkeypatch.setitem(DRIFT, "value", 0.05)
-    report = retrain("drift", root=tmp_path)
+    tensors, metrics, _ = retrain_tensors("drift", root=tmp_path)
+    report = judge_retraining("drift", tensors, metrics, root=tmp_path, platform=_other_platform())
+    assert not report.same_platform and report.weight_bound == checkpoints.OTHER_PLATFORM_WEIGHT_BOUND
     assert report.failures == []
-    assert report.max_weight_deviation > 0
+    assert 0.01 < report.max_weight_deviation < 0.05
+    same = judge_retraining("drift", tensors, metrics, root=tmp_path)
+    assert same.same_platform and [f.split(":")[0] for f in same.failures] == ["weights"]
+
+
+def test_weight_deviation_is_relative_to_the_largest_cached_entry():
+    old = {"a": torch.tensor([4.0, -2.0]), "b": torch.tensor([1.0])}
+    new = {"a": torch.tensor([4.0, -1.0]), "b": torch.tensor([1.5])}
+    assert checkpoints._weight_deviation(new, old) == pytest.approx(0.5)  # max(1/4, 0.5/1)
+    assert checkpoints._weight_deviation({"a": old["a"]}, old) == float("inf")
+    assert checkpoints._weight_deviation({**old, "b": torch.ones(2)}, old) == float("inf")
+
+
+# A chaotic toy: the same predictions from weights that differ entirely (sign flips of w leave |x·w| unchanged).
+PROBE = torch.randn(200, 4, generator=torch.Generator().manual_seed(1))
+
+
+def toy_predict(tensors, config):
+    """Predicted class of 200 fixed inputs: the largest |x·w| of the three columns."""
+    return (PROBE[:, : config["n"]] @ tensors["w"]).abs().argmax(-1)
+
+
+CHAOTIC = checkpoints.Chaotic(toy_predict, min_agreement=0.99)
+
+
+def test_chaotic_model_on_another_platform_is_judged_by_behaviour(tmp_path):
+    cached = load_or_train("chaos", CONFIG, tiny_train, tolerances=TOLERANCES, chaotic=CHAOTIC, root=tmp_path)
+    entry = read_manifest(tmp_path)["chaos"]
+    assert entry["chaotic"] == {"predict_fn": f"{__name__}:toy_predict", "min_agreement": 0.99}
+    flipped = {**cached.tensors, "w": -cached.tensors["w"]}  # entirely other weights, same function
+    other = judge_retraining("chaos", flipped, cached.metrics, root=tmp_path, platform=_other_platform())
+    assert other.weight_bound is None and other.prediction_agreement == 1.0 and other.failures == []
+    assert "agree: 100.00%" in str(other)
+    same = judge_retraining("chaos", flipped, cached.metrics, root=tmp_path)
+    assert [f.split(":")[0] for f in same.failures] == ["weights"]  # on its own platform the weights must match
+    scrambled = {**cached.tensors, "w": cached.tensors["w"][:, [1, 2, 0]]}  # another function
+    bad = judge_retraining("chaos", scrambled, cached.metrics, root=tmp_path, platform=_other_platform())
+    assert bad.prediction_agreement < 0.5
+    assert [f.split(":")[0] for f in bad.failures] == ["behaviour"]
+
+
+def test_an_entry_without_platform_counts_as_another_platform(tmp_path, trained):
+    manifest = read_manifest(tmp_path)
+    del manifest["tiny"]["platform"]
+    checkpoints._write_manifest(manifest, tmp_path)
+    report = retrain("tiny", root=tmp_path)
+    assert not report.same_platform and report.failures == []
+
+
+def test_retrain_with_save_keeps_the_chaotic_mark(tmp_path):
+    load_or_train("chaos", CONFIG, tiny_train, tolerances=TOLERANCES, chaotic=CHAOTIC, root=tmp_path)
+    retrain("chaos", root=tmp_path, save=True)
+    assert read_manifest(tmp_path)["chaos"]["chaotic"]["predict_fn"].endswith(":toy_predict")
+
+
+@pytest.mark.parametrize("agreement", [0.0, 1.5, -0.1])
+def test_chaotic_needs_an_agreement_in_the_unit_interval(tmp_path, agreement):
+    with pytest.raises(ValueError, match="min_agreement"):
+        load_or_train("c", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
+                      chaotic=checkpoints.Chaotic(toy_predict, agreement))
+
+
+def test_chaotic_predict_fn_must_be_importable(tmp_path):
+    with pytest.raises(ValueError, match="predict_fn .* must be a top-level function"):
+        load_or_train("c", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
+                      chaotic=checkpoints.Chaotic(lambda t, c: t["w"], 0.9))
+    with pytest.raises(TypeError, match="checkpoints.Chaotic"):
+        load_or_train("c", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path, chaotic=toy_predict)
 
 
 def test_retrain_with_save_replaces_the_cache(tmp_path, monkeypatch):

@@ -9,6 +9,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+import torch
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -30,14 +31,106 @@ def test_committed_checkpoint_matches_its_hash(name):
     assert ckpt.tensors and ckpt.metrics
 
 
+_RETRAINED: dict[str, tuple[dict, dict, float]] = {}
+
+
+def _retrained(name: str, monkeypatch) -> tuple[dict, dict, float]:
+    """Retrain ``name`` from scratch once per test session (the cross-platform tests reuse the honest-cache run)."""
+    if name not in _RETRAINED:
+        monkeypatch.setenv("BOOK_PROGRESS", "0")
+        _RETRAINED[name] = checkpoints.retrain_tensors(name, root=DATA / "checkpoints")
+    return _RETRAINED[name]
+
+
+def _another_platform() -> dict[str, str]:
+    """A platform that differs from every manifest entry's: another vendor, ISA and BLAS code path."""
+    return {"machine": "arm64", "cpu_vendor": "0x61", "cpu_capability": "DEFAULT", "blas": "Accelerate", "torch": "x"}
+
+
+CHAOTIC = sorted(name for name, entry in MANIFEST.items() if "chaotic" in entry)
+
+
+def test_every_cached_model_records_its_platform():
+    for name, entry in MANIFEST.items():
+        assert set(entry.get("platform", {})) == {"machine", "cpu_vendor", "cpu_capability", "blas", "torch"}, name
+
+
+def test_chaotic_models_are_marked_as_their_code_declares():
+    from helpers import modadd
+
+    assert CHAOTIC == ["modadd_transformer"]
+    assert MANIFEST["modadd_transformer"]["chaotic"] == checkpoints._chaotic_entry(modadd.MODADD_CHAOTIC)
+
+
 @pytest.mark.parametrize("name", sorted(MANIFEST))
 def test_cache_is_honest(name, monkeypatch):
-    """Retraining from scratch reproduces the recorded metrics within the stated tolerances."""
-    monkeypatch.setenv("BOOK_PROGRESS", "0")
-    report = checkpoints.retrain(name, root=DATA / "checkpoints", save=False)
+    """Retraining from scratch here reproduces the recorded metrics, and the weights (same platform) or the held-out
+    predictions (another platform, chaotic training) of the cache."""
+    tensors, metrics, seconds = _retrained(name, monkeypatch)
+    report = checkpoints.judge_retraining(name, tensors, metrics, train_seconds=seconds, root=DATA / "checkpoints")
     print(report)
-    assert not report.failures, f"{name}: the cache does not retrain to its metrics: {report.failures}"
-    assert report.max_weight_deviation < 1.0, f"{name}: retrained weights differ entirely ({report})"
+    assert not report.failures, f"{name}: the cache is not what its training produces: {report.failures}"
+
+
+@pytest.mark.parametrize("name", CHAOTIC)
+def test_chaotic_cache_is_honest_on_another_cpu(name, monkeypatch):
+    """The same retraining judged as a machine of another platform would: by behaviour, and it passes."""
+    tensors, metrics, seconds = _retrained(name, monkeypatch)
+    report = checkpoints.judge_retraining(name, tensors, metrics, root=DATA / "checkpoints", platform=_another_platform())
+    assert not report.same_platform and report.weight_bound is None, report
+    assert report.prediction_agreement is not None and report.prediction_agreement >= report.min_agreement, report
+    assert not report.failures, report.failures
+
+
+def _swap_in(root: Path, name: str, tensors: dict) -> None:
+    """Replace ``name``'s cached weights by ``tensors`` and update the hash, as a careless commit would."""
+    from safetensors.torch import save as save_bytes
+
+    blob = save_bytes({k: v.contiguous() for k, v in tensors.items()})
+    (root / MANIFEST[name]["file"]).write_bytes(blob)
+    manifest = checkpoints.read_manifest(root)
+    manifest[name]["sha256"] = checkpoints._sha256(blob)
+    checkpoints._write_manifest(manifest, root)
+
+
+def _another_modadd_model() -> dict:
+    """Another model of the same architecture: the mod-add transformer as initialised by another seed, untrained."""
+    from helpers import modadd
+
+    config = MANIFEST["modadd_transformer"]["config"]
+    torch.manual_seed(12345)
+    model = modadd.ModAddTransformer(config["p"], config["d_model"], config["n_heads"], config["d_mlp"])
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("platform", ["same", "another"])
+def test_cache_holding_another_models_weights_fails(platform, tmp_path, monkeypatch):
+    """Another model's weights under the cached name fail the judgement: by weights on the same platform, by
+    held-out predictions on another."""
+    root = tmp_path / "checkpoints"
+    shutil.copytree(DATA / "checkpoints", root)
+    _swap_in(root, "modadd_transformer", _another_modadd_model())
+    tensors, metrics, seconds = _retrained("modadd_transformer", monkeypatch)
+    where = MANIFEST["modadd_transformer"]["platform"] if platform == "same" else _another_platform()
+    report = checkpoints.judge_retraining("modadd_transformer", tensors, metrics, root=root, platform=where)
+    expected = "weights" if platform == "same" else "behaviour"
+    assert any(f.startswith(expected) for f in report.failures), report.failures
+
+
+def test_other_platform_weight_bound_catches_another_model(tmp_path, monkeypatch):
+    """A non-chaotic model on another platform is judged by its weights, and another model's weights fail."""
+    name = "workbench_mlp"
+    root = tmp_path / "checkpoints"
+    shutil.copytree(DATA / "checkpoints", root)
+    tensors, metrics, _ = _retrained(name, monkeypatch)
+    torch.manual_seed(12345)
+    other = {k: torch.randn_like(v) * v.std() for k, v in tensors.items()}  # same shapes and scale, another model
+    _swap_in(root, name, other)
+    report = checkpoints.judge_retraining(name, tensors, metrics, root=root, platform=_another_platform())
+    assert report.weight_bound == checkpoints.OTHER_PLATFORM_WEIGHT_BOUND
+    assert any(f.startswith("weights") for f in report.failures), report.failures
+    honest = checkpoints.judge_retraining(name, tensors, metrics, root=DATA / "checkpoints", platform=_another_platform())
+    assert not honest.failures, honest.failures
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST)[:1])

@@ -13,6 +13,8 @@ import nbformat
 import pytest
 import yaml
 
+from tools.notebooks import noise_prints
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 BENCH = ROOT / "data" / "bench.json"
@@ -56,6 +58,16 @@ def test_no_errors_or_warnings(chapter):
         stderr = _stream_text(cell, "stderr")
         assert "warn" not in stderr.lower(), f"{path.name}, code cell {i + 1}: a warning on stderr: {stderr[:300]}"
         assert not stderr.strip(), f"{path.name}, code cell {i + 1}: stderr output (progress bar?): {stderr[:300]}"
+
+
+def test_no_rounding_noise_printed(chapter):
+    """No committed output prints a number below 1e-9 unless it is a stated bound: such a number is a rounding
+    residual, which differs between CPUs and would fail the reader's `make test`. Print a verdict instead."""
+    path, nb = chapter
+    found = noise_prints(nb)
+    assert not found, f"{path.name}: " + "; ".join(
+        f"code cell {cell} prints a rounding-noise number: {line!r}" for cell, line in found
+    ) + " — print a verdict against a stated bound (helpers.verdicts.verdict) instead"
 
 
 def test_no_absolute_paths(chapter):

@@ -48,3 +48,49 @@ def test_generated_pages_match_data_bench_json() -> None:
         assert chapter["sections"], f"{chapter['chapter']}: no section times"
         total = sum(s["seconds"] for s in chapter["sections"])
         assert total <= chapter["seconds"], f"{chapter['chapter']}: sections sum to more than the chapter"
+
+
+def _notebook_printing(*lines: str) -> nbformat.NotebookNode:
+    """A one-cell notebook whose committed output is ``lines``, and a second cell printing something harmless."""
+    nb = nbformat.v4.new_notebook()
+    first = nbformat.v4.new_code_cell("print('ok')", outputs=[nbformat.v4.new_output("stream", name="stdout", text="ok\n")])
+    second = nbformat.v4.new_code_cell("...", outputs=[nbformat.v4.new_output("stream", name="stdout",
+                                                                             text="".join(f"{l}\n" for l in lines))])
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), first, second]
+    return nb
+
+
+@pytest.mark.parametrize("line", [
+    "whitened Gram = identity: max deviation 2e-13",          # the old chapter 3 print, f"{err:.0e}"
+    "largest dropped eigenvalue / largest = 1e-17",
+    "the antisymmetric half contributes 6.9e-17",
+    "max relative difference 1.2E-15",
+    "residual 0.0000000000003",
+    "mean −5e-17 of the features",
+])
+def test_noise_guard_names_the_cell_of_a_rounding_residual(line):
+    from tools.notebooks import noise_prints
+
+    assert noise_prints(_notebook_printing("fine 0.5", line)) == [(2, line)]
+
+
+@pytest.mark.parametrize("line", [
+    "whitened Gram = identity: max deviation ≤ 1e-10 ✓",
+    "figure 'x': data matches its reference (3 arrays, rtol=0, atol=1e-12)",
+    "agrees to 1e-12 with autograd",
+    "bound 1e-15 within 1e-11 threshold: 1e-12",
+    "exactly 0 and 0.0 and 1e-3 and 12 of 64 and 2e9",
+    "x < 1e-10 and y <= 1e-12",
+])
+def test_noise_guard_accepts_stated_bounds_and_ordinary_numbers(line):
+    from tools.notebooks import noise_prints
+
+    assert noise_prints(_notebook_printing(line)) == []
+
+
+def test_noise_guard_reads_rich_outputs_too():
+    from tools.notebooks import noise_prints
+
+    nb = _notebook_printing("ok")
+    nb.cells[2].outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": "| err | 3e-16 |"})]
+    assert noise_prints(nb) == [(2, "| err | 3e-16 |")]

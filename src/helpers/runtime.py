@@ -2,7 +2,10 @@
 
 >>> from helpers.runtime import setup
 >>> device = setup(seed=0)        # doctest: +SKIP
-book setup · seed 0 · torch 2.13 · device cpu · 1 thread · deterministic
+book setup · seed 0 · torch 2.13 · deterministic
+
+The printed line says nothing about the machine (device, threads, CPU): it is part of every chapter's committed
+output, which must read the same on every reader's computer. ``describe()`` returns the machine-specific details.
 
 Thread count: on a shared two-core machine, two torch threads were measured 10–100x slower than one
 for the book's small models, so torch is pinned to ``1`` thread unless the environment variable
@@ -12,12 +15,14 @@ for the book's small models, so torch is pinned to ``1`` thread unless the envir
 from __future__ import annotations
 
 import os
+import platform
 import random
+import re
 
 import numpy as np
 import torch
 
-__all__ = ["setup", "pick_device", "thread_count", "THREADS_VARIABLE", "STYLE"]
+__all__ = ["setup", "describe", "compute_platform", "pick_device", "thread_count", "THREADS_VARIABLE", "STYLE"]
 
 THREADS_VARIABLE = "BOOK_THREADS"
 
@@ -97,9 +102,55 @@ def setup(seed: int = 0, *, quiet: bool = False) -> torch.device:
     device = pick_device()
     if not quiet:
         major_minor = ".".join(torch.__version__.split("+")[0].split(".")[:2])
-        plural = "thread" if threads == 1 else "threads"
-        print(
-            f"book setup · seed {seed} · torch {major_minor} · device {device.type} · "
-            f"{threads} {plural} · deterministic"
-        )
+        print(f"book setup · seed {seed} · torch {major_minor} · deterministic")
     return device
+
+
+def describe() -> str:
+    """The machine-specific part of the set-up (device, threads, CPU capability), for a reader's own look.
+
+    Not printed by :func:`setup`, because a chapter's committed output must not depend on the machine.
+    """
+    threads = torch.get_num_threads()
+    plural = "thread" if threads == 1 else "threads"
+    return f"device {pick_device().type} · {threads} {plural} · CPU capability {torch.backends.cpu.get_cpu_capability()}"
+
+
+def _cpu_vendor() -> str:
+    """``GenuineIntel``, ``AuthenticAMD``, an Arm implementer code, or what the OS says; ``unknown`` otherwise."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            text = info.read()
+    except OSError:  # macOS, Windows
+        return platform.processor() or "unknown"
+    match = re.search(r"^(?:vendor_id|CPU implementer)\s*:\s*(\S+)", text, re.M)
+    return match.group(1) if match else (platform.processor() or "unknown")
+
+
+def _blas() -> str:
+    """The BLAS torch computes with, and the ``MKL_CBWR`` code path when it is MKL and the variable is set."""
+    config = torch.__config__.show()
+    if torch.backends.mkl.is_available():
+        version = re.search(r"Math Kernel Library Version (\S+?)-", config)
+        name = f"MKL {version.group(1)}" if version else "MKL"
+        cbwr = os.environ.get("MKL_CBWR", "").strip()
+        return f"{name} (MKL_CBWR={cbwr})" if cbwr else name
+    match = re.search(r"BLAS_INFO=(\w+)", config)
+    return match.group(1) if match else "unknown"
+
+
+def compute_platform() -> dict[str, str]:
+    """What decides the rounding of a CPU computation here: processor, ATen's kernels, BLAS, torch.
+
+    Two machines with the same platform run the same kernels in the same order, so a training run repeats bit for
+    bit (the book trains on one thread); on another platform sums are ordered differently and the last bits differ
+    from the first step on. ``MKL_CBWR`` and ``ATEN_CPU_CAPABILITY`` change the platform without changing the
+    processor, which is how ``make test`` tries a second one.
+    """
+    return {
+        "machine": platform.machine() or "unknown",
+        "cpu_vendor": _cpu_vendor(),
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+        "blas": _blas(),
+        "torch": torch.__version__.split("+")[0],
+    }

@@ -1,0 +1,54 @@
+"""helpers.verdicts: a numerical identity prints its bound, never its residual, and raises with the measured value."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.verdicts import BoundExceeded, verdict
+
+
+def test_a_residual_within_its_bound_prints_the_bound_not_the_residual(capsys):
+    line = verdict("max |Q − Qᵀ|", 2.3e-13, 1e-10)
+    assert line == "max |Q − Qᵀ| ≤ 1e-10 ✓"
+    out = capsys.readouterr().out
+    assert out == line + "\n" and "2.3" not in out
+
+
+def test_the_printed_line_does_not_depend_on_the_residual(capsys):
+    """Another CPU rounds differently: the verdict must read the same for any residual within the bound."""
+    lines = {verdict("x", value, 1e-8, quiet=True) for value in (0.0, 1e-17, -3e-13, 9.99e-9, 1e-8)}
+    assert lines == {"x ≤ 1e-8 ✓"}
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("bound, shown", [(1e-6, "1e-6"), (1e-12, "1e-12"), (1.0, "1"), (0.005, "0.005"), (2.5e-4, "0.00025")])
+def test_bounds_are_printed_readably(bound, shown):
+    assert verdict("x", 0.0, bound, quiet=True) == f"x ≤ {shown} ✓"
+
+
+@pytest.mark.parametrize("value", [2e-10, -5e-3, math.nan, math.inf])
+def test_a_broken_identity_raises_with_the_measured_value(value):
+    with pytest.raises(BoundExceeded, match=r"✗ max dev = .*above the stated bound 1e-10"):
+        verdict("max dev", value, 1e-10)
+
+
+def test_tensors_and_arrays_of_one_element_are_accepted():
+    assert verdict("t", torch.tensor(1e-14, dtype=torch.float64), 1e-10, quiet=True).endswith("✓")
+    assert verdict("a", np.float64(1e-14), 1e-10, quiet=True).endswith("✓")
+    with pytest.raises(TypeError, match="measured value must be a number"):
+        verdict("a", torch.ones(3), 1e-10)
+
+
+@pytest.mark.parametrize("bound", [0, -1e-10, math.nan, math.inf, True, "1e-10"])
+def test_the_bound_must_be_positive_and_finite(bound):
+    with pytest.raises(ValueError, match="positive finite"):
+        verdict("x", 0.0, bound)
+
+
+def test_the_claim_must_say_something():
+    with pytest.raises(ValueError, match="non-empty claim"):
+        verdict("  ", 0.0, 1e-10)
