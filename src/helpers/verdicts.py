@@ -7,7 +7,7 @@ rounding, and rounding differs between CPUs, BLAS libraries and vector instructi
 measured value when the bound fails::
 
     >>> from helpers.verdicts import verdict
-    >>> verdict("whitened Gram = identity: max deviation", 3e-14, bound=1e-10)
+    >>> verdict("whitened Gram = identity: max deviation", 3e-14, 1e-10)
     whitened Gram = identity: max deviation ≤ 1e-10 ✓
 
 Choosing a bound: loose enough for every CPU (float64 rounding after a few hundred operations on O(1) numbers is
@@ -19,38 +19,40 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["BoundExceeded", "verdict"]
+__all__ = ["BoundExceeded", "verdict", "verdict_line"]
 
 
 class BoundExceeded(AssertionError):
     """A numerical identity failed its stated bound; the message holds the measured value."""
 
 
-def verdict(claim: str, value: float, bound: float, *, quiet: bool = False) -> str:
-    """Check ``|value| ≤ bound``; print (and return) ``"<claim> ≤ <bound> ✓"``, or raise :class:`BoundExceeded`.
-
-    Args:
-        claim: what ``value`` measures, e.g. ``"max |Q − Qᵀ|"``; printed before the bound.
-        value: the measured residual (a Python number, or a one-element tensor or array).
-        bound: the stated bound, a positive number; printed as ``1e-10``, ``0.005``.
-        quiet: return the verdict without printing it.
-
-    Raises:
-        ValueError: ``bound`` is not a positive finite number, or ``claim`` is empty.
-        BoundExceeded: ``value`` is NaN or larger than ``bound`` in absolute value.
-    """
+def verdict_line(claim: str, value: float, bound: float) -> str:
+    """``"<claim> ≤ <bound> ✓"`` when ``|value| ≤ bound``, else raise :class:`BoundExceeded` (see :func:`verdict`)."""
     if not isinstance(claim, str) or not claim.strip():
         raise ValueError("verdict needs a non-empty claim saying what the value measures")
     if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound) or bound <= 0:
         raise ValueError(f"the bound must be a positive finite number, got {bound!r}")
     try:
         measured = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RuntimeError):
         raise TypeError(f"{claim}: the measured value must be a number, got {type(value).__name__}") from None
     shown = f"{bound:.3g}".replace("e-0", "e-").replace("e+0", "e+")  # 1e-06 → 1e-6
     if not abs(measured) <= bound:  # also catches NaN
         raise BoundExceeded(f"✗ {claim} = {measured:.3g}, above the stated bound {shown}")
-    line = f"{claim} ≤ {shown} ✓"
-    if not quiet:
-        print(line)
-    return line
+    return f"{claim} ≤ {shown} ✓"
+
+
+def verdict(claim: str, value: float, bound: float) -> None:
+    """Check ``|value| ≤ bound`` and print ``"<claim> ≤ <bound> ✓"``, or raise :class:`BoundExceeded`.
+
+    Args:
+        claim: what ``value`` measures, e.g. ``"max |Q − Qᵀ|"``; printed before the bound.
+        value: the measured residual (a Python number, or a one-element tensor or array).
+        bound: the stated bound, a positive number; printed as ``1e-10``, ``0.005``.
+
+    Raises:
+        ValueError: ``bound`` is not a positive finite number, or ``claim`` is empty.
+        TypeError: ``value`` is not a number.
+        BoundExceeded: ``value`` is NaN or larger than ``bound`` in absolute value; the message holds the value.
+    """
+    print(verdict_line(claim, value, bound))
