@@ -22,6 +22,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $(STAMP)
 
+# JupyterLab with MyST rendering: for `make lab`, and for the test that opens a chapter in a real JupyterLab
+LAB_STAMP := $(VENV)/.installed-lab
+$(LAB_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,lab]"
+	@touch $(LAB_STAMP)
+
 install: $(STAMP)
 
 ## make assets: MathJax, require.js and the widget manager from the npm registry into web/node_modules (not committed)
@@ -40,15 +46,14 @@ book: $(STAMP) $(ASSETS)
 ## make test: build the book, then unit tests, notebook checks, nbval over every chapter, site checks, browser test;
 ## then nbval over every chapter (figure checks included) once more on a second CPU code path
 SECOND_CPU := MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default
-test: book
+test: book $(LAB_STAMP)
 	BOOK_PROGRESS=0 $(PY) -m pytest tests chapters $(NBVAL)  # progress bars go to stderr, which nbval would flag
 	@echo "make test: second pass, as on another CPU ($(SECOND_CPU))"
 	$(SECOND_CPU) BOOK_PROGRESS=0 $(PY) -m pytest -p no:cacheprovider tests/test_second_cpu.py chapters $(NBVAL)
 
 ## make lab: JupyterLab on the chapters
-lab: $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,lab]"
-	$(VENV)/bin/jupyter lab chapters
+lab: $(LAB_STAMP)
+	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) chapters  # root: containers, cloud machines
 
 ## make execute: re-execute every chapter in place on a fresh kernel (CHAPTERS=00_workbench for one)
 execute: $(STAMP)

@@ -163,15 +163,28 @@ def broken_internal_links(site: Path = SITE) -> list[str]:
     return broken
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+class _RecordingHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves quietly, and records every response's status and path (``log``), so that a 404 of any kind (a favicon
+    the browser asks for on its own included) can fail the browser test."""
+
+    def __init__(self, *args, log: list[tuple[int, str]], **kwargs) -> None:
+        self._log = log
+        super().__init__(*args, **kwargs)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        try:
+            self._log.append((int(code), self.path))
+        except (TypeError, ValueError):
+            pass
+
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         pass
 
 
 @contextmanager
-def serve(site: Path = SITE) -> Iterator[str]:
-    """Serve ``site`` on 127.0.0.1 (a free port) in a thread; yields the base URL."""
-    handler = functools.partial(_QuietHandler, directory=str(site))
+def serve(site: Path = SITE, log: list[tuple[int, str]] | None = None) -> Iterator[str]:
+    """Serve ``site`` on 127.0.0.1 (a free port) in a thread; yields the base URL. Responses go into ``log``."""
+    handler = functools.partial(_RecordingHandler, directory=str(site), log=[] if log is None else log)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

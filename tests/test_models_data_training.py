@@ -145,6 +145,30 @@ def test_progress_yields_every_item():
     assert list(progress(range(5), desc="x")) == [0, 1, 2, 3, 4]
 
 
+def test_progress_in_a_notebook_is_a_widget_not_stderr(monkeypatch, capsys):
+    """In Jupyter a text bar on stderr draws red boxes: the notebook gets tqdm's widget bar instead."""
+    import tqdm.notebook
+
+    from helpers import training
+
+    made = []
+    monkeypatch.setattr(training, "in_notebook", lambda: True)
+    monkeypatch.setattr(tqdm.notebook, "tqdm", lambda it, **kw: made.append(kw) or it)
+    monkeypatch.setenv("BOOK_PROGRESS", "1")
+    assert list(progress(range(3), desc="bar")) == [0, 1, 2]
+    assert made and made[0]["desc"] == "bar"
+    assert capsys.readouterr().err == ""
+    made.clear()
+    monkeypatch.setenv("BOOK_PROGRESS", "0")  # make execute and make test hide it, widget or not
+    assert list(progress(range(3), desc="bar")) == [0, 1, 2] and not made
+
+
+def test_in_notebook_is_false_outside_a_kernel():
+    from helpers.training import in_notebook
+
+    assert in_notebook() is False
+
+
 def _train(split: Split, seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     torch.manual_seed(seed)
     model = relu_mlp([64, 16, 10])

@@ -19,6 +19,7 @@ import nbformat
 import pytest
 import yaml
 
+from page_checks import explorers_respond, http_errors, navigation_opens, raw_table_text, solution_markers, too_wide_outputs
 from built_site import (
     HOW_TO_INSTALL_CHROMIUM,
     ROOT,
@@ -35,7 +36,11 @@ from built_site import (
 )
 
 PAGES = expected_pages()
-HUB_URL = (yaml.safe_load((ROOT / "_config.yml").read_text()).get("launch_buttons") or {}).get("jupyterhub_url")
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
+HUB_URL = (CONFIG.get("launch_buttons") or {}).get("jupyterhub_url")
+REPOSITORY = CONFIG["repository"]["url"].rstrip("/")
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+from offline_assets import PLACEHOLDER_REPOSITORY  # noqa: E402 - the book's own extension names the placeholder
 CHROMIUM_FLAGS = [  # no sandbox as root in CI; no background traffic to Google's hosts (the network is closed)
     "--no-sandbox",
     "--disable-gpu",
@@ -101,8 +106,10 @@ def test_every_chapter_offers_its_notebook_and_launch_buttons(site: Path) -> Non
         name = Path(page).name
         assert f"../_sources/chapters/{name}.ipynb" in hrefs, f"{page}: no download button for the notebook"
         assert (site / "_sources" / "chapters" / f"{name}.ipynb").exists()
-        assert any(u.startswith("https://colab.research.google.com/github/") and u.endswith(f"{name}.ipynb")
-                   for u in hrefs), f"{page}: no Colab launch button"
+        colab = any(u.startswith("https://colab.research.google.com/github/") and u.endswith(f"{name}.ipynb")
+                    for u in hrefs)
+        assert colab == (REPOSITORY != PLACEHOLDER_REPOSITORY), (
+            f"{page}: Colab button {'shown for the placeholder repository' if colab else 'missing'}")
         hub = any("hub/user-redirect/git-pull" in u for u in hrefs)
         assert hub == bool(HUB_URL), f"{page}: JupyterHub button {'missing' if HUB_URL else 'shown without a hub URL'}"
 
@@ -118,26 +125,33 @@ def require_chromium() -> str:
     return executable
 
 
+#: the widths every page is checked at: a desktop window and a phone
+WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
+
+
 @pytest.fixture(scope="module")
-def browser(site: Path) -> Iterator[tuple[object, str]]:
+def browser(site: Path) -> Iterator[tuple[object, str, list]]:
+    """A headless Chromium context on the served site, and the server's log of (status, path) responses."""
     executable = require_chromium()
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         pytest.fail("Playwright for Python is missing: `pip install -e '.[dev]'` (make test does).", pytrace=False)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with serve(site) as base, sync_playwright() as p:
+    log: list[tuple[int, str]] = []
+    with serve(site, log) as base, sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
         context = chromium.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
         context.set_default_timeout(TIMEOUT_MS)
-        yield context, base
+        yield context, base, log
         context.close()
         chromium.close()
 
 
-def _open(context, base: str, path: str):
+def _open(context, base: str, path: str, size: tuple[int, int] = WIDTHS["desktop"]):
     """Open a page, recording console errors, page errors, failed requests and every request leaving the site."""
     page = context.new_page()
+    page.set_viewport_size({"width": size[0], "height": size[1]})
     problems: list[str] = []
 
     def route(r):
@@ -214,7 +228,7 @@ def test_math_detection() -> None:
     assert not _has_math("`npm_config_cache=$PWD/x`, costs $5 or $10") and not _has_math("```bash\necho $HOME $X\n```")
 
 
-def _check_page(page, path: str) -> None:
+def _check_page(page, path: str, width: str = "desktop") -> None:
     markdown, nb = _source(path)
     if path == "index":
         page.wait_for_url(f"**/{expected_pages()[0]}.html")
@@ -238,7 +252,13 @@ def _check_page(page, path: str) -> None:
     page.wait_for_load_state("networkidle")
     broken = page.evaluate(BROKEN_IMAGES)
     assert not broken, f"images that did not load: {broken}"
-    page.screenshot(path=SCREENSHOTS / f"{path.replace('/', '__')}.png", full_page=True)
+    stem = path.replace("/", "__") + ("" if width == "desktop" else f"__{WIDTHS[width][0]}px")
+    page.screenshot(path=SCREENSHOTS / f"{stem}.png", full_page=True)
+
+    seen = raw_table_text(page) + too_wide_outputs(page) + solution_markers(page)
+    if width == "desktop" and nb is not None and "widgets" in nb.metadata:
+        seen += explorers_respond(page, SCREENSHOTS / stem)
+    assert not seen, "\n".join(seen)
 
     exercises = sum("exercise" in c.metadata.get("tags", []) for c in nb.cells) if nb is not None else 0
     assert page.locator(EXERCISE_FOLDS).count() == exercises, "not every exercise's solution is folded"
@@ -250,30 +270,43 @@ def _check_page(page, path: str) -> None:
         fold.locator("summary").click()
         assert fold.get_attribute("open") is not None and code.is_visible(), f"fold {i} did not open on a click"
 
+    if width == "phone":  # last: the open navigation drawer covers the page
+        page.evaluate("window.scrollTo(0, 0)")
+        closed = navigation_opens(page)
+        page.screenshot(path=SCREENSHOTS / f"{stem}__navigation.png")
+        assert not closed, "\n".join(closed)
 
+
+@pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("path", PAGES)
-def test_page_in_a_real_browser(browser, path: str) -> None:
-    context, base = browser
-    page, problems = _open(context, base, f"{path}.html")
+def test_page_in_a_real_browser(browser, path: str, width: str) -> None:
+    context, base, log = browser
+    start = len(log)
+    page, problems = _open(context, base, f"{path}.html", WIDTHS[width])
     try:
-        _check_page(page, path)
+        _check_page(page, path, width)
     except Exception as error:  # what the browser reported usually says why
-        raise AssertionError(f"{path}: {error}\nthe browser reported:\n" + "\n".join(problems or ["nothing"])) from error
+        raise AssertionError(f"{path} ({width}): {error}\nthe browser reported:\n"
+                             + "\n".join(problems or ["nothing"])) from error
     finally:
         page.close()
-    assert not problems, f"{path}:\n" + "\n".join(problems)
+    problems += http_errors(log, start)
+    assert not problems, f"{path} ({width}):\n" + "\n".join(problems)
 
 
-def test_search_finds_eigenvector(browser) -> None:
-    context, base = browser
-    page, problems = _open(context, base, "search.html?q=eigenvector")
+@pytest.mark.parametrize("query", ["eigenvector", "glossary"])
+def test_search_lists_each_page_once(browser, query: str) -> None:
+    context, base, _ = browser
+    page, problems = _open(context, base, f"search.html?q={query}")
     try:
         page.locator("#search-results .search-summary").wait_for()
         results = page.locator("#search-results ul.search li")
         assert results.count() > 0, f"no result: {page.locator('#search-results').inner_text()[:300]}"
         found = [results.nth(i).locator("a").first.get_attribute("href") or "" for i in range(results.count())]
-        assert any("01_bilinear" in href for href in found), found
-        page.screenshot(path=SCREENSHOTS / "search__eigenvector.png", full_page=True)
+        assert query != "eigenvector" or any("01_bilinear" in href for href in found), found
+        pages = [href.split("#")[0].split("?")[0] for href in found]
+        assert len(pages) == len(set(pages)), f"a page is listed twice: {pages}"
+        page.screenshot(path=SCREENSHOTS / f"search__{query}.png", full_page=True)
     finally:
         page.close()
     assert not problems, "\n".join(problems)
@@ -309,3 +342,15 @@ def test_every_citation_resolves_and_the_seed_papers_are_in_the_bibliography() -
     assert citations, "no page cites anything"
     unresolved = [f"{name}: {key}" for name, key in citations if key not in keys]
     assert not unresolved, "citations without a bibliography entry:\n" + "\n".join(unresolved)
+
+
+def test_each_chapter_installs_the_helpers_from_the_books_repository() -> None:
+    """In Colab a chapter has no helpers: its first code cell clones the repository of _config.yml and installs them
+    (and does nothing where they are installed)."""
+    for path in sorted((ROOT / "chapters").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        first = next(c for c in nb.cells if c.cell_type == "code")
+        assert "book-install" in first.metadata.get("tags", []), f"{path.name}: the first code cell must install"
+        assert f'REPOSITORY = "{REPOSITORY}"' in first.source, f"{path.name}: install cell names another repository"
+        assert 'find_spec("helpers") is None' in first.source and "pip" in first.source
+        assert not first.get("outputs"), f"{path.name}: the install cell printed something where helpers exist"

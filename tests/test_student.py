@@ -19,7 +19,7 @@ from nbclient.exceptions import CellExecutionError
 
 from helpers.exercises import ExerciseNotDone
 from tools.notebooks import chapter_paths
-from tools.student import BEGIN, END, learner_copy, stub_solution, write_copies
+from tools.student import NO_SOLUTION_HERE, BEGIN, END, learner_copy, stub_solution, write_copies
 
 CHAPTERS = chapter_paths()
 _CHECK = re.compile(r"^(\w+)\.(\w+)\.check\((\w+)\)", re.MULTILINE)
@@ -61,6 +61,10 @@ def test_learner_copy_has_stubs_and_no_solutions_or_outputs(path, tmp_path) -> N
             assert all(line not in after.source for line in body), f"cell {i} still holds its solution"
             assert "raise NotImplementedError('Exercise " in after.source and BEGIN not in after.source
             assert "hide-input" not in after.metadata.get("tags", [])
+        elif after.cell_type == "markdown":
+            assert "folded" not in after.source.lower(), f"cell {i} says a solution is folded away: {after.source}"
+            if "folded" in before.source.lower():
+                assert NO_SOLUTION_HERE in after.source
         else:
             assert after.source == before.source
         if after.cell_type == "code":

@@ -23,6 +23,9 @@ from tools.notebooks import ROOT, chapter_paths
 OUT = ROOT / "build" / "student"
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
 _EXERCISE_TITLE = re.compile(r"^#+\s*(Exercise\s+\S+)", re.MULTILINE)
+#: a sentence of a chapter that tells the reader of the book where the solution is folded: not true in a copy
+_FOLDED = re.compile(r"[^.!?\n]*\bfolded\b[^.!?]*?(?:\.|:[^.!?]*\.)", re.IGNORECASE)
+NO_SOLUTION_HERE = "In this copy the solution is a stub for you to replace: try it, then run the check."
 
 
 def stub_solution(source: str, message: str) -> str:
@@ -45,6 +48,8 @@ def learner_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "markdown":
             found = _EXERCISE_TITLE.search(cell.source)
             title = found.group(1) if found else title
+            cell.source = _FOLDED.sub(lambda m: (" " if m.group(0)[:1].isspace() else "") + NO_SOLUTION_HERE,
+                                      cell.source)
             continue
         if cell.cell_type != "code":
             continue

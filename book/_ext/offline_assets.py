@@ -10,11 +10,21 @@ extension copies the files the pages load into ``_build/offline-assets/vendor/np
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import shutil
 from pathlib import Path
 
+from docutils import nodes
+from pybtex.plugin import register_plugin
+from pybtex.richtext import Text
+from pybtex.style.formatting.unsrt import Style as UnsrtStyle
+from pybtex.style.labels import BaseLabelStyle
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
+from sphinxcontrib.bibtex.plugin import register_plugin as register_bibtex_plugin
+from sphinxcontrib.bibtex.style.referencing import BracketStyle
+from sphinxcontrib.bibtex.style.referencing.label import LabelReferenceStyle
 
 #: (package folder in node_modules, its files or folders to serve), laid out as in node_modules under vendor/npm/
 #: Licence notices travel with the copies: MathJax's LICENSE, require.js's header, and the widget manager's
@@ -67,10 +77,20 @@ def drop_thebe(app: Sphinx) -> None:
     app.builder.init_css_files()  # the builder collected them before this event
 
 
+#: the repository URL _config.yml holds until the book is published: no Colab button points there
+PLACEHOLDER_REPOSITORY = "https://github.com/interp-course-book/reading-networks"
+
+
 def _on_config_inited(app: Sphinx, config) -> None:
     # sphinx-book-theme leaves the page's default colour mode empty, which pydata-sphinx-theme reports as a
     # console error; the book is drawn for a light background
     config.html_context.setdefault("default_mode", "light")
+    # a Colab button on the placeholder repository opens nothing: show it only once the book has a real home
+    options = config.html_theme_options
+    if options.get("repository_url", "").rstrip("/") == PLACEHOLDER_REPOSITORY:
+        launch = dict(options.get("launch_buttons") or {})
+        launch["colab_url"] = ""
+        options["launch_buttons"] = launch
 
 
 def _on_builder_inited(app: Sphinx) -> None:
@@ -80,11 +100,86 @@ def _on_builder_inited(app: Sphinx) -> None:
     root = Path(app.confdir)
     staged = Path(app.outdir).parent / "offline-assets"
     stage(node_modules(root), staged)
-    own = Path(__file__).parent / "static"  # offline-widgets.js
+    own = Path(__file__).parent / "static"  # offline-widgets.js, book.css, the favicon
     app.config.html_static_path = [*app.config.html_static_path, str(staged), str(own)]
+    # the favicon at the site's root too: browsers ask for /favicon.ico on pages that name none (index.html)
+    app.config.html_extra_path = [*app.config.html_extra_path, str(Path(__file__).parent / "extra")]
+
+
+#: the markers that delimit an exercise's reference solution in a chapter (tools/student.py stubs what lies between)
+_SOLUTION_MARKER = re.compile(r"^[ \t]*# (?:BEGIN|END) SOLUTION[^\n]*\n?", re.MULTILINE)
+
+
+def strip_solution_markers(app: Sphinx, doctree: nodes.document) -> None:
+    """Remove the ``# BEGIN SOLUTION`` / ``# END SOLUTION`` lines from the code shown in the book: they are for the
+    learners' copies, not for a reader of the solution."""
+    for block in doctree.findall(nodes.literal_block):
+        text = block.astext()
+        if "SOLUTION" in text and _SOLUTION_MARKER.search(text):
+            cleaned = _SOLUTION_MARKER.sub("", text)
+            block.rawsource = cleaned
+            block.children = [nodes.Text(cleaned)]
+
+
+def _last_name(person) -> str:
+    return Text.from_latex(" ".join(person.prelast_names + person.last_names)).render_as("text")
+
+
+class AuthorYearLabels(BaseLabelStyle):
+    """Author-year labels, "Pearce et al., 2024", with a letter after the year where two would be equal
+    ("Bushnaq et al., 2024a" and "2024b"). The text cites with the same labels (``BookReferences``)."""
+
+    def format_labels(self, sorted_entries):
+        entries = list(sorted_entries)
+        labels = []
+        for entry in entries:
+            people = entry.persons.get("author") or entry.persons.get("editor") or []
+            names = [_last_name(p) for p in people]
+            who = f"{names[0]} et al." if len(names) >= 3 else (" and ".join(names) or entry.fields.get("title", "?"))
+            labels.append(f"{who}, {entry.fields.get('year', 'n.d.')}")
+        repeated = {label for label in labels if labels.count(label) > 1}
+        seen: dict[str, int] = {}
+        for label in labels:
+            if label in repeated:
+                seen[label] = seen.get(label, 0) + 1
+                label += "abcdefghijklmnopqrstuvwxyz"[seen[label] - 1]
+            yield label
+
+
+@dataclasses.dataclass
+class BookReferences(LabelReferenceStyle):
+    """Citations in the text by the reference list's own labels, in parentheses: "(Pearce et al., 2024)"."""
+
+    bracket_parenthetical: BracketStyle = dataclasses.field(default_factory=lambda: BracketStyle(left="(", right=")"))
+
+
+class BookStyle(UnsrtStyle):
+    """unsrt's entries (with their URL or DOI as a link), sorted by author and year, labelled by author and year."""
+
+    default_label_style = AuthorYearLabels
+    default_sorting_style = "author_year_title"
+
+
+register_plugin("pybtex.style.labels", "book_author_year", AuthorYearLabels)
+register_plugin("pybtex.style.formatting", "book", BookStyle)
+register_bibtex_plugin("sphinxcontrib.bibtex.style.referencing", "book", BookReferences)
+
+
+def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
+    """Copy the book's own static files over those of an earlier build: Sphinx 7.4 leaves a file already in _build
+    alone, and skips copying when no page changed, so an edited book.css would otherwise never reach the site."""
+    if exception is not None or app.builder.format != "html":
+        return
+    static = Path(app.outdir) / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    for mine in (Path(__file__).parent / "static").iterdir():
+        shutil.copy2(mine, static / mine.name)
 
 
 def setup(app: Sphinx) -> dict:
+    app.connect("build-finished", _on_build_finished)
     app.connect("config-inited", _on_config_inited)
     app.connect("builder-inited", _on_builder_inited)
+    app.connect("doctree-read", strip_solution_markers)
+    app.add_css_file("book.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True, "version": "1.0"}

@@ -19,14 +19,31 @@ from tqdm.std import tqdm
 
 from .data import Split
 
-__all__ = ["accuracy", "progress", "train_classifier"]
+__all__ = ["accuracy", "in_notebook", "progress", "train_classifier"]
 
 T = TypeVar("T")
 
 
+def in_notebook() -> bool:
+    """Whether this code runs in a Jupyter kernel (where a text bar on stderr would draw empty red boxes)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel, a dependency
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
 def progress(iterable: Iterable[T], *, desc: str, total: int | None = None) -> Iterator[T]:
-    """Wrap ``iterable`` in a text progress bar on stderr (hidden with ``BOOK_PROGRESS=0``)."""
+    """Wrap ``iterable`` in a progress bar (hidden with ``BOOK_PROGRESS=0``, as ``make execute`` and ``make test`` do).
+
+    In a Jupyter notebook the bar is a widget that disappears when done; elsewhere it is a text bar on stderr.
+    """
     disable = os.environ.get("BOOK_PROGRESS", "1").strip() in ("0", "false", "no")
+    if in_notebook() and not disable:
+        from tqdm.notebook import tqdm as notebook_tqdm
+
+        return iter(notebook_tqdm(iterable, desc=desc, total=total, mininterval=0.5, leave=False))
     return iter(tqdm(iterable, desc=desc, total=total, file=sys.stderr, disable=disable, mininterval=0.5,
                      dynamic_ncols=False, ncols=80, leave=False))
 
