@@ -50,6 +50,7 @@ def _control(name: str, values: Sequence[Any], default: Any):
     import ipywidgets as widgets
 
     options = [(option_label(v), i) for i, v in enumerate(values)]
+    name = name.replace("_", " ")  # min_edge → "min edge" beside the control
     index = list(values).index(default)
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     if numeric and len(values) > 2:
@@ -79,7 +80,7 @@ def static_explorer(
 
     Returns:
         An ``ipywidgets.VBox``: the controls, then the figure. Its ``.figures`` attribute maps each combination of
-        values (a tuple in the order of ``controls``) to its PNG bytes.
+        values (a tuple in the order of ``controls``) to its PNG bytes; ``.links`` holds the ``jslink`` of each stack.
 
     Raises:
         ValueError: no controls, a control with no values or repeated values, or a default not among its values.
@@ -108,17 +109,20 @@ def static_explorer(
     figures = {combo: _png(draw(**dict(zip(names, combo))), dpi) for combo in progress(combinations, desc=desc)}
     control_widgets = [_control(name, grids[name], defaults[name]) for name in names]
 
+    links = []
+
     def build(level: int, prefix: tuple) -> widgets.Widget:
         if level == len(names):
             return widgets.Image(value=figures[prefix], format="png", layout=widgets.Layout(max_width="100%"))
         children = [build(level + 1, prefix + (value,)) for value in grids[names[level]]]
         stack = widgets.Stack(children, selected_index=control_widgets[level].value)
-        widgets.jslink((control_widgets[level], "index"), (stack, "selected_index"))
+        links.append(widgets.jslink((control_widgets[level], "index"), (stack, "selected_index")))
         return stack
 
     box = widgets.VBox([widgets.HBox(control_widgets, layout=widgets.Layout(flex_flow="row wrap")), build(0, ())])
     box.add_class("book-explorer")
     box.figures = figures
+    box.links = links
     return box
 
 
