@@ -9,6 +9,7 @@ A screenshot goes to ``_build/screenshots/jupyterlab__01_bilinear.png``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,8 @@ from built_site import ROOT, SCREENSHOTS
 from test_site import CHROMIUM_FLAGS, require_chromium
 
 TOKEN = "book-test"
-RAW_ROLE = ("{cite}`", "{term}`", "{doc}`")
+#: a MyST role left as text: plain JupyterLab shows {cite}`key` as "{cite}" followed by the key in code style
+RAW_ROLE = re.compile(r"\{(?:cite|term|doc)(?::\w+)?\}")
 
 
 def _free_port() -> int:
@@ -33,15 +36,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def jupyterlab(tmp_path_factory) -> Iterator[str]:
+@contextmanager
+def _jupyterlab(home: Path, *, without_myst: bool = False) -> Iterator[str]:
     """A JupyterLab server on the repository, with its own config, data and runtime folders; yields its URL."""
     jupyter = Path(sys.executable).with_name("jupyter")
     labextensions = subprocess.run([str(jupyter), "labextension", "list"], capture_output=True, text=True)
     if labextensions.returncode != 0 or "jupyterlab-myst" not in labextensions.stdout + labextensions.stderr:
         pytest.fail("JupyterLab with jupyterlab-myst is not installed: `pip install -e '.[dev,lab]'` (make test does).",
                     pytrace=False)
-    home = tmp_path_factory.mktemp("jupyter")
+    if without_myst:  # JupyterLab as a reader without the `lab` extra's MyST renderer would see it
+        config = home / "config" / "labconfig" / "page_config.json"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text('{"disabledExtensions": {"jupyterlab-myst": true}}')
     env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "BOOK_PROGRESS": "0"}
@@ -83,7 +89,8 @@ def jupyterlab(tmp_path_factory) -> Iterator[str]:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def test_chapter_opens_in_jupyterlab_with_rendered_myst(jupyterlab: str) -> None:
+def _rendered_markdown(base: str, screenshot: Path) -> list[str]:
+    """The text of chapter 1's rendered Markdown cells in view, opened in JupyterLab at ``base``."""
     from playwright.sync_api import sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -92,14 +99,27 @@ def test_chapter_opens_in_jupyterlab_with_rendered_myst(jupyterlab: str) -> None
         page = chromium.new_page(viewport={"width": 1280, "height": 1000})
         page.set_default_timeout(90_000)
         try:
-            page.goto(f"{jupyterlab}/lab/tree/chapters/01_bilinear.ipynb?token={TOKEN}")
+            page.goto(f"{base}/lab/tree/chapters/01_bilinear.ipynb?token={TOKEN}")
             page.locator(".jp-MarkdownCell", has_text="Bilinear MLPs").first.wait_for()
             page.wait_for_timeout(2000)  # let every visible cell render
-            page.screenshot(path=SCREENSHOTS / "jupyterlab__01_bilinear.png")
-            rendered = page.locator(".jp-MarkdownCell").all_inner_texts()
+            page.screenshot(path=screenshot)
+            return page.locator(".jp-MarkdownCell").all_inner_texts()
         finally:
             chromium.close()
+
+
+def test_chapter_opens_in_jupyterlab_with_rendered_myst(tmp_path) -> None:
+    with _jupyterlab(tmp_path) as base:
+        rendered = _rendered_markdown(base, SCREENSHOTS / "jupyterlab__01_bilinear.png")
     opening = "\n".join(rendered[:3])
     assert "Bilinear MLPs" in opening, opening[:500]
-    raw = [role for role in RAW_ROLE if role in "\n".join(rendered)]
+    raw = RAW_ROLE.findall("\n".join(rendered))
     assert not raw, f"MyST roles shown as raw text in JupyterLab: {raw}\n{opening[:800]}"
+
+
+def test_the_check_sees_raw_roles_without_jupyterlab_myst(tmp_path) -> None:
+    """The same check fails on the defect: JupyterLab with jupyterlab-myst disabled shows the roles as text."""
+    with _jupyterlab(tmp_path, without_myst=True) as base:
+        rendered = _rendered_markdown(base, SCREENSHOTS / "jupyterlab__01_bilinear__without_myst.png")
+    raw = RAW_ROLE.findall("\n".join(rendered))
+    assert "{cite}" in raw and "{term}" in raw, raw
