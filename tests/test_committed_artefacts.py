@@ -56,7 +56,7 @@ def test_every_cached_model_records_its_platform():
 
 
 def test_chaotic_models_are_marked_as_their_code_declares():
-    from helpers import modadd
+    from helpers.lib import modadd
 
     assert CHAOTIC == ["modadd_transformer"]
     assert MANIFEST["modadd_transformer"]["chaotic"] == checkpoints._chaotic_entry(modadd.MODADD_CHAOTIC)
@@ -95,7 +95,7 @@ def _swap_in(root: Path, name: str, tensors: dict) -> None:
 
 def _another_modadd_model() -> dict:
     """Another model of the same architecture: the mod-add transformer as initialised by another seed, untrained."""
-    from helpers import modadd
+    from helpers.lib import modadd
 
     config = MANIFEST["modadd_transformer"]["config"]
     torch.manual_seed(12345)

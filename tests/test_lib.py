@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers import lib
-from helpers.modadd import ModAddTransformer
+from helpers.lib.modadd import ModAddTransformer
 from helpers.models import relu_mlp
 
 

@@ -68,7 +68,8 @@ def _peak_mib() -> int:
 
 def lib_modadd_graph() -> KernelResult:
     """The mod-add LIB bases and edges: vectorised Jacobians (reused for basis and edges) vs one autograd call each."""
-    from helpers import lib, modadd
+    from helpers import lib
+    from helpers.lib import modadd
 
     model, tokens, _ = modadd.load_model()
     train, _ = modadd.split_pairs(model.p, modadd.MODADD_CONFIG["train_fraction"], modadd.MODADD_CONFIG["split_seed"])

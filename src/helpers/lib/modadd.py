@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import require_tensor
-from .checkpoints import Chaotic
-from .lib import augment
-from .training import progress
+from .._checks import require_tensor
+from ..checkpoints import Chaotic
+from ..training import progress
+from .bases import augment
 
 __all__ = [
     "FOURIER_KINDS",
@@ -231,7 +231,7 @@ MODADD_CHAOTIC = Chaotic(held_out_predictions, min_agreement=0.995)
 
 def load_model() -> tuple[ModAddTransformer, torch.Tensor, torch.Tensor]:
     """The cached chapter model in float64, read-only, with all ``p²`` token triples and their labels."""
-    from . import checkpoints
+    from .. import checkpoints
 
     ckpt = checkpoints.load_or_train("modadd_transformer", MODADD_CONFIG, train_modadd, tolerances=MODADD_TOLERANCES,
                                      chaotic=MODADD_CHAOTIC)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from .exercises import Exercise
-from .lib import edges_from_jacobians, interaction_matrix
+from ..exercises import Exercise
+from .bases import interaction_matrix
+from .edges import edges_from_jacobians
 
 __all__ = ["centred_gram", "exercise_centred_gram", "exercise_edges", "exercise_m"]
 
