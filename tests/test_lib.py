@@ -266,15 +266,32 @@ def test_edges_needed_bisects_to_the_first_good_count():
         lib.edges_needed(lambda n: 0.2, 10, 1.0)
 
 
-def test_modularity_finds_two_disconnected_blocks():
-    bases = tuple(lib.identity_basis(4) for _ in range(3))
-    block = torch.zeros(4, 4)
-    block[:2, :2] = 10.0
-    block[2:, 2:] = 10.0
-    block = block.double() + 1e-9
-    graph = lib.InteractionGraph(("a", "b", "c"), bases, (block, block))
-    q, communities = lib.modularity(graph, [1.0, 1.0])
-    assert len(communities) == 2 and q > 0.4
+def _two_blocks(last: torch.Tensor | None = None) -> lib.InteractionGraph:
+    """Features 1-2 of each layer talk only to features 1-2 of the next, and 3-4 to 3-4 (feature 0: constant)."""
+    bases = tuple(lib.identity_basis(5) for _ in range(3))
+    block = torch.zeros(5, 5, dtype=torch.float64) + 1e-9
+    block[1:3, 1:3] = 10.0
+    block[3:, 3:] = 10.0
+    return lib.InteractionGraph(("a", "b", "c"), bases, (block, block if last is None else last))
+
+
+@pytest.mark.parametrize("resolution", [0.5, 1.0])
+def test_modularity_is_the_standard_q_of_two_disconnected_blocks(resolution):
+    """Two equal blocks and nothing between them: Q = 2 · (1/2 − (1/2)²) = 0.5 exactly, whatever γ found them
+    (the generalised Q_γ would read 1 − γ/2)."""
+    q, communities = lib.modularity(_two_blocks(), [1.0, 1.0], resolution=resolution, include_output=True)
+    assert len(communities) == 2
+    assert q == pytest.approx(0.5, abs=1e-12)
+
+
+def test_modularity_leaves_out_the_output_layer_unless_asked():
+    """An output layer wired all to all would merge the blocks; left out (the default), it changes nothing."""
+    dense = torch.full((5, 5), 10.0, dtype=torch.float64)
+    q, communities = lib.modularity(_two_blocks(dense), [1.0, 1.0])
+    assert q == pytest.approx(0.5, abs=1e-12) and len(communities) == 2
+    assert all(layer < 2 for c in communities for layer, _ in c)
+    q_all, _ = lib.modularity(_two_blocks(dense), [1.0, 1.0], include_output=True)
+    assert q_all < 0.45
 
 
 # --- errors ------------------------------------------------------------------------------------------------

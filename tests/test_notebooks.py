@@ -70,6 +70,18 @@ def test_no_rounding_noise_printed(chapter):
     ) + " — print a verdict against a stated bound (helpers.verdicts.verdict) instead"
 
 
+def test_markdown_tables_in_outputs_have_one_cell_per_column(chapter):
+    """A `|` inside a cell of a Markdown table starts a new column and shifts every cell after it (escape it, as
+    helpers.tables.markdown_table does)."""
+    path, nb = chapter
+    unescaped = re.compile(r"(?<!\\)\|")
+    for i, cell in enumerate(_code_cells(nb)):
+        for out in cell.get("outputs", []):
+            lines = [l for l in out.get("data", {}).get("text/markdown", "").splitlines() if l.startswith("|")]
+            counts = {len(unescaped.findall(line)) for line in lines}
+            assert len(counts) <= 1, f"{path.name}, code cell {i + 1}: table rows with different cell counts: {lines}"
+
+
 def test_no_absolute_paths(chapter):
     path, _ = chapter
     match = ABSOLUTE_PATH.search(path.read_text())

@@ -189,19 +189,25 @@ def interaction_graph_loop(
 
 
 def modularity(graph: InteractionGraph, smallest_kept: Sequence[float], *, resolution: float = 1.0,
-               seed: int = 0) -> tuple[float, list[set]]:
-    """Newman modularity Q of the Louvain communities of the (undirected) interaction graph.
+               seed: int = 0, include_output: bool = False) -> tuple[float, list[set]]:
+    """Newman's standard modularity Q of the Louvain communities of the (undirected) interaction graph.
 
     Edge weights are log-normalised per layer, ``log10(E / ε_l)`` clipped at 0, where ``ε_l`` is the smallest
     edge still needed in layer ``l`` (from :func:`edges_needed`), so only needed edges weigh; constant
     features are left out. Nodes are ``(layer, feature)`` pairs.
+
+    ``resolution`` (γ) only steers the search for communities (Louvain, networkx; the reference implementation uses
+    Leiden); the Q returned is always the standard one (γ = 1) of the partition found, so that values found at
+    different γ compare. As in the reference implementation, the output layer (the logits) is left out unless
+    ``include_output``: its edges reflect the unembedding, not the network's internal modules.
     """
     import networkx as nx
 
     if len(smallest_kept) != len(graph.edges):
         raise ValueError(f"need one ε per edge layer, got {len(smallest_kept)} for {len(graph.edges)}")
     g = nx.Graph()
-    for l, (e, eps) in enumerate(zip(graph.edges, smallest_kept)):
+    last = len(graph.edges) if include_output else len(graph.edges) - 1
+    for l, (e, eps) in enumerate(zip(graph.edges[:last], smallest_kept[:last])):
         if not eps > 0:
             raise ValueError(f"ε must be positive, got {eps} for layer {l}")
         i0 = 0 if graph.bases[l + 1].kind == "identity" else 1
@@ -213,8 +219,10 @@ def modularity(graph: InteractionGraph, smallest_kept: Sequence[float], *, resol
             if i >= i0 and j >= 1:
                 g.add_edge((l, j), (l + 1, i), weight=float(w[i, j]))
     g.remove_nodes_from([v for v in list(g.nodes) if g.degree(v) == 0])
+    if g.number_of_edges() == 0:
+        raise ValueError("no edge above its layer's ε: nothing to find communities in")
     communities = nx.community.louvain_communities(g, weight="weight", resolution=resolution, seed=seed)
-    q = nx.community.modularity(g, communities, weight="weight", resolution=resolution)
+    q = nx.community.modularity(g, communities, weight="weight", resolution=1.0)
     return float(q), [set(c) for c in communities]
 
 
