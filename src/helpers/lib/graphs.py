@@ -89,13 +89,19 @@ def interaction_graphs(
     chains: dict[str, torch.Tensor | None] = {m: None for m in methods}  # Jacobians of the output (target="output")
     for l in progress(range(len(sections) - 1, -1, -1), desc=desc, total=len(sections)):
         n, s, _ = acts[l].shape
-        raw = _jacobians_output_major(sections[l], augment(acts[l]), chunk_size)  # (T, o, n, S, D), once
-        t_out, o, _, _, d = raw.shape
+        points = augment(acts[l])
+        closed = hasattr(sections[l], "jacobians")  # a closed form (helpers.lib.closed_forms) instead of autograd
+        jacobians = _output_major_chunks(sections[l], points, chunk_size)  # (T, o, c, S, D) per chunk
+        t_out, o, _, _, d = jacobians(0, 1).shape
+        # an affine section has the same Jacobian for every example: M' and the edges need no per-example work
+        constant = jacobians(0, 1)[:, :, 0] if getattr(sections[l], "constant", False) else None  # (T, o, S, D)
         for m in methods:
             nxt = bases[m][l + 1]
             def local_part(start: int, stop: int) -> torch.Tensor:
                 """Jacobians of the next layer's features for examples start:stop, one GEMM over o: (T, K, c, S, D)."""
-                part = raw[:, :, start:stop].reshape(t_out, o, -1)
+                if closed:  # projected onto the next layer's features before any per-example work
+                    return sections[l].jacobians(points[start:stop], nxt.C[:o]).permute(1, 2, 0, 3, 4)
+                part = jacobians(start, stop).reshape(t_out, o, -1)
                 return torch.einsum("ok,tox->tkx", nxt.C[:o], part).reshape(t_out, nxt.size, -1, s, d)
 
             if m == "pca":
@@ -104,12 +110,15 @@ def interaction_graphs(
                 as_batch = local_part(0, n).permute(2, 0, 1, 3, 4)  # (n, T, K, S, D)
                 # chain rule; the constant slot of layer l + 1 does not depend on layer l
                 chains[m] = as_batch if chains[m] is None else torch.einsum(
-                    "ntkse,senrd->ntkrd", chains[m][..., :-1], raw)
+                    "ntkse,senrd->ntkrd", chains[m][..., :-1], jacobians(0, n))
                 basis = lib_basis(acts[l], chains[m], threshold=threshold)
             else:
                 step = gram_step(acts[l], threshold=threshold)
                 m_prime = torch.zeros(d, d, dtype=torch.float64)
-                for start in range(0, n, chunk_size):
+                if constant is not None:  # every example adds the same rows: n times Σ_{t,i,s} rowᵀ row
+                    rows = torch.einsum("ok,tosd->tksd", nxt.C[:o], constant).reshape(-1, d)
+                    m_prime += n * (rows.T @ rows)
+                for start in range(0, n if constant is None else 0, chunk_size):
                     rows = local_part(start, start + chunk_size).reshape(-1, d)  # one row per (t, i, x, s)
                     m_prime += rows.T @ rows
                 m_prime /= n * s
@@ -118,14 +127,31 @@ def interaction_graphs(
             # edges: gradient × activation at the real activations, from the same Jacobians
             feats = basis.features(acts[l])  # (n, S, J)
             total = torch.zeros(nxt.size, basis.size, dtype=torch.float64)
-            for start in range(0, n, chunk_size):
+            if constant is not None:
+                # Σ_{x,t} (Σ_s B[t,k,s,j] f̂[x,s,j])² = Σ_t Σ_{s,u} B[t,k,s,j] B[t,k,u,j] G_j[s,u], G_j = Σ_x f̂_s f̂_u
+                between = torch.einsum("ok,tosd,jd->tksj", nxt.C[:o], constant, basis.C_pinv)
+                moments = torch.einsum("xsj,xuj->jsu", feats, feats)
+                total += torch.einsum("tksj,tkuj,jsu->kj", between, between, moments)
+            for start in range(0, n if constant is None else 0, chunk_size):
                 local = local_part(start, start + chunk_size)
                 between = (local.reshape(-1, d) @ basis.C_pinv.T).reshape(*local.shape[:-1], basis.size)  # (T, K, c, S, J)
                 attributions = torch.einsum("tkcsj,csj->tkcj", between, feats[start : start + chunk_size])
                 total += attributions.pow(2).sum(dim=(0, 2))
             edges[m][l] = total / (n * s)
-        del raw
+        del jacobians
     return {m: InteractionGraph(names, tuple(bases[m]), tuple(edges[m])) for m in methods}
+
+
+def _output_major_chunks(section: Section, points: torch.Tensor, chunk_size: int):
+    """``get(start, stop)``: the section's Jacobians for examples start:stop, laid out (T, o, c, S, D).
+
+    In closed form they are computed afresh for each chunk asked for (cheap, and nothing large is held); with
+    ``torch.func`` they are computed once for all examples and sliced.
+    """
+    if hasattr(section, "jacobians"):
+        return lambda start, stop: section.jacobians(points[start:stop]).permute(1, 2, 0, 3, 4)
+    raw = _jacobians_output_major(section, points, chunk_size)
+    return lambda start, stop: raw[:, :, start:stop]
 
 
 def interaction_graph(

@@ -32,6 +32,7 @@ from .._checks import require_tensor
 from ..checkpoints import Chaotic
 from ..training import progress
 from .bases import augment
+from .closed_forms import ClosedFormSection, affine_jacobians, last_query_attention_jacobians, residual_mlp_jacobians
 
 __all__ = [
     "FOURIER_KINDS",
@@ -147,9 +148,17 @@ class ModAddTransformer(nn.Module):
         """Section ``pre_unembed → logits``: (..., 1, d + 1) → (..., 1, p)."""
         return x[..., :-1] @ self.W_U
 
-    def sections(self) -> list:
-        """The three sections, in order, as functions of augmented activations."""
-        return [self.attention, self.mlp, self.unembed]
+    def sections(self) -> list[ClosedFormSection]:
+        """The three sections, in order, as functions of augmented activations that know their Jacobians in closed
+        form (:mod:`helpers.lib.closed_forms`; the LIB code uses them instead of autograd)."""
+        return [
+            ClosedFormSection(self.attention, lambda x, c: last_query_attention_jacobians(
+                x, self.W_Q.detach(), self.W_K.detach(), self.W_V.detach(), self.W_O.detach(), c), "attention"),
+            ClosedFormSection(self.mlp, lambda x, c: residual_mlp_jacobians(
+                x, self.W_in.detach(), self.b_in.detach(), self.W_out.detach(), self.b_out.detach(), c), "mlp"),
+            ClosedFormSection(self.unembed, lambda x, c: affine_jacobians(x, self.W_U.detach(), None, c), "unembed",
+                              constant=True),
+        ]
 
     def node_activations(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         """Activations ``[embed (n,3,d), resid_mid (n,1,d), pre_unembed (n,1,d), logits (n,1,p)]``."""

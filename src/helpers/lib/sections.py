@@ -12,8 +12,12 @@ from .._checks import require_tensor
 from .bases import Basis, Section, _acts, augment
 
 
-def section_jacobians(section: Section, points: torch.Tensor, *, chunk_size: int = 512) -> torch.Tensor:
+def section_jacobians(section: Section, points: torch.Tensor, *, chunk_size: int = 512,
+                      closed_form: bool = True) -> torch.Tensor:
     """Per-example Jacobians of a section at augmented ``points`` (n, P, d + 1), vectorised with ``torch.func``.
+
+    A section that knows its Jacobians in closed form (a :class:`~helpers.lib.closed_forms.ClosedFormSection`)
+    is asked for them instead, unless ``closed_form=False``; both give the same numbers (tested to 1e-12).
 
     One forward pass over a chunk of examples and one *vectorised* backward pass: ``vmap`` over the pullback of
     ``torch.func.vjp`` with every one-hot output direction as cotangent at once. Because examples do not interact
@@ -23,6 +27,8 @@ def section_jacobians(section: Section, points: torch.Tensor, *, chunk_size: int
     points = require_tensor(points, "points", ndim=3).to(torch.float64)
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    if closed_form and hasattr(section, "jacobians"):
+        return torch.cat([section.jacobians(chunk) for chunk in points.split(chunk_size)])
     probe = section(points[:2])
     if not isinstance(probe, torch.Tensor) or probe.ndim != 3 or probe.shape[0] != min(2, points.shape[0]):
         raise ValueError(

@@ -1,0 +1,100 @@
+"""helpers.lib.closed_forms: each closed-form Jacobian equals torch.func's, and the graph built from them equals the
+graph built with autograd, on every section type of the book's transformer (and an affine map over positions)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from helpers import lib
+from helpers.lib.closed_forms import ClosedFormSection, affine_jacobians, residual_mlp_jacobians
+from helpers.lib.modadd import ModAddTransformer
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    """An untrained mod-7 transformer in float64 (its Jacobians are as generic as a trained one's)."""
+    torch.manual_seed(0)
+    model = ModAddTransformer(7, 8, 2, 16).double().requires_grad_(False)
+    with torch.no_grad():  # biases away from zero, so that the constant's column is exercised
+        model.b_in.normal_()
+        model.b_out.normal_()
+    tokens = torch.cartesian_prod(torch.arange(7), torch.arange(7))
+    tokens = torch.cat([tokens, torch.full((49, 1), 7)], dim=1)  # (a, b, =)
+    return model, model.node_activations(tokens)
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max())
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2], ids=["attention", "residual_mlp", "affine"])
+def test_closed_form_equals_autograd(small_model, layer):
+    model, acts = small_model
+    section = model.sections()[layer]
+    points = lib.augment(acts[layer])
+    generic = lib.section_jacobians(section, points, closed_form=False)
+    closed = lib.section_jacobians(section, points)
+    assert closed.shape == generic.shape
+    assert _relative(closed, generic) <= 1e-12
+    g = torch.Generator().manual_seed(layer)
+    project = torch.randn(generic.shape[2], 5, generator=g, dtype=torch.float64)
+    projected = section.jacobians(points, project)  # read through the next layer's features first
+    assert _relative(projected, torch.einsum("ntosd,ok->ntksd", generic, project)) <= 1e-12
+
+
+def test_affine_closed_form_over_several_positions_with_a_bias():
+    g = torch.Generator().manual_seed(1)
+    w, b = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)
+    section = ClosedFormSection(lambda x: x[..., :4] @ w + x[..., 4:] * b,
+                                lambda x, c: affine_jacobians(x, w, b, c), "affine", constant=True)
+    points = lib.augment(torch.randn(6, 2, 4, generator=g, dtype=torch.float64))
+    generic = lib.section_jacobians(section, points, closed_form=False)  # (6, 2, 3, 2, 5): position t reads only t
+    assert _relative(lib.section_jacobians(section, points), generic) <= 1e-12
+
+
+@pytest.mark.parametrize("target", ["local", "output"])
+def test_graphs_from_closed_forms_equal_graphs_from_autograd(small_model, target):
+    model, acts = small_model
+    closed = lib.interaction_graphs(acts, model.sections(), target=target, chunk_size=16)
+    generic = lib.interaction_graphs(acts, [s.forward for s in model.sections()], target=target, chunk_size=16)
+    for method in closed:
+        for a, b in zip(closed[method].bases, generic[method].bases):
+            assert a.size == b.size and _relative(a.values, b.values) <= 1e-10
+        for a, b in zip(closed[method].edges, generic[method].edges):
+            assert _relative(a, b) <= 1e-10
+
+
+def test_closed_forms_refuse_what_they_do_not_describe(small_model):
+    model, acts = small_model
+    points = lib.augment(acts[1])
+    with pytest.raises(ValueError, match="project has 3 rows"):
+        model.sections()[1].jacobians(points, torch.ones(3, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="reads one position"):
+        residual_mlp_jacobians(lib.augment(acts[0]), model.W_in, model.b_in, model.W_out, model.b_out)
+    with pytest.raises(ValueError, match="needs 9"):
+        affine_jacobians(points[..., :5], model.W_U)
+
+
+def test_graph_with_a_constant_jacobian_over_several_positions_equals_autograd():
+    """An affine section reading two positions into two: the per-example-free edges sum positions inside the square."""
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(3, 3, generator=g, dtype=torch.float64)
+    mix = torch.tensor([[1.0, 0.5], [-0.7, 2.0]], dtype=torch.float64)  # output position t reads every position
+
+    def forward(x):
+        return torch.einsum("ts,nsd,do->nto", mix, x[..., :3], w)
+
+    def jacobians(x, c):
+        column = torch.cat([w.T, torch.zeros(3, 1, dtype=torch.float64)], dim=1)  # (o, D)
+        column = column if c is None else c.T @ column
+        return torch.einsum("ts,oi->tosi", mix, column).expand(x.shape[0], -1, -1, -1, -1)
+
+    section = ClosedFormSection(forward, jacobians, "mixing", constant=True)
+    x = torch.randn(40, 2, 3, generator=g, dtype=torch.float64) + 0.3
+    acts = [x, forward(lib.augment(x))]
+    closed = lib.interaction_graphs(acts, [section])
+    generic = lib.interaction_graphs(acts, [forward])
+    for method in closed:
+        assert _relative(closed[method].bases[0].values, generic[method].bases[0].values) <= 1e-10
+        assert _relative(closed[method].edges[0], generic[method].edges[0]) <= 1e-10
