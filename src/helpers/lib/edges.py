@@ -41,7 +41,9 @@ def squared_edges(
 ) -> torch.Tensor:
     """Squared edges (K, J) between ``basis`` features of ``activations`` and ``next_basis`` features.
 
-    ``integration="gradient"`` is gradient × activation at the real activations (the paper's setting);
+    ``integration="gradient"`` is gradient × activation at the real activations: the small part of the activations
+    outside the kept subspace is held fixed, so the point is exactly the data (the book's choice; the reference
+    implementation evaluates at the projection ``f̂ C⁺`` instead, which differs only by what the truncation dropped);
     ``"integrated"`` replaces the gradient by its average along ``α f̂`` for α in (0, 1] (Gauss–Legendre with
     ``n_steps`` nodes, baseline the zero point in feature coordinates: integrated gradients). The small part of
     the activations outside the basis's kept subspace is held fixed along the path, as in
