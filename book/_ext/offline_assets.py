@@ -176,7 +176,30 @@ def _on_build_finished(app: Sphinx, exception: Exception | None) -> None:
         shutil.copy2(mine, static / mine.name)
 
 
+def _search_without_glossary_entries() -> None:
+    """Sphinx 7.4 indexes every glossary term as an index entry too, so a search for a term listed the glossary
+    twice: once for the entry, once for the page's text. Keep the page's own result only."""
+    from sphinx.search import IndexBuilder
+
+    if getattr(IndexBuilder.freeze, "_book_patched", False):
+        return
+    freeze = IndexBuilder.freeze
+
+    def freeze_without_term_entries(self):
+        data = freeze(self)
+        entries = data.get("indexentries", {})
+        for name in list(entries):
+            entries[name] = [entry for entry in entries[name] if not str(entry[1]).startswith("term-")]
+            if not entries[name]:
+                del entries[name]
+        return data
+
+    freeze_without_term_entries._book_patched = True
+    IndexBuilder.freeze = freeze_without_term_entries
+
+
 def setup(app: Sphinx) -> dict:
+    _search_without_glossary_entries()
     app.connect("build-finished", _on_build_finished)
     app.connect("config-inited", _on_config_inited)
     app.connect("builder-inited", _on_builder_inited)
