@@ -79,9 +79,9 @@ PredictFn = Callable[[dict[str, torch.Tensor], dict[str, Any]], torch.Tensor]
 MANIFEST = "manifest.json"
 
 #: Max |retrained − cached| / max |cached| over the tensors, on the platform the cache was trained on. Training runs
-#: on one thread with deterministic algorithms, so it repeats bit for bit there (measured: 0 for every cached model);
-#: the bound only leaves room for a denormal flushed differently, and any real change of data, seed or code moves
-#: weights by 1e-3 or more.
+#: on one thread with deterministic algorithms, so it repeats there (measured: every cached model within this bound;
+#: two retrainings of the similarity model identical), while a cache made elsewhere was caught at 6e-6 and another
+#: model of the same shapes is off by more than 1.
 SAME_PLATFORM_WEIGHT_BOUND = 1e-6
 #: The same measure on another platform, for models whose training is not chaotic: different rounding from the first
 #: step on moves their weights a little, not entirely. Measured by retraining every cached model with

@@ -92,9 +92,10 @@ def interaction_graphs(
         points = augment(acts[l])
         closed = hasattr(sections[l], "jacobians")  # a closed form (helpers.lib.closed_forms) instead of autograd
         jacobians = _output_major_chunks(sections[l], points, chunk_size)  # (T, o, c, S, D) per chunk
-        t_out, o, _, _, d = jacobians(0, 1).shape
+        first = jacobians(0, 1)
+        t_out, o, _, _, d = first.shape
         # an affine section has the same Jacobian for every example: M' and the edges need no per-example work
-        constant = jacobians(0, 1)[:, :, 0] if getattr(sections[l], "constant", False) else None  # (T, o, S, D)
+        constant = first[:, :, 0] if getattr(sections[l], "constant", False) else None  # (T, o, S, D)
         for m in methods:
             nxt = bases[m][l + 1]
             def local_part(start: int, stop: int) -> torch.Tensor:
@@ -118,9 +119,10 @@ def interaction_graphs(
                 if constant is not None:  # every example adds the same rows: n times Σ_{t,i,s} rowᵀ row
                     rows = torch.einsum("ok,tosd->tksd", nxt.C[:o], constant).reshape(-1, d)
                     m_prime += n * (rows.T @ rows)
-                for start in range(0, n if constant is None else 0, chunk_size):
-                    rows = local_part(start, start + chunk_size).reshape(-1, d)  # one row per (t, i, x, s)
-                    m_prime += rows.T @ rows
+                else:
+                    for start in range(0, n, chunk_size):
+                        rows = local_part(start, start + chunk_size).reshape(-1, d)  # one row per (t, i, x, s)
+                        m_prime += rows.T @ rows
                 m_prime /= n * s
                 basis = _lib_from_m(step, step.R_pinv @ m_prime @ step.R_pinv.T, _threshold(threshold))
             bases[m][l] = basis
@@ -132,13 +134,14 @@ def interaction_graphs(
                 between = torch.einsum("ok,tosd,jd->tksj", nxt.C[:o], constant, basis.C_pinv)
                 moments = torch.einsum("xsj,xuj->jsu", feats, feats)
                 total += torch.einsum("tksj,tkuj,jsu->kj", between, between, moments)
-            for start in range(0, n if constant is None else 0, chunk_size):
-                local = local_part(start, start + chunk_size)
-                between = (local.reshape(-1, d) @ basis.C_pinv.T).reshape(*local.shape[:-1], basis.size)  # (T, K, c, S, J)
-                attributions = torch.einsum("tkcsj,csj->tkcj", between, feats[start : start + chunk_size])
-                total += attributions.pow(2).sum(dim=(0, 2))
+            else:
+                for start in range(0, n, chunk_size):
+                    local = local_part(start, start + chunk_size)
+                    between = (local.reshape(-1, d) @ basis.C_pinv.T).reshape(*local.shape[:-1], basis.size)  # (T, K, c, S, J)
+                    attributions = torch.einsum("tkcsj,csj->tkcj", between, feats[start : start + chunk_size])
+                    total += attributions.pow(2).sum(dim=(0, 2))
             edges[m][l] = total / (n * s)
-        del jacobians
+        del jacobians, first
     return {m: InteractionGraph(names, tuple(bases[m]), tuple(edges[m])) for m in methods}
 
 
