@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from helpers import lib
-from helpers.lib.closed_forms import ClosedFormSection, affine_jacobians, residual_mlp_jacobians
+from helpers.lib.closed_forms import (
+    ClosedFormSection,
+    affine_jacobians,
+    affine_section,
+    causal_attention_section,
+    residual_mlp_jacobians,
+)
 from helpers.lib.modadd import ModAddTransformer
 
 
@@ -98,3 +104,69 @@ def test_graph_with_a_constant_jacobian_over_several_positions_equals_autograd()
     for method in closed:
         assert _relative(closed[method].bases[0].values, generic[method].bases[0].values) <= 1e-10
         assert _relative(closed[method].edges[0], generic[method].edges[0]) <= 1e-10
+
+
+def test_sections_compute_what_the_model_computes(small_model):
+    """The closed-form sections' own forward passes are the model's attention, MLP and unembedding."""
+    model, acts = small_model
+    for layer, (section, method) in enumerate(zip(model.sections(), (model.attention, model.mlp, model.unembed))):
+        points = lib.augment(acts[layer])
+        assert _relative(section(points), method(points)) <= 1e-12
+
+
+@pytest.fixture(scope="module")
+def causal_chain():
+    """Causal attention at every position (3 → 3 positions), then an affine map at every position with a bias:
+    both sections have more than one output position."""
+    g = torch.Generator().manual_seed(3)
+    h, d, e = 2, 6, 3
+    w_q, w_k, w_v = (torch.randn(h, d, e, generator=g, dtype=torch.float64) for _ in range(3))
+    w_o = torch.randn(h, e, d, generator=g, dtype=torch.float64) / 2
+    sections = [causal_attention_section(w_q, w_k, w_v, w_o, queries="all"),
+                affine_section(torch.randn(d, 4, generator=g, dtype=torch.float64),
+                               torch.randn(4, generator=g, dtype=torch.float64))]
+    x = torch.randn(30, 3, d, generator=g, dtype=torch.float64)
+    return sections, lib.node_activations(sections, x)
+
+
+def test_causal_attention_at_every_position_equals_autograd(causal_chain):
+    sections, acts = causal_chain
+    points = lib.augment(acts[0])
+    generic = lib.section_jacobians(sections[0], points, closed_form=False)  # (30, 3, 6, 3, 7)
+    assert generic.shape == (30, 3, 6, 3, 7)
+    assert generic[:, 0, :, 1:].abs().max() == 0  # causal: position 0 reads nothing later
+    assert _relative(lib.section_jacobians(sections[0], points), generic) <= 1e-12
+
+
+@pytest.mark.parametrize("target", ["local", "output"])
+def test_graphs_with_several_output_positions_equal_autograd(causal_chain, target):
+    """Bases (Λ and C) and edges from the closed forms equal torch.func's on attention and affine sections that
+    each write three output positions."""
+    sections, acts = causal_chain
+    closed = lib.interaction_graphs(acts, sections, target=target, chunk_size=7)
+    generic = lib.interaction_graphs(acts, [s.forward for s in sections], target=target, chunk_size=7)
+    for method in closed:
+        for a, b in zip(closed[method].bases, generic[method].bases):
+            assert a.size == b.size and _relative(a.values, b.values) <= 1e-10
+            aligned = b.C * torch.sign((a.C * b.C).sum(dim=0))  # an eigenvector's sign is arbitrary
+            assert _relative(a.C, aligned) <= 1e-10
+        for a, b in zip(closed[method].edges, generic[method].edges):
+            assert _relative(a, b) <= 1e-10
+
+
+def test_closed_form_gram_and_edges_equal_their_definitions(small_model):
+    """gram and edges of each section, against the definitions applied to torch.func's Jacobians."""
+    model, acts = small_model
+    g = torch.Generator().manual_seed(4)
+    for layer, section in enumerate(model.sections()):
+        points = lib.augment(acts[layer])
+        raw = lib.section_jacobians(section, points, closed_form=False)  # (n, T, o, S, D)
+        project = torch.randn(raw.shape[2], 5, generator=g, dtype=torch.float64)
+        jac = torch.einsum("ntosd,ok->ntksd", raw, project)
+        rows = jac.reshape(-1, jac.shape[-1])
+        assert _relative(section.gram(points, project), rows.T @ rows) <= 1e-12
+        c_pinv = torch.randn(4, points.shape[-1], generator=g, dtype=torch.float64)
+        feats = torch.randn(points.shape[0], points.shape[1], 4, generator=g, dtype=torch.float64)
+        between = torch.einsum("ntksd,jd->ntksj", jac, c_pinv)
+        expected = torch.einsum("ntksj,nsj->ntkj", between, feats).pow(2).sum(dim=(0, 1))
+        assert _relative(section.edges(points, project, c_pinv, feats), expected) <= 1e-12

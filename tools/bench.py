@@ -116,6 +116,22 @@ def _page(result: dict) -> str:
     notes = [f"- {k['name']}: {k['note']}" for k in result["kernels"] if k.get("note")]
     if notes:
         lines += ["", "Notes:", "", *notes]
+    for k in result["kernels"]:
+        if k.get("ways"):
+            generic = next(w["seconds"] for w in k["ways"] if w["way"] == "generic")
+            lines += [
+                "", f"### {k['name']}: every way", "",
+                "Each way runs in a fresh process (one thread) that loads the model and its activations, then builds",
+                "the graph; *peak memory* is that process's largest resident set, *before* its size before the build.",
+                "",
+                "| way | how | time (s) | speed-up over generic | peak memory (MiB) | before (MiB) | same as generic |",
+                "|---|---|---:|---:|---:|---:|---|",
+            ]
+            lines += [
+                f"| {w['way']} | {w['how']} | {w['seconds']:.2f} | {generic / w['seconds']:.1f}× | {w['peak_mib']} | "
+                f"{w['baseline_mib']} | {'yes' if w['same_as_generic'] else 'NO'} |"
+                for w in k["ways"]
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -139,12 +155,15 @@ def main(argv: list[str]) -> int:
         print(json.dumps(_run_one(Path(argv[1]))))
         return 0
     chapters = _chapter_rows()
+    from helpers.runtime import thread_count
+
+    torch.set_num_threads(thread_count())  # the kernels run on as many threads as the chapters do
     kernels = []
     for kernel in KERNELS:
         print(f"bench: kernel {kernel.__name__} …", flush=True)
         r = kernel()
         kernels.append({"name": r.name, "chapter": r.chapter, "what": r.what, "seconds_fast": r.seconds_fast,
-                        "seconds_slow": r.seconds_slow, "agree": r.agree, "note": r.note})
+                        "seconds_slow": r.seconds_slow, "agree": r.agree, "note": r.note, "ways": list(r.ways)})
         print(f"  {r.ratio:.1f}x, agree={r.agree}", flush=True)
     result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "book_seconds": None,
               "chapters": chapters, "kernels": kernels}

@@ -24,6 +24,7 @@ from .bases import (
     lib_basis,
     pca_basis,
 )
+from .closed_forms import ClosedFormSection
 from .sections import _jacobians_output_major
 
 
@@ -66,10 +67,11 @@ def interaction_graphs(
 ) -> dict[str, InteractionGraph]:
     """Bases and squared edges of every node layer, from the output backwards, for several methods at once.
 
-    Each section's per-example Jacobians are computed once (:func:`section_jacobians`) at the real activations
-    and then used for everything: every method's basis (LIB: ``M`` from the Jacobians of the next layer's
-    features, or of the network output when ``target="output"``) and every method's edges (gradient ×
-    activation). The final layer is left unrotated (``final="identity"``, the paper's choice for logits) or
+    Generically, each section's per-example Jacobians are computed once (``torch.func``, as in
+    :func:`section_jacobians`) at the real activations and then used for everything: every method's basis (LIB:
+    ``M`` from the Jacobians of the next layer's features, or of the network output when ``target="output"``) and
+    every method's edges (gradient × activation). A :class:`~helpers.lib.closed_forms.ClosedFormSection` is asked
+    for ``M′`` and the edges directly instead, which needs far less work and memory (same numbers, tested). The final layer is left unrotated (``final="identity"``, the paper's choice for logits) or
     given its PCA basis.
 
     Args:
@@ -90,71 +92,61 @@ def interaction_graphs(
     for l in progress(range(len(sections) - 1, -1, -1), desc=desc, total=len(sections)):
         n, s, _ = acts[l].shape
         points = augment(acts[l])
-        closed = hasattr(sections[l], "jacobians")  # a closed form (helpers.lib.closed_forms) instead of autograd
-        jacobians = _output_major_chunks(sections[l], points, chunk_size)  # (T, o, c, S, D) per chunk
-        first = jacobians(0, 1)
-        t_out, o, _, _, d = first.shape
-        # an affine section has the same Jacobian for every example: M' and the edges need no per-example work
-        constant = first[:, :, 0] if getattr(sections[l], "constant", False) else None  # (T, o, S, D)
+        section = sections[l]
+        closed = isinstance(section, ClosedFormSection)  # M′ and the edges in closed form instead of autograd
+        raw = None if closed else _jacobians_output_major(section, points, chunk_size)  # (T, o, n, S, D), once
+        d_out = acts[l + 1].shape[-1]
         for m in methods:
             nxt = bases[m][l + 1]
-            def local_part(start: int, stop: int) -> torch.Tensor:
-                """Jacobians of the next layer's features for examples start:stop, one GEMM over o: (T, K, c, S, D)."""
-                if closed:  # projected onto the next layer's features before any per-example work
-                    return sections[l].jacobians(points[start:stop], nxt.C[:o]).permute(1, 2, 0, 3, 4)
-                part = jacobians(start, stop).reshape(t_out, o, -1)
-                return torch.einsum("ok,tox->tkx", nxt.C[:o], part).reshape(t_out, nxt.size, -1, s, d)
-
+            project = nxt.C[:d_out]  # the next layer's features read off its non-constant coordinates
             if m == "pca":
                 basis = pca_basis(acts[l], threshold=threshold)
             elif target == "output":
-                as_batch = local_part(0, n).permute(2, 0, 1, 3, 4)  # (n, T, K, S, D)
+                local = section.jacobians(points, project) if closed \
+                    else torch.einsum("ok,tonsd->ntksd", project, raw)  # (n, T, K, S, D)
                 # chain rule; the constant slot of layer l + 1 does not depend on layer l
-                chains[m] = as_batch if chains[m] is None else torch.einsum(
-                    "ntkse,senrd->ntkrd", chains[m][..., :-1], jacobians(0, n))
+                chains[m] = local if chains[m] is None else torch.einsum(
+                    "ntkse,nserd->ntkrd", chains[m][..., :-1],
+                    section.jacobians(points) if closed else raw.permute(2, 0, 1, 3, 4))
                 basis = lib_basis(acts[l], chains[m], threshold=threshold)
             else:
+                m_prime = section.gram(points, project) if closed else _gram(raw, project, chunk_size)
                 step = gram_step(acts[l], threshold=threshold)
-                m_prime = torch.zeros(d, d, dtype=torch.float64)
-                if constant is not None:  # every example adds the same rows: n times Σ_{t,i,s} rowᵀ row
-                    rows = torch.einsum("ok,tosd->tksd", nxt.C[:o], constant).reshape(-1, d)
-                    m_prime += n * (rows.T @ rows)
-                else:
-                    for start in range(0, n, chunk_size):
-                        rows = local_part(start, start + chunk_size).reshape(-1, d)  # one row per (t, i, x, s)
-                        m_prime += rows.T @ rows
-                m_prime /= n * s
-                basis = _lib_from_m(step, step.R_pinv @ m_prime @ step.R_pinv.T, _threshold(threshold))
+                basis = _lib_from_m(step, step.R_pinv @ (m_prime / (n * s)) @ step.R_pinv.T, _threshold(threshold))
             bases[m][l] = basis
-            # edges: gradient × activation at the real activations, from the same Jacobians
+            # edges: gradient × activation at the real activations
             feats = basis.features(acts[l])  # (n, S, J)
-            total = torch.zeros(nxt.size, basis.size, dtype=torch.float64)
-            if constant is not None:
-                # Σ_{x,t} (Σ_s B[t,k,s,j] f̂[x,s,j])² = Σ_t Σ_{s,u} B[t,k,s,j] B[t,k,u,j] G_j[s,u], G_j = Σ_x f̂_s f̂_u
-                between = torch.einsum("ok,tosd,jd->tksj", nxt.C[:o], constant, basis.C_pinv)
-                moments = torch.einsum("xsj,xuj->jsu", feats, feats)
-                total += torch.einsum("tksj,tkuj,jsu->kj", between, between, moments)
-            else:
-                for start in range(0, n, chunk_size):
-                    local = local_part(start, start + chunk_size)
-                    between = (local.reshape(-1, d) @ basis.C_pinv.T).reshape(*local.shape[:-1], basis.size)  # (T, K, c, S, J)
-                    attributions = torch.einsum("tkcsj,csj->tkcj", between, feats[start : start + chunk_size])
-                    total += attributions.pow(2).sum(dim=(0, 2))
+            total = section.edges(points, project, basis.C_pinv, feats) if closed \
+                else _edges(raw, project, basis.C_pinv, feats, chunk_size)
             edges[m][l] = total / (n * s)
-        del jacobians, first
+        del raw
     return {m: InteractionGraph(names, tuple(bases[m]), tuple(edges[m])) for m in methods}
 
 
-def _output_major_chunks(section: Section, points: torch.Tensor, chunk_size: int):
-    """``get(start, stop)``: the section's Jacobians for examples start:stop, laid out (T, o, c, S, D).
+def _gram(raw: torch.Tensor, project: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """``Σ Jᵀ J`` over every (example, output position, feature, input position) row, from the raw Jacobians
+    (T, o, n, S, D) read through ``project`` (o, K): one GEMM over o per chunk of examples."""
+    t_out, o, n, s, d = raw.shape
+    total = torch.zeros(d, d, dtype=torch.float64)
+    for start in range(0, n, chunk_size):
+        part = raw[:, :, start : start + chunk_size].reshape(t_out, o, -1)
+        rows = torch.einsum("ok,tox->tkx", project, part).reshape(-1, d)  # one row per (t, k, x, s)
+        total += rows.T @ rows
+    return total
 
-    In closed form they are computed afresh for each chunk asked for (cheap, and nothing large is held); with
-    ``torch.func`` they are computed once for all examples and sliced.
-    """
-    if hasattr(section, "jacobians"):
-        return lambda start, stop: section.jacobians(points[start:stop]).permute(1, 2, 0, 3, 4)
-    raw = _jacobians_output_major(section, points, chunk_size)
-    return lambda start, stop: raw[:, :, start:stop]
+
+def _edges(raw: torch.Tensor, project: torch.Tensor, c_pinv: torch.Tensor, feats: torch.Tensor,
+           chunk_size: int) -> torch.Tensor:
+    """``Σ_{x,t} (Σ_s (J C⁺ᵀ)[x,t,k,s,j] f̂[x,s,j])²`` from the raw Jacobians (T, o, n, S, D), (K, J)."""
+    t_out, o, n, s, d = raw.shape
+    total = torch.zeros(project.shape[1], c_pinv.shape[0], dtype=torch.float64)
+    for start in range(0, n, chunk_size):
+        part = raw[:, :, start : start + chunk_size]
+        local = torch.einsum("ok,tocsd->tkcsd", project, part)
+        between = local @ c_pinv.T  # (T, K, c, S, J)
+        attributions = torch.einsum("tkcsj,csj->tkcj", between, feats[start : start + chunk_size])
+        total += attributions.pow(2).sum(dim=(0, 2))
+    return total
 
 
 def interaction_graph(

@@ -32,7 +32,7 @@ from .._checks import require_tensor
 from ..checkpoints import Chaotic
 from ..training import progress
 from .bases import augment
-from .closed_forms import ClosedFormSection, affine_jacobians, last_query_attention_jacobians, residual_mlp_jacobians
+from .closed_forms import ClosedFormSection, affine_section, causal_attention_section, residual_mlp_section
 
 __all__ = [
     "FOURIER_KINDS",
@@ -150,20 +150,19 @@ class ModAddTransformer(nn.Module):
 
     def sections(self) -> list[ClosedFormSection]:
         """The three sections, in order, as functions of augmented activations that know their Jacobians in closed
-        form (:mod:`helpers.lib.closed_forms`; the LIB code uses them instead of autograd)."""
+        form (:mod:`helpers.lib.closed_forms`; the LIB code uses them instead of autograd). They compute what
+        :meth:`attention`, :meth:`mlp` and :meth:`unembed` compute (tested), in float64."""
+        w = {name: t.detach() for name, t in self.named_parameters()}
         return [
-            ClosedFormSection(self.attention, lambda x, c: last_query_attention_jacobians(
-                x, self.W_Q.detach(), self.W_K.detach(), self.W_V.detach(), self.W_O.detach(), c), "attention"),
-            ClosedFormSection(self.mlp, lambda x, c: residual_mlp_jacobians(
-                x, self.W_in.detach(), self.b_in.detach(), self.W_out.detach(), self.b_out.detach(), c), "mlp"),
-            ClosedFormSection(self.unembed, lambda x, c: affine_jacobians(x, self.W_U.detach(), None, c), "unembed",
-                              constant=True),
+            causal_attention_section(w["W_Q"], w["W_K"], w["W_V"], w["W_O"], queries="last", name="attention"),
+            residual_mlp_section(w["W_in"], w["b_in"], w["W_out"], w["b_out"], name="mlp"),
+            affine_section(w["W_U"], name="unembed"),
         ]
 
     def node_activations(self, tokens: torch.Tensor) -> list[torch.Tensor]:
         """Activations ``[embed (n,3,d), resid_mid (n,1,d), pre_unembed (n,1,d), logits (n,1,p)]``."""
         acts = [self.embed(tokens)]
-        for section in self.sections():
+        for section in (self.attention, self.mlp, self.unembed):
             acts.append(section(augment(acts[-1])))
         return acts
 
