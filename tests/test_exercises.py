@@ -39,7 +39,22 @@ def _perturbed(out):
 def test_every_chapter_exercise_is_found():
     titles = {e.title.split(" — ")[0] for e in EXERCISES}
     assert {"Exercise 0.1", "Exercise 0.2", "Exercise 1.1", "Exercise 1.2", "Exercise 1.3", "Exercise 3.1",
-            "Exercise 3.2", "Exercise 3.3"} <= titles
+            "Exercise 3.2", "Exercise 3.4", "Exercise 3.5"} <= titles
+
+
+def test_rotation_exercise_catches_eigenvectors_in_ascending_order():
+    """The classic unsorted-eigh bug: torch.linalg.eigh returns the smallest eigenvalue first."""
+    from helpers.lib.exercises import exercise_rotate
+
+    def ascending(M, R, threshold):
+        lam_rest, v_rest = torch.linalg.eigh(M[1:, 1:])
+        v = torch.block_diag(torch.ones(1, 1, dtype=M.dtype), v_rest)
+        lam = torch.cat([M[:1, 0], lam_rest])
+        kept = torch.cat([torch.tensor([True]), lam_rest > threshold * lam_rest.max()])
+        return R @ v[:, kept] * lam[kept].sqrt(), lam[kept]
+
+    with pytest.raises(ExerciseFailed):
+        exercise_rotate.check(ascending)
 
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.title)
@@ -252,3 +267,21 @@ def test_nan_output_fails_the_exercise_clearly():
     with pytest.raises(ExerciseFailed, match="up to nan"):
         workbench.exercise_covariance.check(lambda x: torch.full((x.shape[1], x.shape[1]), float("nan"),
                                                                  dtype=torch.float64))
+
+
+def test_a_prediction_passes_only_with_its_answer(capsys):
+    from helpers.exercises import Prediction
+    from helpers.lib.exercises import exercise_predict
+
+    exercise_predict.check(lambda: 10)
+    assert capsys.readouterr().out.startswith("✓ Exercise 3.3")
+    with pytest.raises(ExerciseFailed, match="not 32"):
+        exercise_predict.check(lambda: 32)  # the width of hidden 2: the commonest wrong guess
+    for bad in (10.0, True, "10", None):
+        with pytest.raises(TypeError, match="whole number"):
+            exercise_predict.check(lambda: bad)
+    with pytest.raises(ExerciseNotDone):
+        exercise_predict.check(stub)
+    with pytest.raises(TypeError, match="function itself"):
+        exercise_predict.check(10)
+    assert isinstance(exercise_predict, Prediction)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Exercise", "ExerciseFailed", "ExerciseNotDone", "compare_outputs"]
+__all__ = ["Exercise", "ExerciseFailed", "ExerciseNotDone", "Prediction", "compare_outputs"]
 
 
 class ExerciseFailed(AssertionError):
@@ -112,3 +112,44 @@ class Exercise:
                 print(message)
                 raise ExerciseFailed(message)
         print(f"✓ {self.title}: your function agrees with the reference on all {len(inputs)} inputs")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """An exercise whose answer is a number the learner decides *before* computing it.
+
+    The learner writes a function of no arguments that returns the number (so that the learner's copy of the chapter
+    runs with the stub in place). ``prediction.check(fn)`` prints a verdict with the reason when ``fn()`` is the
+    answer, raises :class:`ExerciseFailed` with a hint (not the answer) otherwise, and :class:`ExerciseNotDone`
+    while ``fn`` is the stub.
+
+    Attributes:
+        title: shown in verdicts, e.g. ``"Exercise 3.3 — predict before you compute"``.
+        answer: the number the learner should arrive at.
+        hint: what to think about, printed when the prediction is wrong.
+        why: the reason, printed when it is right.
+    """
+
+    title: str
+    answer: int
+    hint: str
+    why: str
+
+    def check(self, fn: Callable[[], Any]) -> None:
+        """Compare the learner's number with the answer; print a verdict, raise on a wrong or missing number."""
+        if not callable(fn):
+            raise TypeError(f"{self.title}: pass your function itself, got {type(fn).__name__}")
+        try:
+            value = fn()
+        except NotImplementedError:
+            raise ExerciseNotDone(
+                f"{self.title}: not done yet. Replace `raise NotImplementedError` in your function with "
+                "your prediction, run its cell, then run this check again."
+            ) from None
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{self.title}: your prediction should be a whole number, got {value!r}")
+        if int(value) != self.answer:
+            message = f"✗ {self.title}: not {int(value)}. {self.hint}"
+            print(message)
+            raise ExerciseFailed(message)
+        print(f"✓ {self.title}: {self.answer}, because {self.why}")

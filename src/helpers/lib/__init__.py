@@ -42,6 +42,7 @@ from .bases import (
     interaction_matrix,
     lib_basis,
     pca_basis,
+    rotate_scale_truncate,
 )
 from .edges import edges_from_jacobians, squared_edges
 from .graphs import InteractionGraph, draw_graph, interaction_graph, interaction_graph_loop, interaction_graphs, modularity
@@ -72,6 +73,7 @@ __all__ = [
     "modularity",
     "node_activations",
     "pca_basis",
+    "rotate_scale_truncate",
     "run_from",
     "section_jacobians",
     "squared_edges",

@@ -185,8 +185,19 @@ def interaction_matrix(target_jacobians: torch.Tensor, R_pinv: torch.Tensor) -> 
     return r_pinv.to(torch.float64) @ m_prime @ r_pinv.T.to(torch.float64)
 
 
-def _lib_from_m(step: GramStep, m: torch.Tensor, threshold: float) -> Basis:
-    """Steps 3–4: eigendecompose M with the constant direction held fixed, truncate, scale, build C and C⁺."""
+def rotate_scale_truncate(m: torch.Tensor, R: torch.Tensor, threshold: float = DEFAULT_THRESHOLD,
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Step 3 of LIB: eigendecompose ``M`` with the constant direction (index 0) held fixed, truncate, scale.
+
+    Only the non-constant block ``M[1:, 1:]`` is diagonalised (``M[0, 1:]`` is discarded); the constant keeps its
+    diagonal entry of ``M`` as its "eigenvalue" and is dropped only when that is 0. Non-constant directions with
+    ``Λ ≤ threshold ×`` the largest are dropped. Returns ``C = R V Λ^{1/2}`` (d + 1, k), ``Λ`` (k,) and ``V`` (d_t, k).
+    """
+    m = require_tensor(m, "M", ndim=2)
+    R = require_tensor(R, "R", ndim=2)
+    if m.shape[0] != m.shape[1] or R.shape[1] != m.shape[0]:
+        raise ValueError(f"M must be square with as many rows as R has columns, got {tuple(m.shape)} and {tuple(R.shape)}")
+    threshold = _threshold(threshold)
     values, vectors = eigh_descending(m[1:, 1:], symmetrize=True)  # non-constant block only
     k = vectors.shape[0]
     v = torch.zeros(k + 1, k + 1, dtype=m.dtype)
@@ -196,7 +207,12 @@ def _lib_from_m(step: GramStep, m: torch.Tensor, threshold: float) -> Basis:
     keep = torch.cat([torch.tensor([True]), values > threshold * values.max().clamp_min(0)])
     keep &= lam > 0  # the constant too, if nothing downstream depends on it
     v, lam = v[:, keep], lam[keep]
-    c = step.R @ v * lam.sqrt()
+    return R @ v * lam.sqrt(), lam, v
+
+
+def _lib_from_m(step: GramStep, m: torch.Tensor, threshold: float) -> Basis:
+    """Steps 3–4: rotate, scale and truncate (:func:`rotate_scale_truncate`), then build C⁺."""
+    c, lam, v = rotate_scale_truncate(m, step.R, threshold)
     c_pinv = (v.T @ step.R_pinv) / lam.sqrt()[:, None]
     return Basis("lib", c, c_pinv, lam, step.mean, step.all_values)
 

@@ -267,8 +267,8 @@ def causal_attention(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v:
     v = torch.einsum("...sd,hde->...hse", x, w_v)
     scores = torch.einsum("...hte,...hse->...hts", q, k) / math.sqrt(e)
     future = torch.arange(x.shape[-2])[None, :] > where[:, None]  # (T, P): key after query
-    prob = scores.masked_fill(future, float("-inf")).softmax(dim=-1)
-    return x[..., where, :] + torch.einsum("...hts,...hse,hed->...td", prob, v, w_o)
+    z = scores.masked_fill(future, float("-inf")).softmax(dim=-1) @ v  # (..., h, T, e)
+    return x[..., where, :] + torch.einsum("...hte,hed->...td", z, w_o)
 
 
 class _AttentionPaths(NamedTuple):

@@ -1,14 +1,23 @@
-"""The LIB chapter's exercises: the bias-folded centred Gram matrix, the matrix M, and the squared edges."""
+"""The LIB chapter's exercises: the bias-folded centred Gram matrix, the matrix M, rotating and scaling by M's
+eigenvectors, and the squared edges."""
 
 from __future__ import annotations
 
 import torch
 
-from ..exercises import Exercise
-from .bases import interaction_matrix
+from ..exercises import Exercise, Prediction
+from .bases import interaction_matrix, rotate_scale_truncate
 from .edges import edges_from_jacobians
 
-__all__ = ["centred_gram", "exercise_centred_gram", "exercise_edges", "exercise_m"]
+__all__ = [
+    "centred_gram",
+    "exercise_centred_gram",
+    "exercise_edges",
+    "exercise_m",
+    "exercise_predict",
+    "exercise_rotate",
+    "rotated_basis",
+]
 
 
 def centred_gram(activations: torch.Tensor) -> torch.Tensor:
@@ -36,6 +45,30 @@ def _m_inputs() -> list[tuple[torch.Tensor, torch.Tensor]]:
     return cases
 
 
+def rotated_basis(M: torch.Tensor, R: torch.Tensor, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``C`` (d + 1, k) and ``Λ`` (k,): M's non-constant block diagonalised, the constant held first, truncated
+    relative to the largest Λ, scaled by ``Λ^{1/2}`` (the reference for the learner's ``rotate_scale_truncate``)."""
+    c, lam, _ = rotate_scale_truncate(M, R, threshold)
+    return c, lam
+
+
+def _rotate_inputs() -> list[tuple[torch.Tensor, torch.Tensor, float]]:
+    g = torch.Generator().manual_seed(34)
+    cases = []
+    for rows, dt, d in [(9, 5, 6), (3, 6, 6), (12, 4, 3)]:  # 3 rows: rank 3 < 5 non-constant directions, truncated
+        a = torch.randn(rows, dt, generator=g, dtype=torch.float64)
+        cases.append((a.T @ a, torch.randn(d + 1, dt, generator=g, dtype=torch.float64), 1e-10))
+    return cases
+
+
+def _signs_fixed(output: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """An eigenvector's sign is arbitrary: flip each column of C so that its largest entry is positive."""
+    c, lam = output
+    c = torch.as_tensor(c)
+    biggest = c.gather(0, c.abs().argmax(dim=0, keepdim=True))
+    return c * torch.sign(biggest), lam
+
+
 def _edge_inputs() -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(33)
     cases = []
@@ -61,8 +94,25 @@ exercise_m = Exercise(
     atol=1e-10,
 )
 
+exercise_predict = Prediction(
+    title="Exercise 3.3 — predict before you compute",
+    answer=10,
+    hint="What does the Jacobian of a linear map look like, and how does its size bound the rank of M?",
+    why="the logits read hidden 2 through one 10 × 32 matrix, the same for every image: the stacked Jacobian, and "
+        "with it M, has rank at most 10, so at most 10 non-constant eigenvalues of M are not zero",
+)
+
+exercise_rotate = Exercise(
+    title="Exercise 3.4 — rotate, scale, truncate",
+    reference=rotated_basis,
+    make_inputs=_rotate_inputs,
+    rtol=1e-8,
+    atol=1e-10,
+    canonical=_signs_fixed,
+)
+
 exercise_edges = Exercise(
-    title="Exercise 3.3 — squared edges",
+    title="Exercise 3.5 — squared edges",
     reference=edges_from_jacobians,
     make_inputs=_edge_inputs,
     rtol=1e-10,
