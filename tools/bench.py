@@ -122,9 +122,12 @@ def _page(result: dict) -> str:
             lines += [
                 "", f"### {k['name']}: every way", "",
                 "Each way runs in a fresh process (one thread) that loads the model and its activations, then builds",
-                "the graph; *peak memory* is that process's largest resident set, *before* its size before the build.",
+                "the graph twice (the time is the faster build). *Peak memory* is that process's largest resident set;",
+                "*peak before the build* is the largest it reached while loading, so a build that stays below it adds",
+                "nothing to the peak.",
                 "",
-                "| way | how | time (s) | speed-up over generic | peak memory (MiB) | before (MiB) | same as generic |",
+                "| way | how | time (s) | speed-up over generic | peak memory (MiB) | peak before the build (MiB) "
+                "| same as generic |",
                 "|---|---|---:|---:|---:|---:|---|",
             ]
             lines += [

@@ -102,6 +102,7 @@ def _lib_build(way: str) -> dict:
 
 def _in_fresh_process(way: str) -> dict:
     """:func:`_lib_build` in a child Python process (its own peak memory), results passed back in a file."""
+    import os
     import subprocess
     import sys
     import tempfile
@@ -110,7 +111,8 @@ def _in_fresh_process(way: str) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "run.pt"
         code = f"import torch; from tools.kernels import _lib_build; torch.save(_lib_build({way!r}), {str(out)!r})"
-        subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+        env = {**os.environ, "BOOK_PROGRESS": "0"}  # no progress bars in the bench's log
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1], env=env)
         return torch.load(out)
 
 
