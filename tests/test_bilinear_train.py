@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from helpers import bilinear, data
-from helpers import bilinear_train as train
+from helpers.bilinear import train
 
 
 def test_toy_dataset_is_all_bit_vectors_with_and_or_xor_labels():

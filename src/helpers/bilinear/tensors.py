@@ -17,8 +17,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ._checks import require_tensor
-from .linalg import canonical_signs
+from .._checks import require_tensor
+from ..linalg import canonical_signs
 
 __all__ = [
     "BilinearClassifier",

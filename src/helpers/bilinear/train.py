@@ -12,9 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import data
-from .bilinear import BilinearClassifier
-from .training import train_classifier
+from .. import data
+from ..training import train_classifier
+from .tensors import BilinearClassifier
 
 __all__ = [
     "MNIST_CONFIG",

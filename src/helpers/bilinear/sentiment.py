@@ -37,12 +37,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import require_tensor
-from .bilinear import BilinearClassifier, Eigen, interaction_matrix
-from .data import Split
-from .training import accuracy, train_classifier
+from .._checks import require_tensor
+from ..data import Split
+from ..training import accuracy, train_classifier
+from .tensors import BilinearClassifier, Eigen, interaction_matrix
 
 __all__ = [
+    "bare_phrase_scores",
     "ADJECTIVES",
     "CLASSES",
     "HELD_OUT",
@@ -159,7 +160,7 @@ def encode(phrases: list[str] | tuple[str, ...]) -> torch.Tensor:
         for word in phrase.split():
             if word not in _INDEX:
                 raise ValueError(
-                    f"unknown word {word!r} in phrase {phrase!r}; the vocabulary is helpers.sentiment.VOCAB"
+                    f"unknown word {word!r} in phrase {phrase!r}; the vocabulary is helpers.bilinear.sentiment.VOCAB"
                 )
             rows.append(n)
             cols.append(_INDEX[word])
@@ -431,7 +432,7 @@ def predict_from_weights(q_tok: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def _check_q_tok(q_tok: Any) -> torch.Tensor:
     q_tok = require_tensor(q_tok, "q_tok", ndim=2)
     if q_tok.shape != (len(VOCAB), len(VOCAB)):
-        raise ValueError(f"q_tok must be ({len(VOCAB)}, {len(VOCAB)}) over helpers.sentiment.VOCAB, "
+        raise ValueError(f"q_tok must be ({len(VOCAB)}, {len(VOCAB)}) over helpers.bilinear.sentiment.VOCAB, "
                          f"got {tuple(q_tok.shape)}")
     return q_tok
 
@@ -478,18 +479,24 @@ def and_gate(q_tok: torch.Tensor) -> AndGate:
     )
 
 
-def pair_scores(q_tok: torch.Tensor) -> torch.Tensor:
-    """The logit difference of every bare phrase, read from ``Q_tok``: (1 + #negators, #adjectives).
+def bare_phrase_scores(q_tok: torch.Tensor, negators: list[int], adjectives: list[int]) -> torch.Tensor:
+    """``xᵀ Q_tok x`` of every bare phrase, (1 + #negators, #adjectives), for any word indices.
 
-    Row 0 is the adjective alone, ``Q_tok[a, a]``; row ``1 + k`` is "``NEGATORS[k]`` adjective",
-    ``Q_tok[a, a] + 2 Q_tok[n, a] + Q_tok[n, n]``. Columns follow :data:`ADJECTIVES`.
+    Row 0 is the adjective alone, ``Q[a, a]``; row ``1 + k`` is negator ``k`` then the adjective,
+    ``Q[a, a] + 2 Q[n, a] + Q[n, n]``: a pair of different words appears twice in the quadratic form.
     """
-    q = _check_q_tok(q_tok)
-    adj = torch.tensor([_INDEX[a] for a in ADJECTIVES])
-    neg = torch.tensor([_INDEX[n] for n in NEGATORS])
-    alone = torch.diagonal(q)[adj]  # (A,)
-    negated = alone[None, :] + 2 * q[neg][:, adj] + torch.diagonal(q)[neg][:, None]  # (N, A)
+    q = require_tensor(q_tok, "q_tok", ndim=2)
+    n, a = torch.tensor(negators, dtype=torch.long), torch.tensor(adjectives, dtype=torch.long)
+    alone = torch.diagonal(q)[a]  # (A,)
+    negated = alone[None, :] + 2 * q[n][:, a] + torch.diagonal(q)[n][:, None]  # (N, A)
     return torch.cat([alone[None, :], negated])
+
+
+def pair_scores(q_tok: torch.Tensor) -> torch.Tensor:
+    """The logit difference of every bare phrase of the vocabulary, read from ``Q_tok``: (1 + #negators,
+    #adjectives), rows ``(none), NEGATORS…``, columns :data:`ADJECTIVES` (see :func:`bare_phrase_scores`)."""
+    q = _check_q_tok(q_tok)
+    return bare_phrase_scores(q, [_INDEX[n] for n in NEGATORS], [_INDEX[a] for a in ADJECTIVES])
 
 
 class EigenLoading(NamedTuple):

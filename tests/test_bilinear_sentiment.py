@@ -1,4 +1,4 @@
-"""helpers.sentiment: the negation corpus, the bias-free bilinear sentiment model and its AND gate read from weights."""
+"""helpers.bilinear.sentiment: the negation corpus, the bias-free bilinear sentiment model and its AND gate read from weights."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from helpers import sentiment as s
+from helpers.bilinear import sentiment as s
 from helpers.bilinear import BilinearClassifier, eigendecompose
 from helpers.checkpoints import train_fn_path
 
@@ -239,7 +239,7 @@ def test_training_is_deterministic_and_cacheable():
     assert ma == mb and ta.keys() == tb.keys()
     assert all(torch.equal(ta[k], tb[k]) for k in ta)
     assert set(ma) == set(s.SENTIMENT_TOLERANCES)
-    assert train_fn_path(s.train_sentiment_bilinear) == "helpers.sentiment:train_sentiment_bilinear"
+    assert train_fn_path(s.train_sentiment_bilinear) == "helpers.bilinear.sentiment:train_sentiment_bilinear"
     assert json.loads(json.dumps(s.SENTIMENT_CONFIG)) == s.SENTIMENT_CONFIG
 
 
