@@ -1,0 +1,62 @@
+"""The behavioural loss of a network against its trained self, its Gauss–Newton Hessian, and ``N_eff(ε)``.
+
+``L_B(w | w*) = (1/n) Σ_x ‖f(x; w) − f(x; w*)‖²`` measures how far the network at ``w`` computes something different
+from the trained network ``w*`` on the training inputs (not how well it fits the labels). It is zero at ``w*``,
+so ``w*`` is an exact minimum, and its Hessian there is the Gauss–Newton matrix
+``H_B = (2/n) Σ_x J(x)ᵀ J(x)`` with ``J(x) = ∂f(x; w)/∂w`` at ``w*``: second derivatives of ``f`` drop out because
+they multiply ``f(x; w*) − f(x; w*) = 0``.
+
+Functions here take a network as ``f(w, x) -> (n, o)`` with all parameters in one flat vector ``w`` (d,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.func import jacrev
+
+from .._checks import require_tensor
+
+__all__ = ["Network", "behavioural_loss", "gauss_newton", "n_eff", "output_jacobian"]
+
+Network = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (w (d,), x (n, d_in)) -> (n, o)
+
+
+def behavioural_loss(f: Network, w: torch.Tensor, w_star: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``(1/n) Σ_x ‖f(x; w) − f(x; w*)‖²``: the mean over inputs of the squared output distance (a scalar)."""
+    require_tensor(w, "w", ndim=1)
+    require_tensor(w_star, "w_star", ndim=1)
+    if w.shape != w_star.shape:
+        raise ValueError(f"w and w_star must have the same shape, got {tuple(w.shape)} and {tuple(w_star.shape)}")
+    difference = f(w, x) - f(w_star, x).detach()  # (n, o)
+    return (difference ** 2).sum(-1).mean()
+
+
+def output_jacobian(f: Network, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``∂f(x; w)_o / ∂w`` for every input and output, stacked: (n·o, d)."""
+    require_tensor(w, "w", ndim=1)
+    require_tensor(x, "x", ndim=2)
+    jac = jacrev(lambda v: f(v, x))(w)  # (n, o, d)
+    return jac.reshape(-1, w.shape[0])
+
+
+def gauss_newton(f: Network, w_star: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """The Hessian of ``L_B(· | w*)`` at ``w*``, in closed form: ``(2/n) Σ_x J(x)ᵀ J(x)`` (d, d)."""
+    jac = output_jacobian(f, w_star, x)  # (n·o, d)
+    return 2.0 / x.shape[0] * jac.T @ jac
+
+
+def n_eff(curvatures: torch.Tensor, eps: float, *, box: float = 1.0) -> int:
+    """The effective parameter count at loss scale ``ε`` in the quadratic approximation, inside a box of half-width
+    ``box`` around ``w*``.
+
+    Along an eigendirection of curvature ``h`` the loss ``½ h t²`` stays below ``ε`` for ``|t| < √(2ε/h)``. When that
+    is wider than the box the direction is free at this scale (it adds nothing to the volume's scaling); otherwise it
+    is a regular direction and adds 1 (``2 × ½``). So ``N_eff(ε) = #{h : 2ε/h < box²}``. This is the book's proxy
+    for the paper's ``N_eff(ε) = 2 λ(ε)``, exact for a quadratic loss in a box.
+    """
+    require_tensor(curvatures, "curvatures", ndim=1)
+    if not (eps > 0) or not (box > 0):
+        raise ValueError(f"eps and box must be positive, got {eps!r} and {box!r}")
+    return int((curvatures > 2 * eps / box ** 2).sum())

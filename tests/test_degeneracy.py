@@ -1,0 +1,206 @@
+"""Known-answer tests of helpers.degeneracy: volume scaling, the behavioural loss and Gauss–Newton, exact counts of
+free directions, and the SGLD estimator of the local learning coefficient."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.degeneracy.behaviour import behavioural_loss, gauss_newton, n_eff
+from helpers.degeneracy.counts import MLP, firing_on_half, free_directions, gapped_inputs
+from helpers.degeneracy.sgld import estimate_llc
+from helpers.degeneracy.volume import loglog_slope, product, separable, separable_lambda, volume_fraction
+
+F64 = torch.float64
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ---------------------------------------------------------------- volume scaling
+
+def test_volume_of_a_disc_is_pi_r_squared() -> None:
+    """K = w₁² + w₂² < ε is a disc of area π ε; the box [−1, 1]² has area 4."""
+    fraction = volume_fraction(separable([2, 2]), 2, [0.01, 0.1], n_samples=400_000, generator=gen(0))
+    assert np.allclose(fraction, np.pi * np.array([0.01, 0.1]) / 4, rtol=0.05)
+
+
+@pytest.mark.parametrize(("powers", "theory"), [([2], 0.5), ([4], 0.25), ([2, 2], 1.0), ([4, 2], 0.75)])
+def test_loglog_slope_recovers_separable_lambda(powers: list[int], theory: float) -> None:
+    eps = np.logspace(-3, -1, 5)
+    slope = loglog_slope(eps, volume_fraction(separable(powers), len(powers), eps, n_samples=400_000, generator=gen(1)))
+    assert separable_lambda(powers) == theory
+    assert abs(slope - theory) < 0.05
+
+
+def test_product_potential_scales_with_a_log_correction() -> None:
+    """w₁² w₂²: λ = 1/2 with multiplicity 2, so the fitted slope sits a little below 1/2, far from the regular 1."""
+    eps = np.logspace(-4, -2, 5)
+    slope = loglog_slope(eps, volume_fraction(product([2, 2]), 2, eps, n_samples=400_000, generator=gen(2)))
+    assert 0.3 < slope < 0.5
+
+
+def test_volume_helpers_reject_bad_input() -> None:
+    with pytest.raises(ValueError, match="even"):
+        separable([3])
+    with pytest.raises(ValueError):
+        volume_fraction(separable([2]), 1, [0.0])
+    with pytest.raises(ValueError, match="zero volume"):
+        loglog_slope([0.1, 0.2], [0.0, 0.1])
+
+
+# ---------------------------------------------------------------- behavioural loss and Gauss–Newton
+
+def test_behavioural_loss_is_zero_at_w_star_and_by_hand_elsewhere() -> None:
+    net, x = MLP(3, 4, 2), torch.randn(20, 3, generator=gen(3), dtype=F64)
+    w = net.random(gen(4))
+    assert behavioural_loss(net, w, w, x) == 0
+    moved = w.clone()
+    moved[-1] += 0.5  # the last output bias: every output 1 moves by 0.5
+    assert math.isclose(float(behavioural_loss(net, moved, w, x)), 0.25, rel_tol=1e-12)
+
+
+def test_gauss_newton_equals_the_autograd_hessian_at_w_star() -> None:
+    net, x = MLP(3, 5, 2), torch.randn(30, 3, generator=gen(5), dtype=F64)
+    w_star = net.random(gen(6))
+    hessian = torch.autograd.functional.hessian(lambda v: behavioural_loss(net, v, w_star, x), w_star)
+    gn = gauss_newton(net, w_star, x)
+    assert (gn - hessian).abs().max() <= 1e-10 * hessian.abs().max()
+
+
+def test_n_eff_counts_curvatures_above_the_scale() -> None:
+    h = torch.tensor([10.0, 1.0, 0.1, 0.0], dtype=F64)
+    assert [n_eff(h, eps) for eps in (1e-3, 0.02, 0.2, 10.0)] == [3, 3, 2, 0]
+    with pytest.raises(ValueError):
+        n_eff(h, 0.0)
+
+
+# ---------------------------------------------------------------- exact counts of free directions
+
+NET = MLP(4, 6, 3)  # d = 51 parameters; a generic ReLU network keeps one free rescaling per hidden neuron
+
+
+def _setup(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Generator]:
+    g = gen(seed)
+    x = torch.randn(400, 4, generator=g, dtype=F64)
+    return x, firing_on_half(NET, NET.random(g), x), g
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_generic_network_has_one_free_rescaling_per_neuron(seed: int) -> None:
+    x, w, _ = _setup(seed)
+    assert free_directions(NET, w, x) == 6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_type_1_inputs_on_a_plane(seed: int) -> None:
+    """[x, 1] spans 3 of 5 dimensions: each of the 6 neurons' incoming weights gains 2 free directions."""
+    _, w, g = _setup(seed)
+    x = torch.randn(400, 2, generator=g, dtype=F64) @ torch.randn(2, 4, generator=g, dtype=F64)
+    assert free_directions(NET, firing_on_half(NET, w, x), x) == 6 + 2 * 6
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_dead_neuron_frees_all_its_weights(seed: int) -> None:
+    """5 live rescalings + the dead neuron's 4 + 1 incoming and 3 outgoing weights."""
+    x, w, _ = _setup(seed)
+    w1, b1, w2, b2 = (t.clone() for t in NET.unflatten(w))
+    b1[0] = -100.0
+    assert free_directions(NET, MLP.flatten(w1, b1, w2, b2), x) == 5 + 8
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_type_3_always_on_group_is_a_linear_layer(seed: int, k: int) -> None:
+    """k always-on neurons act as one linear map: k² extra free directions."""
+    x, w, _ = _setup(seed)
+    w1, b1, w2, b2 = (t.clone() for t in NET.unflatten(w))
+    b1[:k] = 100.0
+    assert free_directions(NET, MLP.flatten(w1, b1, w2, b2), x) == 6 + k * k
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("k", [2, 3])
+def test_type_3_synchronised_neurons_mix(seed: int, k: int) -> None:
+    """k neurons with one firing set: any invertible mixing A keeps the function, k² − k beyond the rescalings."""
+    _, w, g = _setup(seed)
+    normal = torch.randn(4, generator=g, dtype=F64)
+    normal = normal / normal.norm()
+    x = gapped_inputs(400, normal, 0.3, 1.0, g)
+    w = firing_on_half(NET, w, x)
+    assert free_directions(NET, w, x) == 6  # the gap alone synchronises nothing
+    w1, b1, w2, b2 = (t.clone() for t in NET.unflatten(w))
+    w1[:k] = normal + 0.05 * torch.randn(k, 4, generator=g, dtype=F64)
+    b1[:k] = 0.3 + 0.05 * torch.randn(k, generator=g, dtype=F64)
+    assert free_directions(NET, MLP.flatten(w1, b1, w2, b2), x) == 6 + k * k - k
+
+
+def test_firing_on_half_centres_every_neuron() -> None:
+    x, w, _ = _setup(0)
+    fires = (NET.pre_activations(w, x) > 0).double().mean(0)
+    assert torch.all((fires > 0.45) & (fires < 0.55))
+
+
+def test_type_3_mixing_keeps_the_behaviour_exactly_until_a_sign_flips() -> None:
+    g = gen(7)
+    normal = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=F64)
+    x = gapped_inputs(200, normal, 0.0, 1.0, g)
+    w1, b1, w2, b2 = (t.clone() for t in NET.unflatten(NET.random(g)))
+    w1[:2], b1[:2] = torch.tensor([[1.0, 0, 0, 0], [1.0, 0.1, 0, 0]], dtype=F64), 0.0
+    w_star = MLP.flatten(w1, b1, w2, b2)
+
+    def mixed(t: float) -> torch.Tensor:
+        a = torch.tensor([[1.0, t], [0.0, 1.0]], dtype=F64)  # exp(t E₁₂)
+        v1, v2 = w1.clone(), w2.clone()
+        v1[:2] = a @ w1[:2]
+        v2[:, :2] = w2[:, :2] @ torch.linalg.inv(a)
+        return MLP.flatten(v1, b1, v2, b2)
+
+    assert float(behavioural_loss(NET, mixed(0.3), w_star, x)) < 1e-20
+    assert float(behavioural_loss(NET, mixed(-3.0), w_star, x)) > 1e-3  # neuron 0 now fires on the other side
+
+
+# ---------------------------------------------------------------- SGLD estimate of the learning coefficient
+
+def _llc(powers: list[int], seed: int) -> float:
+    k = separable(powers)
+    estimate = estimate_llc(lambda w: 0.5 * k(w[None])[0], torch.zeros(len(powers), dtype=F64),
+                            n_beta=1000 / math.log(1000), step=1e-3, chains=8, draws=400, burnin=400,
+                            generator=gen(seed))
+    return estimate.mean
+
+
+def test_sgld_llc_orders_and_calibrates_on_known_potentials() -> None:
+    """λ = 1/4, 1/2, 1 for [4], [2], [2, 2] (the recipe of devinterp's calibration example)."""
+    quartic, quadratic, two = _llc([4], 0), _llc([2], 0), _llc([2, 2], 0)
+    assert quartic < quadratic < two
+    assert abs(quadratic - 0.5) < 0.1 and abs(two - 1.0) < 0.2 and abs(quartic - 0.25) < 0.1
+
+
+def test_sgld_one_step_by_hand() -> None:
+    """One step with no noise would be w − (ε/2)(nβ ∇L + γ(w − w*)); with noise it differs only by √ε ξ."""
+    loss = lambda w: (w ** 2).sum()  # noqa: E731
+    w_star = torch.tensor([1.0, -2.0], dtype=F64)
+    est = estimate_llc(loss, w_star, n_beta=10.0, step=0.01, localization=3.0, chains=1, draws=3, burnin=0,
+                       generator=gen(0))
+    g = gen(0)
+    xi1, xi2 = (torch.randn(1, 2, generator=g, dtype=F64)[0] for _ in range(2))
+    w1 = w_star - 0.005 * (10.0 * 2 * w_star) + 0.1 * xi1  # at w*, the localisation term is zero
+    w2 = w1 - 0.005 * (10.0 * 2 * w1 + 3.0 * (w1 - w_star)) + 0.1 * xi2
+    assert np.allclose(est.trace[0], [float(loss(w)) for w in (w_star, w1, w2)], rtol=1e-12)
+    assert math.isclose(est.per_chain[0], 10.0 * (est.trace[0].mean() - 5.0), rel_tol=1e-12)
+
+
+def test_sgld_rejects_bad_arguments_and_reports_divergence() -> None:
+    loss = lambda w: (w ** 2).sum()  # noqa: E731
+    w = torch.zeros(2, dtype=F64)
+    for bad in ({"step": 0.0}, {"step": float("nan")}, {"n_beta": -1.0}, {"localization": -1.0}, {"chains": 0}):
+        with pytest.raises(ValueError):
+            estimate_llc(loss, w, **{"n_beta": 1.0, "step": 1e-3, **bad})
+    with pytest.raises(FloatingPointError, match="step size"):
+        estimate_llc(lambda v: (v ** 4).sum(), w + 1, n_beta=100.0, step=10.0, chains=2, draws=50, burnin=0,
+                     generator=gen(0))
