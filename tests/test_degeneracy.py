@@ -105,6 +105,15 @@ def test_type_1_inputs_on_a_plane(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_type_2_a_readout_of_low_rank(seed: int, rank: int) -> None:
+    """Only R f(x) counts, R of rank r < 3: each of the 3 − r unread output directions frees W2's row and b2 (7 each)."""
+    x, w, g = _setup(seed)
+    readout = torch.randn(rank, 3, generator=g, dtype=F64)
+    assert free_directions(NET, w, x, readout=readout) == 6 + (3 - rank) * 7
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_dead_neuron_frees_all_its_weights(seed: int) -> None:
     """5 live rescalings + the dead neuron's 4 + 1 incoming and 3 outgoing weights."""
     x, w, _ = _setup(seed)

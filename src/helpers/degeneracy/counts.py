@@ -68,9 +68,21 @@ def jacobian_rank(jac: torch.Tensor, rtol: float = 1e-10) -> int:
     return int((s > rtol * s[0]).sum())
 
 
-def free_directions(net: MLP, w: torch.Tensor, x: torch.Tensor, rtol: float = 1e-10) -> int:
-    """``d − rank J``: the parameter directions that leave every output on the data unchanged to first order."""
-    return net.n_params - jacobian_rank(output_jacobian(net, w, x), rtol)
+def free_directions(net: MLP, w: torch.Tensor, x: torch.Tensor, rtol: float = 1e-10,
+                    readout: torch.Tensor | None = None) -> int:
+    """``d − rank J``: the parameter directions that leave every output on the data unchanged to first order.
+
+    With ``readout`` (r, o), only the outputs ``readout @ f(x)`` count: a linear map downstream of the network, so the
+    gradients passed back to its output layer span at most ``rank(readout)`` directions (degeneracy of type 2).
+    """
+    if readout is None:
+        return net.n_params - jacobian_rank(output_jacobian(net, w, x), rtol)
+    require_tensor(readout, "readout", ndim=2)
+    if readout.shape[1] != net.d_out:
+        raise ValueError(f"readout must have {net.d_out} columns (the network's outputs), got {tuple(readout.shape)}")
+    jac = output_jacobian(net, w, x).reshape(x.shape[0], net.d_out, -1)  # (n, o, d)
+    read = torch.einsum("ro,nod->nrd", readout, jac).reshape(-1, net.n_params)  # (n·r, d)
+    return net.n_params - jacobian_rank(read, rtol)
 
 
 def gapped_inputs(n: int, normal: torch.Tensor, offset: float, margin: float,
