@@ -213,3 +213,76 @@ def test_sgld_rejects_bad_arguments_and_reports_divergence() -> None:
     with pytest.raises(FloatingPointError, match="step size"):
         estimate_llc(lambda v: (v ** 4).sum(), w + 1, n_beta=100.0, step=10.0, chains=2, draws=50, burnin=0,
                      generator=gen(0))
+
+
+# ---------------------------------------------------------------- the Interaction Basis is blind to types 1 and 2
+
+def _mlp_graphs(model: torch.nn.Sequential, x: torch.Tensor) -> tuple[list[torch.Tensor], dict]:
+    from helpers import lib
+
+    with torch.no_grad():
+        h1 = torch.relu(model.fc0(x))
+        h2 = torch.relu(model.fc1(h1))
+        acts = [x, h1, h2, model.fc2(h2)]
+    # the Interaction Basis: LIB's construction with the network output as the Jacobian target
+    return acts, lib.interaction_graphs(acts, lib.mlp_sections(model), target="output", desc="IB")
+
+
+def _copy(model: torch.nn.Sequential) -> torch.nn.Sequential:
+    from helpers.models import relu_mlp
+
+    other = relu_mlp([4, 6, 5, 3]).double()
+    other.load_state_dict(model.state_dict())
+    return other
+
+
+def _relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / a.abs().max())
+
+
+def test_interaction_basis_is_invariant_under_type_1_and_type_2_reparameterisations() -> None:
+    """Type 1: move fc0 along the null space of the inputs' Gram (inputs on a plane): no activation changes, so the
+    IB and PCA graphs stay, while neuron-basis edges (gradient × activation on the raw inputs) change. Type 2: change
+    the incoming weights of a hidden neuron that nothing reads: its activations change, so PCA's edges change, the
+    IB's (built from output gradients) do not."""
+    from helpers.models import relu_mlp
+
+    torch.manual_seed(0)
+    model = relu_mlp([4, 6, 5, 3]).double()
+    g = gen(1)
+    x = torch.randn(300, 2, generator=g, dtype=F64) @ torch.randn(2, 4, generator=g, dtype=F64)
+    acts, before = _mlp_graphs(model, x)
+
+    augmented = torch.cat([x, torch.ones(len(x), 1, dtype=F64)], dim=1)  # (n, 5): [x, 1] spans 3 dimensions
+    null = torch.linalg.svd(augmented, full_matrices=True).Vh[3:]  # (2, 5): directions no input has
+    shift = torch.randn(6, 2, generator=g, dtype=F64) @ null  # (6, 5): rows in the null space
+    moved = _copy(model)
+    with torch.no_grad():
+        moved.fc0.weight += shift[:, :4]
+        moved.fc0.bias += shift[:, 4]
+    acts_moved, after = _mlp_graphs(moved, x)
+    assert max(_relative(a, b) for a, b in zip(acts, acts_moved)) < 1e-12
+    for method in ("lib", "pca"):
+        for l in range(3):
+            assert _relative(before[method].edges[l], after[method].edges[l]) < 1e-8
+            assert _relative(before[method].bases[l].values, after[method].bases[l].values) < 1e-8
+
+    def neuron_edges(m: torch.nn.Sequential) -> torch.Tensor:  # (6, 5): (∂h1_j/∂x_i · x_i)² averaged
+        w = torch.cat([m.fc0.weight, m.fc0.bias[:, None]], dim=1).detach()
+        fires = (m.fc0(x) > 0).to(F64)
+        return ((fires[:, :, None] * w[None] * augmented[:, None, :]) ** 2).mean(0)
+
+    assert _relative(neuron_edges(model), neuron_edges(moved)) > 0.1
+
+    unread = _copy(model)
+    with torch.no_grad():
+        unread.fc2.weight[:, 0] = 0  # hidden-2 neuron 0 reaches no output: the gradients passed back skip it
+    _, base = _mlp_graphs(unread, x)
+    rewired = _copy(unread)
+    with torch.no_grad():
+        rewired.fc1.weight[0] += torch.randn(6, generator=g, dtype=F64)
+        rewired.fc1.bias[0] += 0.5
+    _, other = _mlp_graphs(rewired, x)
+    for l in range(3):
+        assert _relative(base["lib"].edges[l], other["lib"].edges[l]) < 1e-8
+    assert _relative(base["pca"].edges[1], other["pca"].edges[1]) > 0.1
