@@ -7,8 +7,8 @@ posterior ``p(w) ∝ exp(−nβ L(w) − (γ/2)‖w − w*‖²)`` with stochast
 
 and reads ``λ̂ = nβ (E[L(w)] − L(w*))`` off the draws: the more the loss rises when the sampler is free to wander,
 the fewer directions are free. Here the loss is full-batch (the book's models and potentials are small), every
-chain runs in one vectorised update (``torch.func.vmap`` over ``torch.func.grad``), and each draw records the loss
-at the parameters *before* its step, as devinterp does.
+chain runs in one vectorised update (``torch.func.vmap`` over ``torch.func.grad_and_value``), and each draw
+records the loss at the parameters *before* its step, as devinterp does.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch.func import grad, vmap
+from torch.func import grad_and_value, vmap
 
 from .._checks import require_tensor
 
@@ -74,11 +74,11 @@ def estimate_llc(loss: Callable[[torch.Tensor], torch.Tensor], w_star: torch.Ten
     if not math.isfinite(init_loss):
         raise ValueError(f"loss(w_star) is not finite ({init_loss})")
 
-    value_and_grad = vmap(lambda w: (loss(w), grad(loss)(w)))
+    grads_and_values = vmap(grad_and_value(loss))  # one forward and backward pass per chain and step
     w = w_star.detach().expand(chains, -1).clone()  # (chains, d)
     trace = torch.empty(chains, draws, dtype=torch.float64)
     for t in range(burnin + draws):
-        values, grads = value_and_grad(w)  # (chains,), (chains, d): at the parameters before this step
+        grads, values = grads_and_values(w)  # (chains, d), (chains,): at the parameters before this step
         if not torch.isfinite(values).all():
             raise FloatingPointError(f"SGLD diverged at step {t} with step size {step:g}: lower it or localise more")
         if t >= burnin:
