@@ -69,12 +69,14 @@ def test_decomposition_diagram_draws_the_models_own_q() -> None:
     b = (b + b.transpose(1, 2)) / 2
     u = randn(4, seed=1)
     q = torch.einsum("a,aij->ij", u, b)
-    fig = decomposition_diagram(b, u, eigendecompose(q), labels=["x", "y", "z"])
+    fig = decomposition_diagram(b, u, labels=["x", "y", "z"])
     images = [im.get_array() for ax in fig.axes for im in ax.get_images()]
     assert any(a.shape == (3, 3) and np.allclose(a, q.numpy()) for a in images)
+    eigen = eigendecompose(q)  # the eigenvector panel: columns by decreasing |λ|
+    assert any(a.shape == (3, 3) and np.allclose(a, eigen.vectors.numpy()) for a in images)
     matplotlib.pyplot.close(fig)
     with pytest.raises(ValueError):
-        decomposition_diagram(b, randn(5), eigendecompose(q))
+        decomposition_diagram(b, randn(5))
 
 
 def test_contribution_bars_sum_to_the_logit() -> None:

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .._checks import require_tensor
-from .tensors import Eigen
+from .tensors import eigendecompose
 
 __all__ = ["contribution_bars", "decomposition_diagram"]
 
@@ -35,24 +35,23 @@ def _heat(ax: Axes, values: np.ndarray, limit: float, *, annotate: bool = True, 
                     color="white" if abs(value) > 0.6 * limit else "black")
 
 
-def decomposition_diagram(tensor: torch.Tensor, u: torch.Tensor, eigen: Eigen,
-                          labels: Sequence[str] | None = None) -> Figure:
+def decomposition_diagram(tensor: torch.Tensor, u: torch.Tensor, labels: Sequence[str] | None = None) -> Figure:
     """Draw ``B (h, d, d)`` → ``u (h,)`` → ``Q = Σ_a u_a B[a]`` → eigenvalues and eigenvectors, left to right.
 
-    ``eigen`` is the eigendecomposition of ``Q`` (values by decreasing ``|λ|``, vectors as columns); ``labels``
-    name the ``d`` inputs. Every number drawn is the model's own; nothing is schematic.
+    ``Q`` and its eigenpairs (by decreasing ``|λ|``) are computed here from ``tensor`` and ``u``; ``labels`` name
+    the ``d`` inputs. Every number drawn is the model's own; nothing is schematic.
     """
     require_tensor(tensor, "tensor", ndim=3)
     require_tensor(u, "u", ndim=1)
     h, d, _ = tensor.shape
-    if u.shape[0] != h or eigen.vectors.shape[-2] != d:
-        raise ValueError(f"shapes do not fit: tensor {tuple(tensor.shape)}, u {tuple(u.shape)}, "
-                         f"eigenvectors {tuple(eigen.vectors.shape)}")
+    if u.shape[0] != h:
+        raise ValueError(f"u must have one entry per slice of the tensor ({h}), got shape {tuple(u.shape)}")
     labels = list(labels) if labels is not None else [str(i) for i in range(d)]
-    b = tensor.detach().double().numpy()
-    uu = u.detach().double().numpy()
-    q = np.einsum("a,aij->ij", uu, b)  # (d, d)
-    values, vectors = eigen.values.detach().double().numpy(), eigen.vectors.detach().double().numpy()
+    b, uu = tensor.detach().double(), u.detach().double()
+    q = torch.einsum("a,aij->ij", uu, b)  # (d, d)
+    eigen = eigendecompose(q)
+    b, uu, q = b.numpy(), uu.numpy(), q.numpy()
+    values, vectors = eigen.values.numpy(), eigen.vectors.numpy()
 
     fig = plt.figure(figsize=(12, 3.6), layout="none")  # axes placed by hand
     cols = (h + 1) // 2
