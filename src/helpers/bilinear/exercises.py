@@ -10,7 +10,6 @@ from .sentiment import bare_phrase_scores
 from .tensors import bilinear_tensor, eigen_logits, eigendecompose, fold_bias, interaction_matrix
 
 __all__ = [
-    "bare_phrase_scores",
     "bias_parts",
     "exercise_bare_phrases",
     "exercise_bias_parts",

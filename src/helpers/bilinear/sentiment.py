@@ -43,7 +43,6 @@ from ..training import accuracy, train_classifier
 from .tensors import BilinearClassifier, Eigen, interaction_matrix
 
 __all__ = [
-    "bare_phrase_scores",
     "ADJECTIVES",
     "CLASSES",
     "HELD_OUT",
@@ -64,6 +63,7 @@ __all__ = [
     "PhraseSet",
     "SentimentCorpus",
     "and_gate",
+    "bare_phrase_scores",
     "eigen_loadings",
     "encode",
     "held_out_report",
