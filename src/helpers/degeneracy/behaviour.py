@@ -14,30 +14,50 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from torch.func import jacrev
+from torch.func import jacfwd, jacrev
 
 from .._checks import require_tensor
 
-__all__ = ["Network", "behavioural_loss", "gauss_newton", "n_eff", "output_jacobian"]
+__all__ = ["Network", "behavioural_loss", "behavioural_loss_fn", "gauss_newton", "n_eff", "output_jacobian"]
 
 Network = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (w (d,), x (n, d_in)) -> (n, o)
+
+
+def behavioural_loss_fn(f: Network, w_star: torch.Tensor, x: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``w ↦ L_B(w | w*)`` as a function of the flat parameters alone, with ``f(x; w*)`` computed once.
+
+    The arguments are checked here, once; the function returned does no checks (so that ``torch.func.vmap`` and
+    ``grad`` can run it, as the SGLD sampler does) and expects ``w`` of the shape of ``w_star``.
+    """
+    require_tensor(w_star, "w_star", ndim=1)
+    require_tensor(x, "x", ndim=2)
+    target = f(w_star, x).detach()  # (n, o)
+
+    def loss(w: torch.Tensor) -> torch.Tensor:
+        return ((f(w, x) - target) ** 2).sum(-1).mean()
+
+    return loss
 
 
 def behavioural_loss(f: Network, w: torch.Tensor, w_star: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``(1/n) Σ_x ‖f(x; w) − f(x; w*)‖²``: the mean over inputs of the squared output distance (a scalar)."""
     require_tensor(w, "w", ndim=1)
-    require_tensor(w_star, "w_star", ndim=1)
     if w.shape != w_star.shape:
         raise ValueError(f"w and w_star must have the same shape, got {tuple(w.shape)} and {tuple(w_star.shape)}")
-    difference = f(w, x) - f(w_star, x).detach()  # (n, o)
-    return (difference ** 2).sum(-1).mean()
+    return behavioural_loss_fn(f, w_star, x)(w)
 
 
 def output_jacobian(f: Network, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``∂f(x; w)_o / ∂w`` for every input and output, stacked: (n·o, d)."""
+    """``∂f(x; w)_o / ∂w`` for every input and output, stacked: (n·o, d).
+
+    Forward mode (one pass per parameter) when there are fewer parameters than outputs on the data, as for every
+    network of the book's chapter 2; reverse mode (one pass per output) otherwise.
+    """
     require_tensor(w, "w", ndim=1)
     require_tensor(x, "x", ndim=2)
-    jac = jacrev(lambda v: f(v, x))(w)  # (n, o, d)
+    n_outputs = f(w, x[:1]).numel() * x.shape[0]
+    jacobian = jacfwd if w.shape[0] < n_outputs else jacrev
+    jac = jacobian(lambda v: f(v, x))(w)  # (n, o, d)
     return jac.reshape(-1, w.shape[0])
 
 

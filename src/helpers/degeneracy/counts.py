@@ -19,7 +19,18 @@ import torch
 from .._checks import require_tensor
 from .behaviour import output_jacobian
 
-__all__ = ["MLP", "firing_on_half", "free_directions", "gapped_inputs", "jacobian_rank"]
+__all__ = [
+    "MLP",
+    "PLANTED_KINDS",
+    "Planted",
+    "firing_on_half",
+    "free_directions",
+    "gapped_inputs",
+    "jacobian_rank",
+    "planted",
+    "with_duplicated_neurons",
+    "with_extra_neurons",
+]
 
 
 class MLP(NamedTuple):
@@ -35,7 +46,7 @@ class MLP(NamedTuple):
 
     def unflatten(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``W1 (h, d_in), b1 (h,), W2 (o, h), b2 (o,)`` as views into ``w``."""
-        require_tensor(w, "w", ndim=1)
+        require_tensor(w, "w", ndim=1, floating=False)  # no value checks: runs under vmap
         if w.shape[0] != self.n_params:
             raise ValueError(f"w must have {self.n_params} entries for {self}, got {w.shape[0]}")
         h, i, o = self.hidden, self.d_in, self.d_out
@@ -114,3 +125,88 @@ def firing_on_half(net: MLP, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     w1, b1, w2, b2 = (t.clone() for t in net.unflatten(w))
     b1 = b1 - (x @ w1.T + b1).median(dim=0).values
     return MLP.flatten(w1, b1, w2, b2)
+
+
+def with_extra_neurons(net: MLP, w: torch.Tensor, x: torch.Tensor, k: int, generator: torch.Generator, *,
+                       fire: str = "never") -> tuple[MLP, torch.Tensor]:
+    """The network with ``k`` more hidden neurons with random incoming and outgoing weights.
+
+    ``fire="never"``: each new neuron's bias is one unit below minus its largest pre-activation on ``x``, so it is
+    off on every input of ``x`` with a margin of 1 and the function on ``x`` is unchanged (dead neurons).
+    ``fire="half"``: the same new weights, with biases that make each new neuron fire on half of ``x``: the added
+    width is used, and the function changes.
+    """
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if fire not in ("never", "half"):
+        raise ValueError(f"fire must be 'never' or 'half', got {fire!r}")
+    w1, b1, w2, b2 = net.unflatten(w)
+    new_w1 = torch.randn(k, net.d_in, generator=generator, dtype=w.dtype)
+    new_w2 = torch.randn(net.d_out, k, generator=generator, dtype=w.dtype)
+    z = x.to(w.dtype) @ new_w1.T  # (n, k)
+    new_b1 = -z.max(dim=0).values - 1.0 if fire == "never" else -z.median(dim=0).values
+    wider = MLP(net.d_in, net.hidden + k, net.d_out)
+    return wider, MLP.flatten(torch.cat([w1, new_w1]), torch.cat([b1, new_b1]), torch.cat([w2, new_w2], dim=1), b2)
+
+
+def with_duplicated_neurons(net: MLP, w: torch.Tensor, neurons: list[int],
+                            share: float = 0.5) -> tuple[MLP, torch.Tensor]:
+    """The same function everywhere with a copy of each listed hidden neuron: the copy has the same incoming weights
+    and bias, and the two split the outgoing weights ``share : 1 − share``."""
+    if not neurons or len(set(neurons)) != len(neurons) or not all(0 <= j < net.hidden for j in neurons):
+        raise ValueError(f"neurons must be distinct hidden indices in [0, {net.hidden}), got {neurons!r}")
+    w1, b1, w2, b2 = (t.clone() for t in net.unflatten(w))
+    copies = w2[:, neurons] * (1 - share)
+    w2[:, neurons] *= share
+    wider = MLP(net.d_in, net.hidden + len(neurons), net.d_out)
+    return wider, MLP.flatten(torch.cat([w1, w1[neurons]]), torch.cat([b1, b1[neurons]]), torch.cat([w2, copies], dim=1), b2)
+
+
+class Planted(NamedTuple):
+    """A network with a planted degeneracy: parameters ``w`` of ``net`` on inputs ``x``; only ``readout @ f(x)``
+    counts when ``readout`` is given."""
+
+    net: MLP
+    w: torch.Tensor
+    x: torch.Tensor
+    readout: torch.Tensor | None
+
+
+PLANTED_KINDS = ("generic", "plane", "readout", "dead", "always on", "synchronised")
+
+
+def planted(kind: str, seed: int, k: int = 1) -> Planted:
+    """The chapter's networks ``4 → 6 ReLU → 3`` (51 parameters) on 400 Gaussian inputs, each with one degeneracy.
+
+    ``kind``: ``"generic"`` (every neuron fires on half the data); ``"plane"`` (inputs on a 2-d plane: type 1);
+    ``"readout"`` (only a rank-``k`` map of the outputs counts: type 2); ``"dead"`` (neuron 0 never fires);
+    ``"always on"`` (``k`` neurons fire on every input); ``"synchronised"`` (``k`` neurons share one firing set, the
+    data keeping a gap of 1 around their common switching hyperplane: type 3).
+    """
+    if kind not in PLANTED_KINDS:
+        raise ValueError(f"kind must be one of {PLANTED_KINDS}, got {kind!r}")
+    if not isinstance(k, int) or not 1 <= k <= 3:
+        raise ValueError(f"k must be 1, 2 or 3, got {k!r}")
+    net = MLP(4, 6, 3)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(400, 4, generator=g, dtype=torch.float64)
+    w = net.random(g)
+    readout = None
+    if kind == "plane":
+        x = torch.randn(400, 2, generator=g, dtype=torch.float64) @ torch.randn(2, 4, generator=g, dtype=torch.float64)
+    if kind == "synchronised":
+        normal = torch.randn(4, generator=g, dtype=torch.float64)
+        normal = normal / normal.norm()
+        x = gapped_inputs(400, normal, 0.3, 1.0, g)
+    w = firing_on_half(net, w, x)
+    w1, b1, w2, b2 = (t.clone() for t in net.unflatten(w))
+    if kind == "readout":
+        readout = torch.randn(k, 3, generator=g, dtype=torch.float64)
+    elif kind == "dead":
+        b1[0] = -100.0
+    elif kind == "always on":
+        b1[:k] = 100.0
+    elif kind == "synchronised":
+        w1[:k] = normal + 0.05 * torch.randn(k, 4, generator=g, dtype=torch.float64)
+        b1[:k] = 0.3 + 0.05 * torch.randn(k, generator=g, dtype=torch.float64)
+    return Planted(net, MLP.flatten(w1, b1, w2, b2), x, readout)

@@ -23,7 +23,7 @@ from torch.func import grad_and_value, vmap
 
 from .._checks import require_tensor
 
-__all__ = ["LLCEstimate", "estimate_llc"]
+__all__ = ["LLCEstimate", "estimate_llc", "quadratic_llc"]
 
 
 class LLCEstimate(NamedTuple):
@@ -88,3 +88,28 @@ def estimate_llc(loss: Callable[[torch.Tensor], torch.Tensor], w_star: torch.Ten
     per_chain = (n_beta * (trace.mean(1) - init_loss)).numpy()
     std = float(per_chain.std(ddof=1)) if chains > 1 else float("nan")
     return LLCEstimate(float(per_chain.mean()), std, per_chain, trace.numpy(), init_loss)
+
+
+def quadratic_llc(curvatures: torch.Tensor, *, n_beta: float, localization: float = 0.0, step: float = 0.0) -> float:
+    """What the estimator returns, exactly, on the quadratic loss ``½ Σ_i h_i t_i²`` (``h_i`` the Hessian's
+    eigenvalues), in the long run of its chains.
+
+    Along eigendirection ``i`` the localised posterior is Gaussian with precision ``a_i = nβ h_i + γ``, so
+    ``nβ E[½ h_i t_i²] = ½ nβ h_i / a_i``: a direction much stiffer than ``γ / nβ`` counts ½, a much softer one 0.
+    With ``step`` ε > 0 the chain is the discretised one, ``t ← (1 − ε a_i / 2) t + √ε ξ``, whose stationary variance
+    is ``1 / (a_i (1 − ε a_i / 4))`` instead of ``1 / a_i``: the step's bias, exactly. The book's yardstick for SGLD on
+    a network whose loss is close to quadratic.
+
+    Raises:
+        ValueError: bad arguments, or a step at or above the stability limit ``4 / max a_i`` (the chain diverges).
+    """
+    require_tensor(curvatures, "curvatures", ndim=1)
+    n_beta = _positive(n_beta, "n_beta")
+    localization = _positive(localization, "localization", zero_ok=True)
+    step = _positive(step, "step", zero_ok=True)
+    h = curvatures.clamp_min(0).to(torch.float64)
+    a = n_beta * h + localization  # (d,) precisions
+    if step > 0 and step * float(a.max()) >= 4:
+        raise ValueError(f"step {step:g} is at or above the stability limit 4 / {float(a.max()):g}: the chain diverges")
+    variance = 1 / (a * (1 - step * a / 4))
+    return float(0.5 * (n_beta * h * variance).nan_to_num(0.0).sum())
