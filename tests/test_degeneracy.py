@@ -286,3 +286,141 @@ def test_interaction_basis_is_invariant_under_type_1_and_type_2_reparameterisati
     for l in range(3):
         assert _relative(base["lib"].edges[l], other["lib"].edges[l]) < 1e-8
     assert _relative(base["pca"].edges[1], other["pca"].edges[1]) > 0.1
+
+
+# ---------------------------------------------------------------- the chapter's networks and constructions
+
+@pytest.mark.parametrize(("kind", "k", "expected"), [
+    ("generic", 1, 6), ("plane", 1, 18), ("readout", 1, 20), ("readout", 2, 13), ("dead", 1, 13),
+    ("always on", 2, 10), ("synchronised", 2, 8), ("synchronised", 3, 12)])
+def test_planted_networks_have_their_hand_derived_counts(kind: str, k: int, expected: int) -> None:
+    """The counts of the chapter's table, derived by hand in the test names above (one rescaling per neuron, 2·6
+    for the plane, (3 − r)·7 for the readout, 5 + 8 for a dead neuron, k² always-on, k² − k synchronised)."""
+    from helpers.degeneracy.counts import planted
+
+    for seed in (3, 4):
+        p = planted(kind, seed, k)
+        assert free_directions(p.net, p.w, p.x, readout=p.readout) == expected
+
+
+def test_planted_rejects_unknown_kinds_and_sizes() -> None:
+    from helpers.degeneracy.counts import planted
+
+    with pytest.raises(ValueError, match="kind"):
+        planted("sleepy", 0)
+    with pytest.raises(ValueError, match="k must"):
+        planted("always on", 0, 4)
+
+
+def test_extra_dead_neurons_keep_the_function_and_free_all_their_weights() -> None:
+    from helpers.degeneracy.counts import with_extra_neurons
+
+    x, w, _ = _setup(0)
+    wider, w_dead = with_extra_neurons(NET, w, x, 2, gen(9), fire="never")
+    assert wider.hidden == 8 and torch.allclose(wider(w_dead, x), NET(w, x), rtol=1e-12, atol=1e-12)
+    assert (wider.pre_activations(w_dead, x)[:, 6:] <= -1 + 1e-9).all()  # off with a margin of 1
+    assert free_directions(wider, w_dead, x) == 6 + 2 * (4 + 1 + 3)
+    _, w_live = with_extra_neurons(NET, w, x, 2, gen(9), fire="half")
+    fires = (wider.pre_activations(w_live, x)[:, 6:] > 0).double().mean(0)
+    assert torch.allclose(fires, torch.full((2,), 0.5, dtype=F64), atol=0.01)
+    assert free_directions(wider, w_live, x) == 8  # used width: just the rescalings again
+    with pytest.raises(ValueError, match="fire"):
+        with_extra_neurons(NET, w, x, 1, gen(0), fire="sometimes")
+
+
+def test_duplicated_neurons_keep_the_function_everywhere() -> None:
+    """A copy with the same incoming weights and half the outgoing ones: the same function on any input. The pair's
+    16 weights reach only 3 + 5 − 1 = 7 output directions on the data (the outgoing weights times the shared
+    activation, the shared incoming direction times the summed outgoing weights, less their common rescaling), so
+    it has 9 free directions where the single neuron had 1; the other 5 neurons keep a rescaling each."""
+    from helpers.degeneracy.counts import with_duplicated_neurons
+
+    x, w, g = _setup(1)
+    wider, w2 = with_duplicated_neurons(NET, w, [0], share=0.3)
+    elsewhere = torch.randn(50, 4, generator=g, dtype=F64) * 3
+    assert torch.allclose(wider(w2, elsewhere), NET(w, elsewhere), rtol=1e-12, atol=1e-12)
+    assert free_directions(wider, w2, x) == 5 + (2 * (4 + 1 + 3) - (3 + 5 - 1))
+    with pytest.raises(ValueError):
+        with_duplicated_neurons(NET, w, [0, 0])
+
+
+def test_quadratic_llc_by_hand_and_against_sgld_on_a_quadratic() -> None:
+    """½ Σ nβh/(nβh + γ) by hand; with a step, the discretised chain's stationary variance 1/(a(1 − εa/4)); and a
+    long SGLD run on an exact quadratic lands on it (the estimator's known answer, with the step's bias)."""
+    from helpers.degeneracy.sgld import quadratic_llc
+
+    h = torch.tensor([3.0, 1.0, 0.01, 0.0], dtype=F64)
+    assert math.isclose(quadratic_llc(h, n_beta=50.0, localization=5.0),
+                        0.5 * (150 / 155 + 50 / 55 + 0.5 / 5.5), rel_tol=1e-12)
+    assert math.isclose(quadratic_llc(h, n_beta=50.0), 1.5, rel_tol=1e-12)  # no localisation: ½ per stiff direction
+    a = 50.0 * h + 5.0
+    by_hand = float(0.5 * (50.0 * h / (a * (1 - 0.02 * a / 4))).sum())
+    assert math.isclose(quadratic_llc(h, n_beta=50.0, localization=5.0, step=0.02), by_hand, rel_tol=1e-12)
+    est = estimate_llc(lambda w: 0.5 * (h * w * w).sum(), torch.zeros(4, dtype=F64), n_beta=50.0, step=0.02,
+                       localization=5.0, chains=8, draws=4000, burnin=500, generator=gen(0))
+    assert abs(est.mean - by_hand) < 3 * est.standard_error + 0.01
+    assert abs(est.mean - quadratic_llc(h, n_beta=50.0, localization=5.0)) > 1.0  # the step's bias is real here
+    with pytest.raises(ValueError, match="stability"):
+        quadratic_llc(h, n_beta=50.0, localization=5.0, step=0.03)
+
+
+def test_modular_task_halves_are_uncorrelated_and_the_block_network_stays_block_diagonal() -> None:
+    from helpers.degeneracy import networks
+
+    config = dict(networks.MODULAR_CONFIG, steps=200)
+    x, y = networks.modular_task(config)
+    assert torch.allclose(x.T @ x / x.shape[0], torch.eye(8, dtype=F64), atol=1e-12)
+    assert torch.allclose(x.mean(0), torch.zeros(8, dtype=F64), atol=1e-12)
+    state, metrics = networks.train_modular_mlp(config)
+    mask = networks.block_mask(config)
+    assert int(mask.sum()) == 6 * 4 * 2 + 12 + 2 * 6 * 2 + 4  # two 6×4 input blocks, biases, two 2×6 output blocks
+    assert (state["w"][mask == 0] == 0).all()
+    # the first outputs depend on the first half of the input only: move the second half, they stay
+    net = MLP(8, 12, 4)
+    moved = x.clone()
+    moved[:, 4:] += 1.0
+    assert torch.equal(net(state["w"], moved)[:, :2], net(state["w"], x)[:, :2])
+    assert metrics["loss"] < float((y ** 2).sum(-1).mean())  # it learnt something
+
+
+def test_flat_parameters_round_trip_through_relu_mlp() -> None:
+    from helpers.degeneracy.interaction import as_relu_mlp
+    from helpers.degeneracy.networks import flat_parameters
+
+    x, w, _ = _setup(2)
+    model = as_relu_mlp(NET, w)
+    assert torch.allclose(model(x), NET(w, x), rtol=1e-12, atol=1e-12)
+    net, w_back = flat_parameters(model.state_dict())
+    assert net == NET and torch.equal(w_back, w)
+    with pytest.raises(ValueError, match="one-hidden-layer"):
+        flat_parameters({"fc0.weight": torch.zeros(2, 2)})
+
+
+def test_top_edge_share_and_feature_modules_by_hand() -> None:
+    from helpers.degeneracy.interaction import feature_modules, neuron_basis, top_edge_share
+    from helpers.lib import InteractionGraph, identity_basis
+
+    # one layer pair: 2 inputs (+ constant) → 2 outputs; the constant column is left out of the share
+    edges = torch.tensor([[100.0, 4.0, 1.0], [100.0, 3.0, 2.0]], dtype=F64)
+    graph = InteractionGraph(("in", "out"), (neuron_basis(2), identity_basis(2)), (edges,))
+    assert math.isclose(top_edge_share(graph, 1), 0.4, rel_tol=1e-12)
+    assert math.isclose(top_edge_share(graph, 2), 0.7, rel_tol=1e-12)
+    labels, shares = feature_modules(neuron_basis(3), torch.tensor([0, 1, 1]))
+    assert labels.tolist() == [0, 1, 1] and torch.equal(shares, torch.ones(3, dtype=F64))
+    with pytest.raises(ValueError):
+        top_edge_share(graph, 0)
+
+
+def test_modules_recovered_by_hand() -> None:
+    from helpers.degeneracy.interaction import modules_recovered, neuron_basis
+    from helpers.lib import InteractionGraph, identity_basis
+
+    graph = InteractionGraph(("in", "hid", "out"), (neuron_basis(4), neuron_basis(2), identity_basis(2)),
+                             (torch.ones(3, 5, dtype=F64), torch.ones(2, 3, dtype=F64)))
+    inputs, outputs = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1])
+    right = [{(0, 1), (0, 2), (1, 1), (2, 0)}, {(0, 3), (0, 4), (1, 2), (2, 1)}]
+    mixed = [{(0, 1), (0, 3), (1, 1), (2, 0)}, {(0, 2), (0, 4), (1, 2), (2, 1)}]
+    split = [{(0, 1), (1, 1)}, {(0, 2), (2, 0)}, {(0, 3), (0, 4), (1, 2), (2, 1)}]
+    assert modules_recovered(right, graph, inputs, outputs)
+    assert not modules_recovered(mixed, graph, inputs, outputs)
+    assert not modules_recovered(split, graph, inputs, outputs)  # module 0 torn over two communities

@@ -154,4 +154,82 @@ def lib_modadd_graph() -> KernelResult:
     )
 
 
-KERNELS: list[Callable[[], KernelResult]] = [workbench_jacobians, lib_modadd_graph]
+def _sgld_versus_devinterp(name: str, loss: Callable[[torch.Tensor], torch.Tensor], w_star: torch.Tensor, *,
+                           n_beta: float, step: float, gamma: float, chains: int, burnin: int,
+                           draws: int) -> KernelResult:
+    """λ̂ of ``loss`` around ``w_star`` by the book's SGLD (chains vectorised with vmap) and by devinterp 1.3.2
+    (chains one after another, its own SGLD optimiser), with the same nβ, γ, step, chains and steps; one thread."""
+    import math
+    import warnings
+
+    from devinterp.optim.sgld import SGLD
+    from devinterp.slt.sampler import estimate_learning_coeff_with_summary
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from helpers.degeneracy import sgld
+
+    class Flat(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(w_star.clone())
+
+    start = time.perf_counter()
+    ours = sgld.estimate_llc(loss, w_star, n_beta=n_beta, step=step, localization=gamma, chains=chains, draws=draws,
+                             burnin=burnin, generator=torch.Generator().manual_seed(0))
+    seconds_book = time.perf_counter() - start
+    loader = DataLoader(TensorDataset(torch.zeros(1, 1)), batch_size=1)  # one batch: the loss holds its own data
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = estimate_learning_coeff_with_summary(
+            Flat().double(), loader, evaluate=lambda model, batch: (loss(model.w), {}), sampling_method=SGLD,
+            optimizer_kwargs={"lr": step, "localization": gamma, "nbeta": n_beta}, num_chains=chains,
+            num_draws=draws, num_burnin_steps=burnin, init_loss=float(loss(w_star)), seed=0, verbose=False)
+    seconds_devinterp = time.perf_counter() - start
+    steps = chains * (burnin + draws)
+    their_se = theirs["llc/std"] / math.sqrt(chains)
+    return KernelResult(
+        name=f"{name} ({chains} chains × {burnin + draws} steps)",
+        chapter="02_degeneracy",
+        what="SGLD λ̂: the book's vmap over chains vs devinterp 1.3.2",
+        seconds_fast=seconds_book,
+        seconds_slow=seconds_devinterp,
+        agree=abs(ours.mean - theirs["llc/mean"]) < 3 * math.hypot(ours.standard_error, their_se),
+        note=(f"{steps / seconds_book:.0f} vs {steps / seconds_devinterp:.0f} SGLD steps per second (a draw is one "
+              f"step of one chain; burn-in counted); λ̂ {ours.mean:.3g} ± {ours.standard_error:.2g} vs "
+              f"{theirs['llc/mean']:.3g} ± {their_se:.2g} (same result: within 3 combined standard errors)"),
+    )
+
+
+def degeneracy_sgld_potential() -> KernelResult:
+    """The calibration potential ½(w₁² + w₂²) of chapter 2 (λ = 1): per-step overhead dominates."""
+    import math
+
+    from helpers.runtime import thread_count
+
+    torch.set_num_threads(thread_count())
+    return _sgld_versus_devinterp("potential ½(w₁² + w₂²)", lambda w: 0.5 * (w ** 2).sum(),
+                                  torch.zeros(2, dtype=torch.float64), n_beta=1000 / math.log(1000), step=1e-3,
+                                  gamma=0.0, chains=8, burnin=500, draws=1000)
+
+
+def degeneracy_sgld_digits() -> KernelResult:
+    """The behavioural loss of chapter 2's small digits MLP (460 parameters, 1,437 images): the data dominate."""
+    import math
+
+    from helpers import checkpoints, data
+    from helpers.degeneracy import behaviour, networks
+    from helpers.runtime import thread_count
+
+    torch.set_num_threads(thread_count())
+    net, w_star = networks.flat_parameters(checkpoints.load("degeneracy_digits_mlp").tensors)
+    x = data.digits(test_fraction=0.2, seed=0).x_train.double()
+    n_beta, gamma = x.shape[0] / math.log(x.shape[0]), 1000.0
+    step = float(1 / (n_beta * torch.linalg.eigvalsh(behaviour.gauss_newton(net, w_star, x)).max() + gamma))
+    return _sgld_versus_devinterp(f"L_B of the small digits MLP ({net.n_params} parameters)",
+                                  behaviour.behavioural_loss_fn(net, w_star, x), w_star, n_beta=n_beta, step=step,
+                                  gamma=gamma, chains=4, burnin=500, draws=500)
+
+
+KERNELS: list[Callable[[], KernelResult]] = [
+    workbench_jacobians, degeneracy_sgld_potential, degeneracy_sgld_digits, lib_modadd_graph]

@@ -7,7 +7,12 @@
 - :mod:`~helpers.degeneracy.counts`: small ReLU networks with a known amount of each kind of degeneracy, and the
   number of free directions measured as the rank deficiency of the output–parameter Jacobian on the data;
 - :mod:`~helpers.degeneracy.sgld`: the local learning coefficient estimated with localised SGLD, vectorised over
-  chains.
+  chains, and the exact answer it should give on a quadratic loss;
+- :mod:`~helpers.degeneracy.networks`: the chapter's trained networks (a small digits MLP, a block-diagonal and a
+  dense MLP on a modular task) and their training functions;
+- :mod:`~helpers.degeneracy.interaction`: the Interaction Basis as a thin use of :mod:`helpers.lib`, and the
+  sparsity and modularity measures the chapter compares bases with;
+- :mod:`~helpers.degeneracy.exercises`: the chapter's exercises.
 """
 
 from __future__ import annotations
