@@ -1,0 +1,177 @@
+"""The InversionView decoder: a small GPT-style language model over the probed model's inputs, conditioned on an
+activation and the site it came from.
+
+Conditioning: the activation ``z`` (d_act) is concatenated with a learned embedding of its site, passed through a
+few residual MLP blocks, and projected, separately for every attention layer, to one extra key/value slot that
+every text position can attend to (a soft prefix, with no query of its own). Trained with next-token cross-entropy
+on (activation, input) pairs, it learns a proposal distribution ``p(x | z, site)``: which inputs could have
+produced this activation. It only proposes; membership in the ε-preimage is decided by re-running the probed model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["DECODER_CONFIG", "DECODER_TOLERANCES", "Decoder", "addition_sites", "train_addition_decoder"]
+
+
+class _Conditioning(nn.Module):
+    """``[z, site embedding]`` through residual MLP blocks, then a LayerNorm: (n, d_act + n_sites)."""
+
+    def __init__(self, d_act: int, n_sites: int, n_blocks: int) -> None:
+        super().__init__()
+        width = d_act + n_sites
+        self.site = nn.Embedding(n_sites, n_sites)
+        self.blocks = nn.ModuleList(nn.Sequential(nn.LayerNorm(width), nn.Linear(width, d_act), nn.ReLU(),
+                                                  nn.Linear(d_act, width)) for _ in range(n_blocks))
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, z: torch.Tensor, site: torch.Tensor) -> torch.Tensor:
+        h = torch.cat([z, self.site(site)], dim=-1)
+        for block in self.blocks:
+            h = h + block(h)
+        return self.norm(h)
+
+
+class _Block(nn.Module):
+    """Pre-LayerNorm causal self-attention whose keys and values include one conditioning slot, then an MLP."""
+
+    def __init__(self, d_model: int, n_heads: int, d_cond: int) -> None:
+        super().__init__()
+        self.n_heads, self.d_head = n_heads, d_model // n_heads
+        self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.slot = nn.Sequential(nn.Linear(d_cond, d_model), nn.LayerNorm(d_model))
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        h = torch.cat([self.slot(cond)[:, None], self.ln1(x)], dim=1)  # (n, 1 + T, d): the slot first
+        q, k, v = self.qkv(h).reshape(n, t + 1, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)
+        q = q[:, :, 1:]  # the slot asks nothing: (n, H, T, d_head)
+        scores = torch.einsum("nhqe,nhke->nhqk", q, k) / math.sqrt(self.d_head)  # (n, H, T, 1 + T)
+        visible = torch.ones(t, t + 1, dtype=torch.bool, device=x.device).tril(diagonal=1)  # slot + causal text
+        attn = scores.masked_fill(~visible, float("-inf")).softmax(dim=-1)
+        mixed = torch.einsum("nhqk,nhke->nqhe", attn, v).reshape(n, t, d)
+        x = x + self.out(mixed)
+        return x + self.mlp(self.ln2(x))
+
+
+class Decoder(nn.Module):
+    """``p(x_{t+1} | x_{≤t}, z, site)`` over a task's tokens."""
+
+    def __init__(self, vocab: int, length: int, d_act: int, n_sites: int, *, d_model: int = 128, n_layers: int = 2,
+                 n_heads: int = 4, n_cond_blocks: int = 2) -> None:
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model ({d_model}) must be a multiple of n_heads ({n_heads})")
+        self.length, self.d_act, self.n_sites = length, d_act, n_sites
+        self.conditioning = _Conditioning(d_act, n_sites, n_cond_blocks)
+        self.embed = nn.Embedding(vocab, d_model)
+        self.pos = nn.Parameter(0.02 * torch.randn(length, d_model))
+        self.blocks = nn.ModuleList(_Block(d_model, n_heads, d_act + n_sites) for _ in range(n_layers))
+        self.ln_f = nn.LayerNorm(d_model)
+        self.unembed = nn.Linear(d_model, vocab)
+
+    def forward(self, tokens: torch.Tensor, z: torch.Tensor, site: torch.Tensor) -> torch.Tensor:
+        """Next-token logits (n, T, vocab) for ``tokens`` (n, T), activations ``z`` (n, d_act), site ids (n,)."""
+        if tokens.ndim != 2 or tokens.shape[1] > self.length:
+            raise ValueError(f"tokens must be (n, T) with T ≤ {self.length}, got {tuple(tokens.shape)}")
+        if z.shape != (tokens.shape[0], self.d_act) or site.shape != (tokens.shape[0],):
+            raise ValueError(f"need z (n, {self.d_act}) and site (n,) for n = {tokens.shape[0]}, got "
+                             f"{tuple(z.shape)} and {tuple(site.shape)}")
+        cond = self.conditioning(z, site)
+        x = self.embed(tokens) + self.pos[: tokens.shape[1]]
+        for block in self.blocks:
+            x = block(x, cond)
+        return self.unembed(self.ln_f(x))
+
+    def log_likelihood(self, tokens: torch.Tensor, z: torch.Tensor, site: torch.Tensor, pad: int) -> torch.Tensor:
+        """``log p(x | z, site)`` of whole sequences (n,): teacher-forced, the first token given, padding ignored."""
+        logits = self(tokens[:, :-1], z, site).log_softmax(dim=-1)  # (n, T − 1, vocab)
+        picked = logits.gather(-1, tokens[:, 1:, None])[..., 0]
+        return (picked * (tokens[:, 1:] != pad)).sum(dim=1)
+
+    @torch.no_grad()
+    def sample(self, z: torch.Tensor, site: torch.Tensor, first: int, steps: int, temperature: float,
+               generator: torch.Generator) -> torch.Tensor:
+        """Sequences (n, 1 + steps) starting with token ``first``, sampled at ``temperature`` > 0."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        tokens = torch.full((z.shape[0], 1), first, dtype=torch.long, device=z.device)
+        for _ in range(steps):
+            probs = (self(tokens, z, site)[:, -1] / temperature).softmax(dim=-1)
+            tokens = torch.cat([tokens, torch.multinomial(probs, 1, generator=generator)], dim=1)
+        return tokens
+
+
+#: The decoder for model A's sites (about ten minutes of training on one CPU thread).
+DECODER_CONFIG: dict = {
+    "probed": "inversion_addition_model", "d_model": 128, "n_layers": 2, "n_heads": 4, "n_cond_blocks": 2,
+    "steps": 13000, "batch_size": 64, "lr": 1e-3, "weight_decay": 0.01, "seed": 0, "eval_pairs": 2048,
+}
+DECODER_TOLERANCES = {"eval_loss": 0.1, "shuffled_eval_loss": 0.3}
+
+
+def addition_sites(model) -> list[str]:
+    """The sites of model A the decoder is trained on: every residual stream, head output and MLP output."""
+    return model.sites
+
+
+def _pairs(probed, sites: list[str], problems: torch.Tensor, n: int, generator: torch.Generator):
+    """``n`` (tokens, z, site id) triples: random problems, one random site each, a random non-special position."""
+    from .tasks import ADDITION, addition_tokens
+
+    chosen = problems[torch.randint(0, problems.shape[0], (n,), generator=generator)]
+    tokens = addition_tokens(chosen[:, 0], chosen[:, 1])
+    site = torch.randint(0, len(sites), (n,), generator=generator)
+    special = (tokens == 10) | (tokens == 13) | (tokens == ADDITION.pad)  # B, E, padding
+    weights = (~special).float()
+    position = torch.multinomial(weights, 1, generator=generator)[:, 0]
+    with torch.no_grad():
+        _, cache = probed(tokens, cache=sites)
+        stacked = torch.stack([cache[s] for s in sites])  # (sites, n, T, d)
+        z = stacked[site, torch.arange(n), position]  # (n, d)
+    return tokens, z, site
+
+
+def train_addition_decoder(config: dict) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+    """Train the decoder on fresh (activation, input) pairs from every site of model A; return its state dict and
+    the held-out loss with the true activations and with activations shuffled between the pairs."""
+    from .. import checkpoints
+    from ..training import progress
+    from .probed import ADDITION_CONFIG, build
+    from .tasks import ADDITION, addition_problems
+
+    probed = build(ADDITION_CONFIG, "addition")
+    probed.load_state_dict(checkpoints.load(config["probed"]).tensors)
+    probed.eval().requires_grad_(False)
+    sites = addition_sites(probed)
+    train, test = addition_problems(seed=ADDITION_CONFIG["split_seed"])
+    torch.manual_seed(config["seed"])
+    decoder = Decoder(ADDITION.size, ADDITION.length, ADDITION_CONFIG["d_model"], len(sites),
+                      d_model=config["d_model"], n_layers=config["n_layers"], n_heads=config["n_heads"],
+                      n_cond_blocks=config["n_cond_blocks"])
+    g = torch.Generator().manual_seed(config["seed"])
+    optimiser = torch.optim.AdamW(decoder.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
+    loss_fn = nn.CrossEntropyLoss(ignore_index=ADDITION.pad)
+    decoder.train()
+    for _ in progress(range(config["steps"]), desc="decoder"):
+        tokens, z, site = _pairs(probed, sites, train, config["batch_size"], g)
+        logits = decoder(tokens[:, :-1], z, site)
+        loss = loss_fn(logits.reshape(-1, ADDITION.size), tokens[:, 1:].reshape(-1))
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+    decoder.eval()
+    tokens, z, site = _pairs(probed, sites, test, config["eval_pairs"], torch.Generator().manual_seed(1))
+    shuffled = torch.randperm(z.shape[0], generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        metrics = {name: float(loss_fn(decoder(tokens[:, :-1], zz, site).reshape(-1, ADDITION.size),
+                                       tokens[:, 1:].reshape(-1)))
+                   for name, zz in (("eval_loss", z), ("shuffled_eval_loss", z[shuffled]))}
+    return decoder.state_dict(), metrics

@@ -1,0 +1,201 @@
+"""Chapter 4's helpers (InversionView): the tasks, the probed transformer's sites and patching, the distance."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from helpers.inversion.distance import in_ball, min_distance
+from helpers.inversion.tasks import (ADDITION, COUNTING, addition_problems, addition_tokens, counting_batch, decode,
+                                     encode)
+from helpers.inversion.transformer import ProbedTransformer
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ---------------------------------------------------------------- tasks
+
+def test_addition_tokens_spell_the_sums() -> None:
+    a, b = torch.tensor([615, 100, 999, 500]), torch.tensor([861, 100, 999, 499])
+    texts = [decode(ADDITION, t) for t in addition_tokens(a, b)]
+    assert texts == ["B615+861=1476E", "B100+100=200E", "B999+999=1998E", "B500+499=999E"]
+    assert torch.equal(addition_tokens(a[:1], b[:1])[0], encode(ADDITION, "B615+861=1476E"))
+    with pytest.raises(ValueError, match="100–999"):
+        addition_tokens(torch.tensor([99]), torch.tensor([100]))
+    with pytest.raises(ValueError, match="outside"):
+        encode(ADDITION, "B1x2")
+
+
+def test_addition_split_covers_every_problem_once() -> None:
+    train, test = addition_problems()
+    assert train.shape[0] + test.shape[0] == 900 * 900 and test.shape[0] == 202500
+    codes = torch.cat([train, test]) @ torch.tensor([1000, 1])
+    assert codes.unique().shape[0] == 810000
+
+
+def test_counting_answers_are_the_counts() -> None:
+    tokens, at = counting_batch(50, gen(0))
+    for row, position in zip(tokens, at):
+        text = decode(COUNTING, row)
+        letters, rest = text[1:].split("|")
+        query, count = rest[0], rest[2]
+        assert text[0] == "B" and rest[1] == ":" and rest[3:] == "E"
+        assert len(set(letters)) == 3 and query in letters
+        assert letters.count(query) == int(count) and COUNTING.vocab[int(row[position])] == count
+
+
+# ---------------------------------------------------------------- the probed transformer
+
+def _model() -> ProbedTransformer:
+    torch.manual_seed(0)
+    return ProbedTransformer(ADDITION.size, ADDITION.length, d_model=16, n_layers=2, n_heads=2, d_mlp=32).eval()
+
+
+def test_sites_add_up_and_are_causal() -> None:
+    model = _model()
+    tokens = addition_tokens(torch.tensor([123, 456]), torch.tensor([789, 111]))
+    logits, cache = model(tokens, cache=model.sites)
+    for l in range(2):
+        writes = sum(cache[f"attn{l}.{h}"] for h in range(2)) + model.b_O[l]
+        assert torch.allclose(cache[f"resid_mid{l}"] - cache[f"resid_pre{l}" if l == 0 else f"resid_post{l - 1}"],
+                              writes, atol=1e-5)
+        assert torch.allclose(cache[f"resid_post{l}"] - cache[f"resid_mid{l}"], cache[f"mlp{l}"], atol=1e-5)
+    changed = tokens.clone()
+    changed[:, 6] = (changed[:, 6] + 1) % 10  # a later token: earlier positions must not move
+    _, other = model(changed, cache=["resid_post1"])
+    assert torch.equal(other["resid_post1"][:, :6], cache["resid_post1"][:, :6])
+    assert not torch.allclose(other["resid_post1"][:, 6:], cache["resid_post1"][:, 6:])
+    with pytest.raises(KeyError, match="unknown sites"):
+        model(tokens, cache=["attn0.7"])
+
+
+def test_patching_with_the_original_is_a_no_op_and_with_the_contrast_gives_the_contrast() -> None:
+    model = _model()
+    original = addition_tokens(torch.tensor([123]), torch.tensor([456]))
+    contrast = addition_tokens(torch.tensor([923]), torch.tensor([456]))
+    logits, cache = model(original, cache=model.sites)
+    contrast_logits, contrast_cache = model(contrast, cache=model.sites)
+    for site in model.sites:
+        same, _ = model(original, patch={site: cache[site]})
+        assert torch.equal(same, logits), site
+    # the last residual stream decides the logits: patching it in full gives the contrast's logits
+    patched, _ = model(original, patch={"resid_post1": contrast_cache["resid_post1"]})
+    assert torch.allclose(patched, contrast_logits, atol=1e-6)
+    # patching one head changes the output, unless the two inputs agree there
+    moved, _ = model(original, patch={"attn0.0": contrast_cache["attn0.0"]})
+    assert not torch.allclose(moved, logits)
+    with pytest.raises(ValueError, match="shape"):
+        model(original, patch={"attn0.0": contrast_cache["attn0.0"][:, :5]})
+
+
+# ---------------------------------------------------------------- the distance and the ε-ball
+
+def test_distance_is_zero_on_the_query_scale_invariant_and_minimised_over_positions() -> None:
+    g = gen(1)
+    acts = torch.randn(5, 4, 3, generator=g)
+    query = acts[2, 1].clone()
+    values, positions = min_distance(query, acts)
+    assert values[2] == 0 and positions[2] == 1
+    scaled, _ = min_distance(7.5 * query, 7.5 * acts)
+    assert torch.allclose(scaled, values)
+    by_hand = torch.tensor([min(float((query - acts[i, t]).norm() / query.norm()) for t in range(4)) for i in range(5)])
+    assert torch.allclose(values, by_hand)
+    valid = torch.ones(5, 4, dtype=torch.bool)
+    valid[2, 1] = False
+    masked, where = min_distance(query, acts, valid)
+    assert masked[2] > 0 and where[2] != 1
+    valid[3] = False
+    masked, where = min_distance(query, acts, valid)
+    assert math.isinf(masked[3]) and where[3] == -1
+
+
+def test_in_ball_agrees_with_brute_force_on_a_tiny_task() -> None:
+    """All 3-token inputs over 4 symbols through a fixed random embedding + cumulative sum: the ball of a query is
+    the inputs with some prefix sum within ε of the query's, found here by a plain loop."""
+    g = gen(2)
+    table = torch.randn(4, 2, generator=g)
+    inputs = torch.tensor(list(itertools.product(range(4), repeat=3)))  # (64, 3)
+    acts = table[inputs].cumsum(dim=1)  # (64, 3, 2): a 'site' at every position
+    query = acts[17, 2]
+    for eps in (0.05, 0.3, 1.0):
+        found = in_ball(min_distance(query, acts)[0], eps)
+        brute = torch.tensor([any(float((acts[i, t] - query).norm()) <= eps * float(query.norm()) for t in range(3))
+                              for i in range(64)])
+        assert torch.equal(found, brute)
+    assert found[17]
+
+
+def test_distance_and_ball_reject_bad_input() -> None:
+    acts = torch.randn(2, 3, 4)
+    with pytest.raises(ValueError, match="zero"):
+        min_distance(torch.zeros(4), acts)
+    with pytest.raises(ValueError, match="empty"):
+        min_distance(torch.ones(4), torch.zeros(0, 3, 4))
+    with pytest.raises(ValueError, match="width"):
+        min_distance(torch.ones(5), acts)
+    for bad in (0.0, -0.1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="epsilon"):
+            in_ball(torch.zeros(3), bad)
+
+
+# ---------------------------------------------------------------- the decoder and the sampler
+
+def _decoder(n_sites: int) -> "Decoder":
+    from helpers.inversion.decoder import Decoder
+
+    torch.manual_seed(1)
+    return Decoder(ADDITION.size, ADDITION.length, 16, n_sites, d_model=32, n_layers=2, n_heads=4).eval()
+
+
+def test_decoder_is_causal_conditioned_and_its_likelihood_sums_its_logits() -> None:
+    decoder = _decoder(3)
+    tokens = addition_tokens(torch.tensor([123, 456]), torch.tensor([789, 111]))
+    z, site = torch.randn(2, 16, generator=gen(3)), torch.tensor([0, 2])
+    logits = decoder(tokens, z, site)
+    later = tokens.clone()
+    later[:, 7] = (later[:, 7] + 1) % 10
+    assert torch.equal(decoder(later, z, site)[:, :7], logits[:, :7])
+    assert not torch.allclose(decoder(tokens, z + 1.0, site), logits)  # the activation reaches every position
+    assert not torch.allclose(decoder(tokens, z, torch.tensor([1, 1])), logits)  # and so does the site
+    with torch.no_grad():
+        logp = decoder(tokens[:, :-1], z, site).log_softmax(-1)  # (2, 13, vocab)
+        by_hand = torch.tensor([sum(float(logp[i, t, tokens[i, t + 1]]) for t in range(13)
+                                    if tokens[i, t + 1] != ADDITION.pad) for i in range(2)])
+    with torch.no_grad():
+        assert torch.allclose(decoder.log_likelihood(tokens, z, site, ADDITION.pad), by_hand, atol=1e-4)
+    with pytest.raises(ValueError, match="temperature"):
+        decoder.sample(z, site, 10, 3, 0.0, gen(0))
+
+
+def test_sampler_verifies_every_candidate_by_re_running_the_probed_model() -> None:
+    """Every sample marked inside is within ε by a brute-force re-run, every other one is not; and the preimage of
+    the start token's embedding is everything (all candidates begin with it)."""
+    from helpers.inversion.sampler import activation, propose_and_verify, valid_positions
+
+    model = _model()
+    decoder = _decoder(len(model.sites))
+    query = addition_tokens(torch.tensor([615]), torch.tensor([861]))[0]
+    samples = propose_and_verify(decoder, model, ADDITION, query, "resid_mid0", 8, per_setting=16, epsilon=0.5,
+                                 generator=gen(4))
+    z_q = activation(model, query[None], "resid_mid0")[0, 8]
+    acts = activation(model, samples.tokens, "resid_mid0")
+    valid = valid_positions(samples.tokens, ADDITION)
+    for i in range(samples.tokens.shape[0]):
+        best = min((float((acts[i, t] - z_q).norm() / z_q.norm()) for t in range(14) if valid[i, t]), default=math.inf)
+        assert math.isclose(best, float(samples.distance[i]), rel_tol=1e-5) or best == float(samples.distance[i])
+        assert bool(samples.inside[i]) == (best <= 0.5)
+    everything = propose_and_verify(decoder, model, ADDITION, query, "resid_pre0", 0, per_setting=8, generator=gen(5))
+    assert everything.inside.all() and (everything.distance == 0).all()
+    with pytest.raises(KeyError, match="unknown site"):
+        propose_and_verify(decoder, model, ADDITION, query, "attn9.0", 8, generator=gen(0))
+    with pytest.raises(ValueError, match="position"):
+        propose_and_verify(decoder, model, ADDITION, query, "resid_mid0", 13, generator=gen(0))  # padding
+    with pytest.raises(ValueError, match="epsilon"):
+        propose_and_verify(decoder, model, ADDITION, query, "resid_mid0", 8, epsilon=0.0, generator=gen(0))
+    with pytest.raises(ValueError, match="non-empty"):
+        activation(model, torch.zeros(0, 14, dtype=torch.long), "resid_mid0")
