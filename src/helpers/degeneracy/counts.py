@@ -116,14 +116,24 @@ def gapped_inputs(n: int, normal: torch.Tensor, offset: float, margin: float,
     return torch.cat(kept)[:n]
 
 
+def _midway(z: torch.Tensor) -> torch.Tensor:
+    """Per column of ``z`` (n, k), the value halfway between its two middle order statistics (its lower and upper
+    medians), so that a threshold there leaves no input on it: an input exactly at a ReLU's kink would make the
+    Jacobian depend on the last bit of rounding, which differs between CPUs."""
+    ordered = z.sort(dim=0).values
+    half = (z.shape[0] - 1) // 2
+    return (ordered[half] + ordered[half + 1]) / 2 if z.shape[0] > 1 else ordered[0] - 1.0
+
+
 def firing_on_half(net: MLP, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``w`` with each hidden bias moved so that its neuron fires on half of ``x`` (the median pre-activation → 0).
+    """``w`` with each hidden bias moved so that its neuron fires on half of ``x`` (its threshold halfway between the
+    two middle pre-activations, so that no input sits on it).
 
     The counts of free directions assume every neuron switches somewhere on the data; a neuron that is always on or
     always off has more (see the always-on and dead constructions).
     """
     w1, b1, w2, b2 = (t.clone() for t in net.unflatten(w))
-    b1 = b1 - (x @ w1.T + b1).median(dim=0).values
+    b1 = b1 - _midway(x @ w1.T + b1)
     return MLP.flatten(w1, b1, w2, b2)
 
 
@@ -144,7 +154,7 @@ def with_extra_neurons(net: MLP, w: torch.Tensor, x: torch.Tensor, k: int, gener
     new_w1 = torch.randn(k, net.d_in, generator=generator, dtype=w.dtype)
     new_w2 = torch.randn(net.d_out, k, generator=generator, dtype=w.dtype)
     z = x.to(w.dtype) @ new_w1.T  # (n, k)
-    new_b1 = -z.max(dim=0).values - 1.0 if fire == "never" else -z.median(dim=0).values
+    new_b1 = -z.max(dim=0).values - 1.0 if fire == "never" else -_midway(z)
     wider = MLP(net.d_in, net.hidden + k, net.d_out)
     return wider, MLP.flatten(torch.cat([w1, new_w1]), torch.cat([b1, new_b1]), torch.cat([w2, new_w2], dim=1), b2)
 

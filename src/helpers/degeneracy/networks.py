@@ -51,6 +51,7 @@ MODULAR_CONFIG: dict[str, Any] = {
     "hidden": 12,
     "steps": 3000,
     "lr": 1e-2,
+    "input_scales": [1.4, 1.2, 1.0, 0.8, 1.3, 1.1, 0.9, 0.7],
     "data_seed": 0,
     "seed": 0,
     "block": True,
@@ -83,8 +84,10 @@ def flat_parameters(state: dict[str, torch.Tensor]) -> tuple[MLP, torch.Tensor]:
 def modular_task(config: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs ``x`` (n, 2·half) and targets ``y`` (n, 2·outputs_per_half) of the modular task, float64.
 
-    The inputs are Gaussian, then whitened on the sample, so that the two halves are *exactly* uncorrelated on the
-    data (mean 0, covariance the identity). The first outputs are a random ReLU teacher of the first half, the last
+    The inputs are Gaussian, whitened on the sample and scaled per coordinate by ``input_scales``, so that the two
+    halves are *exactly* uncorrelated on the data (mean 0, covariance ``diag(input_scales²)``). The scales are
+    distinct so that the principal components are well defined (equal variances would let any rotation serve, and
+    each LAPACK build would pick its own). The first outputs are a random ReLU teacher of the first half, the last
     outputs another of the second half: the task is two independent tasks side by side.
     """
     g = torch.Generator().manual_seed(config["data_seed"])
@@ -93,6 +96,10 @@ def modular_task(config: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     x = x - x.mean(0)
     values, vectors = torch.linalg.eigh(x.T @ x / n)
     x = x @ vectors @ torch.diag(values.rsqrt()) @ vectors.T  # sample covariance exactly I
+    scales = torch.tensor(config["input_scales"], dtype=torch.float64)
+    if scales.shape != (2 * half,) or (scales <= 0).any() or scales.unique().shape[0] != 2 * half:
+        raise ValueError(f"input_scales must be {2 * half} distinct positive numbers, got {config['input_scales']}")
+    x = x * scales
     teacher = MLP(half, config["teacher_hidden"], config["outputs_per_half"])
     first, second = teacher.random(g), teacher.random(g)
     return x, torch.cat([teacher(first, x[:, :half]), teacher(second, x[:, half:])], dim=1)
