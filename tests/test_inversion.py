@@ -199,3 +199,29 @@ def test_sampler_verifies_every_candidate_by_re_running_the_probed_model() -> No
         propose_and_verify(decoder, model, ADDITION, query, "resid_mid0", 8, epsilon=0.0, generator=gen(0))
     with pytest.raises(ValueError, match="non-empty"):
         activation(model, torch.zeros(0, 14, dtype=torch.long), "resid_mid0")
+
+
+def test_cumulative_patching_ends_at_the_contrast_and_positions_are_local() -> None:
+    from helpers.inversion.patching import cumulative_patching, logit_difference
+
+    model = _model()
+    original = addition_tokens(torch.tensor([123]), torch.tensor([456]))[0]
+    contrast = addition_tokens(torch.tensor([923]), torch.tensor([456]))[0]
+    contrast_logits, _ = model(contrast[None])
+    # patching the last residual stream at the answer position makes that position's logits the contrast's
+    lds = cumulative_patching(model, original, contrast, [("attn0.0", 1), ("resid_post1", 8)], 8, 5, 3)
+    assert lds[0] == logit_difference(model(original[None])[0], 8, 5, 3)
+    assert math.isclose(lds[-1], logit_difference(contrast_logits, 8, 5, 3), rel_tol=1e-5, abs_tol=1e-5)
+    # a patch at one position leaves every earlier position alone
+    _, cache = model(contrast[None], cache=["attn0.1"])
+    at = torch.zeros(14, dtype=torch.bool)
+    at[6] = True
+    _, clean = model(original[None], cache=["resid_post1"])
+    _, patched = model(original[None], cache=["resid_post1"], patch={"attn0.1": cache["attn0.1"]},
+                       patch_at={"attn0.1": at})
+    assert torch.equal(patched["resid_post1"][:, :6], clean["resid_post1"][:, :6])
+    assert not torch.allclose(patched["resid_post1"][:, 6], clean["resid_post1"][:, 6])
+    with pytest.raises(ValueError, match="distinct"):
+        cumulative_patching(model, original, contrast, [("attn0.0", 1), ("attn0.0", 1)], 8, 5, 3)
+    with pytest.raises(ValueError, match="outside"):
+        cumulative_patching(model, original, contrast, [("attn0.0", 20)], 8, 5, 3)

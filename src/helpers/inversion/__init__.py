@@ -3,7 +3,10 @@
 - :mod:`~helpers.inversion.tasks`: 3-digit addition and character counting as token sequences;
 - :mod:`~helpers.inversion.transformer`: the probed transformer, with activation sites read and patched by name;
 - :mod:`~helpers.inversion.probed`: training and evaluating the two probed models;
-- :mod:`~helpers.inversion.distance`: the normalised distance and the ε-preimage's in-ball filter.
+- :mod:`~helpers.inversion.distance`: the normalised distance and the ε-preimage's in-ball filter;
+- :mod:`~helpers.inversion.decoder`: the decoder conditioned on an activation and its site, and its training;
+- :mod:`~helpers.inversion.sampler`: propose candidates with the decoder, verify each by re-running the probed model;
+- :mod:`~helpers.inversion.patching`: cumulative activation patching with contrast inputs.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ Sites, for a model of ``L`` layers and ``H`` heads (every one a tensor (n, T, d_
 - ``resid_post{l}``: the residual stream after layer ``l`` (the next layer's ``resid_pre``).
 
 ``model(tokens, cache=[...])`` returns the logits and a dict of the sites asked for; ``patch={site: values}``
-replaces a site's values (n, T, d_model) on the way, which is how activation patching is done.
+replaces a site's values (n, T, d_model) on the way, which is how activation patching is done, and
+``patch_at={site: positions}`` ((T,) booleans) limits a patch to some positions.
 """
 
 from __future__ import annotations
@@ -58,13 +59,14 @@ class ProbedTransformer(nn.Module):
         return names
 
     def forward(self, tokens: torch.Tensor, *, cache: Iterable[str] = (), patch: Mapping[str, torch.Tensor] | None = None,
+                patch_at: Mapping[str, torch.Tensor] | None = None,
                 patterns: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Logits (n, T, vocab) of ``tokens`` (n, T), and the cached sites (plus ``pattern{l}`` (n, H, T, T), the
         attention weights, when ``patterns``)."""
         if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.length:
             raise ValueError(f"tokens must be (n, T) with T ≤ {self.length}, got shape {tuple(tokens.shape)}")
-        wanted, patch = set(cache), dict(patch or {})
-        unknown = sorted((wanted | set(patch)) - set(self.sites))
+        wanted, patch, patch_at = set(cache), dict(patch or {}), dict(patch_at or {})
+        unknown = sorted((wanted | set(patch) | set(patch_at)) - set(self.sites))
         if unknown:
             raise KeyError(f"unknown sites {unknown}; the model has {self.sites}")
         out: dict[str, torch.Tensor] = {}
@@ -73,7 +75,13 @@ class ProbedTransformer(nn.Module):
             if name in patch:
                 if patch[name].shape != value.shape:
                     raise ValueError(f"patch for {name} has shape {tuple(patch[name].shape)}, expected {tuple(value.shape)}")
-                value = patch[name].to(value.dtype)
+                if name in patch_at:
+                    where = patch_at[name]
+                    if where.shape != (value.shape[1],) or where.dtype != torch.bool:
+                        raise ValueError(f"patch_at for {name} must be ({value.shape[1]},) booleans")
+                    value = torch.where(where[None, :, None], patch[name].to(value.dtype), value)
+                else:
+                    value = patch[name].to(value.dtype)
             if name in wanted:
                 out[name] = value
             return value
