@@ -225,3 +225,24 @@ def test_cumulative_patching_ends_at_the_contrast_and_positions_are_local() -> N
         cumulative_patching(model, original, contrast, [("attn0.0", 1), ("attn0.0", 1)], 8, 5, 3)
     with pytest.raises(ValueError, match="outside"):
         cumulative_patching(model, original, contrast, [("attn0.0", 20)], 8, 5, 3)
+
+
+def test_viewer_sorts_rules_at_epsilon_once_and_escapes() -> None:
+    from helpers.inversion.viewer import preimage_html, token_shading
+
+    tokens = addition_tokens(torch.tensor([111, 222, 333, 444]), torch.tensor([100, 100, 100, 100]))
+    distance = torch.tensor([0.3, 0.05, 0.2, 0.01])
+    import re
+
+    page = preimage_html(ADDITION, tokens, distance, epsilon=0.1, title="a0.0 at '=' <query>")
+    assert "&lt;query&gt;" in page
+    lines = [line for line in page.splitlines() if "white-space: nowrap" in line or line.startswith("<hr")]
+    texts = [re.sub("<[^>]+>", "", line) for line in lines]
+    assert texts == ["0.010B444+100=544E", "0.050B222+100=322E", "", "0.200B333+100=433E", "0.300B111+100=211E"]
+    decoder = _decoder(3)
+    shade = token_shading(decoder, tokens, torch.randn(16, generator=gen(6)), torch.zeros(16), 1)
+    assert shade.shape == tokens.shape and (shade[:, 0] == 0).all() and (shade.abs() <= 1).all()
+    same = token_shading(decoder, tokens, torch.ones(16), torch.ones(16), 1)
+    assert (same == 0).all()  # the same activation raises nothing
+    with pytest.raises(ValueError, match="non-empty"):
+        preimage_html(ADDITION, tokens[:0], distance[:0])

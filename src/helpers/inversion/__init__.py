@@ -6,7 +6,8 @@
 - :mod:`~helpers.inversion.distance`: the normalised distance and the ε-preimage's in-ball filter;
 - :mod:`~helpers.inversion.decoder`: the decoder conditioned on an activation and its site, and its training;
 - :mod:`~helpers.inversion.sampler`: propose candidates with the decoder, verify each by re-running the probed model;
-- :mod:`~helpers.inversion.patching`: cumulative activation patching with contrast inputs.
+- :mod:`~helpers.inversion.patching`: cumulative activation patching with contrast inputs;
+- :mod:`~helpers.inversion.viewer`: the verified samples as HTML rows, shaded, with a rule at ε.
 """
 
 from __future__ import annotations

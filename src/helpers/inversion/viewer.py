@@ -1,0 +1,72 @@
+"""InversionView's display: the verified samples of one query, sorted by distance, as HTML rows.
+
+Each row shows a distance bar, the sample's characters shaded by how much the query activation raised (blue) or
+lowered (red) the decoder's probability of each token compared with a no-information activation, and a rule
+where the samples leave the ε-ball.
+"""
+
+from __future__ import annotations
+
+import html
+
+import torch
+
+from .decoder import Decoder
+from .distance import EPSILON
+from .tasks import Task
+
+__all__ = ["preimage_html", "token_shading"]
+
+
+@torch.no_grad()
+def token_shading(decoder: Decoder, tokens: torch.Tensor, z_query: torch.Tensor, z_baseline: torch.Tensor,
+                  site: int) -> torch.Tensor:
+    """``p(x_t | x_<t, z^q) − p(x_t | x_<t, z_baseline)`` for every token after the first (n, T); column 0 is 0."""
+    n = tokens.shape[0]
+    sites = torch.full((n,), site, dtype=torch.long)
+
+    def probs(z: torch.Tensor) -> torch.Tensor:
+        p = decoder(tokens[:, :-1], z.expand(n, -1), sites).softmax(dim=-1)  # (n, T − 1, vocab)
+        return p.gather(-1, tokens[:, 1:, None])[..., 0]
+
+    return torch.cat([torch.zeros(n, 1), probs(z_query) - probs(z_baseline)], dim=1)
+
+
+def _colour(value: float) -> str:
+    """Blue for a raised probability, red for a lowered one, white for none."""
+    v = max(-1.0, min(1.0, value))
+    return f"rgba(40, 90, 200, {v:.2f})" if v >= 0 else f"rgba(200, 50, 40, {-v:.2f})"
+
+
+def preimage_html(task: Task, tokens: torch.Tensor, distance: torch.Tensor, *, shading: torch.Tensor | None = None,
+                  epsilon: float = EPSILON, rows: int = 30, title: str = "") -> str:
+    """HTML rows for samples (n, T) with their verified distances (n,), sorted by distance, a rule at ε."""
+    if tokens.ndim != 2 or distance.shape != (tokens.shape[0],) or tokens.shape[0] == 0:
+        raise ValueError(f"need a non-empty batch of tokens (n, T) and distances (n,), got {tuple(tokens.shape)} and "
+                         f"{tuple(distance.shape)}")
+    if shading is not None and shading.shape != tokens.shape:
+        raise ValueError(f"shading must have the tokens' shape {tuple(tokens.shape)}, got {tuple(shading.shape)}")
+    order = torch.argsort(distance, stable=True)[:rows]
+    scale = max(float(distance[order].clamp(max=4 * epsilon).max()), 2 * epsilon)
+    out = [f'<div class="inversion-view" style="font-family: monospace; font-size: 13px">']
+    if title:
+        out.append(f"<div><b>{html.escape(title)}</b></div>")
+    ruled = False
+    for i in order.tolist():
+        d = float(distance[i])
+        if d > epsilon and not ruled:
+            out.append(f'<hr style="border-top: 2px solid crimson; margin: 2px 0" title="ε = {epsilon:g}">')
+            ruled = True
+        width = min(d, scale) / scale * 80
+        chars = []
+        for t, token in enumerate(tokens[i].tolist()):
+            if token == task.pad:
+                continue
+            shade = _colour(float(shading[i, t])) if shading is not None else "transparent"
+            chars.append(f'<span style="background: {shade}">{html.escape(task.vocab[token])}</span>')
+        out.append('<div style="white-space: nowrap">'
+                   f'<span style="display: inline-block; width: 90px"><span style="display: inline-block; '
+                   f'height: 9px; width: {width:.0f}px; background: {"#3a7" if d <= epsilon else "#bbb"}"></span></span>'
+                   f'<span style="display: inline-block; width: 50px">{d:.3f}</span>{"".join(chars)}</div>')
+    out.append("</div>")
+    return "\n".join(out)
