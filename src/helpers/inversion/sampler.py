@@ -46,7 +46,7 @@ def activation(model: ProbedTransformer, tokens: torch.Tensor, site: str) -> tor
     """The site's activations (n, T, d) of a batch of token sequences."""
     if tokens.ndim != 2 or tokens.shape[0] == 0:
         raise ValueError(f"tokens must be a non-empty (n, T) batch, got shape {tuple(tokens.shape)}")
-    return model(tokens, cache=[site])[1][site]
+    return model(tokens, cache=[site], stop_early=True)[1][site]
 
 
 @torch.no_grad()

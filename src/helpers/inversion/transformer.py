@@ -60,9 +60,10 @@ class ProbedTransformer(nn.Module):
 
     def forward(self, tokens: torch.Tensor, *, cache: Iterable[str] = (), patch: Mapping[str, torch.Tensor] | None = None,
                 patch_at: Mapping[str, torch.Tensor] | None = None,
-                patterns: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                patterns: bool = False, stop_early: bool = False) -> tuple[torch.Tensor | None, dict[str, torch.Tensor]]:
         """Logits (n, T, vocab) of ``tokens`` (n, T), and the cached sites (plus ``pattern{l}`` (n, H, T, T), the
-        attention weights, when ``patterns``)."""
+        attention weights, when ``patterns``). With ``stop_early`` the pass ends as soon as every cached site is
+        computed, and the logits are None."""
         if tokens.ndim != 2 or not 1 <= tokens.shape[1] <= self.length:
             raise ValueError(f"tokens must be (n, T) with T ≤ {self.length}, got shape {tuple(tokens.shape)}")
         wanted, patch, patch_at = set(cache), dict(patch or {}), dict(patch_at or {})
@@ -70,6 +71,9 @@ class ProbedTransformer(nn.Module):
         if unknown:
             raise KeyError(f"unknown sites {unknown}; the model has {self.sites}")
         out: dict[str, torch.Tensor] = {}
+
+        class _Done(Exception):
+            pass
 
         def site(name: str, value: torch.Tensor) -> torch.Tensor:
             if name in patch:
@@ -84,8 +88,17 @@ class ProbedTransformer(nn.Module):
                     value = patch[name].to(value.dtype)
             if name in wanted:
                 out[name] = value
+                if stop_early and all(w in out for w in wanted):
+                    raise _Done
             return value
 
+        try:
+            return self._run(tokens, site, out, patterns)
+        except _Done:
+            return None, out
+
+    def _run(self, tokens: torch.Tensor, site, out: dict, patterns: bool) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The forward pass proper; ``site(name, value)`` reads, patches and caches each site on the way."""
         t = tokens.shape[1]
         x = site("resid_pre0", self.embed(tokens) + self.pos[:t])  # (n, T, d)
         mask = self.causal[:t, :t]
