@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch
 
 from ..exercises import Exercise, Prediction
 from .counts import free_directions, planted
+from .sgld import llc_from_trace, sgld_step
 from .volume import loglog_slope
 
 __all__ = [
@@ -17,8 +17,6 @@ __all__ = [
     "exercise_predict_dead",
     "exercise_sgld_step",
     "exercise_slope",
-    "llc_from_trace",
-    "sgld_step",
 ]
 
 
@@ -67,12 +65,6 @@ exercise_free_directions = Exercise("Exercise 2.3 — free directions from the J
                                     rtol=0.0, atol=0.0, canonical=_as_count)
 
 
-def sgld_step(w: torch.Tensor, grad: torch.Tensor, w_star: torch.Tensor, n_beta: float, step: float,
-              localization: float, noise: torch.Tensor) -> torch.Tensor:
-    """One localised SGLD step: ``w − (ε/2)(nβ ∇L(w) + γ (w − w*)) + √ε ξ`` with ``ξ = noise``."""
-    return w - step / 2 * (n_beta * grad + localization * (w - w_star)) + math.sqrt(step) * noise
-
-
 def _step_inputs() -> list[tuple]:
     g = torch.Generator().manual_seed(23)
     out = []
@@ -83,11 +75,6 @@ def _step_inputs() -> list[tuple]:
 
 
 exercise_sgld_step = Exercise("Exercise 2.4 — one SGLD step", sgld_step, _step_inputs, rtol=1e-12, atol=1e-12)
-
-
-def llc_from_trace(trace: torch.Tensor, init_loss: float, n_beta: float) -> torch.Tensor:
-    """λ̂ of each chain, ``nβ (mean of its draws − L(w*))``, from losses ``trace`` (chains, draws): (chains,)."""
-    return n_beta * (trace.mean(dim=1) - init_loss)
 
 
 def _llc_inputs() -> list[tuple]:

@@ -23,7 +23,7 @@ from torch.func import grad_and_value, vmap
 
 from .._checks import require_tensor
 
-__all__ = ["LLCEstimate", "estimate_llc", "quadratic_llc"]
+__all__ = ["LLCEstimate", "estimate_llc", "llc_from_trace", "quadratic_llc", "sgld_step"]
 
 
 class LLCEstimate(NamedTuple):
@@ -47,6 +47,17 @@ def _positive(value: float, name: str, *, zero_ok: bool = False) -> float:
     if value < 0 or (value == 0 and not zero_ok):
         raise ValueError(f"{name} must be {'non-negative' if zero_ok else 'positive'}, got {value!r}")
     return float(value)
+
+
+def sgld_step(w: torch.Tensor, grad: torch.Tensor, w_star: torch.Tensor, n_beta: float, step: float,
+              localization: float, noise: torch.Tensor) -> torch.Tensor:
+    """One localised SGLD step: ``w − (ε/2)(nβ ∇L(w) + γ (w − w*)) + √ε ξ`` with ``ξ = noise``."""
+    return w - step / 2 * (n_beta * grad + localization * (w - w_star)) + math.sqrt(step) * noise
+
+
+def llc_from_trace(trace: torch.Tensor, init_loss: float, n_beta: float) -> torch.Tensor:
+    """λ̂ of each chain, ``nβ (mean of its draws − L(w*))``, from losses ``trace`` (chains, draws): (chains,)."""
+    return n_beta * (trace.mean(dim=1) - init_loss)
 
 
 def estimate_llc(loss: Callable[[torch.Tensor], torch.Tensor], w_star: torch.Tensor, *, n_beta: float, step: float,
@@ -84,8 +95,8 @@ def estimate_llc(loss: Callable[[torch.Tensor], torch.Tensor], w_star: torch.Ten
         if t >= burnin:
             trace[:, t - burnin] = values.detach().double()
         noise = torch.randn(w.shape, generator=generator, dtype=w.dtype)
-        w = w - step / 2 * (n_beta * grads + localization * (w - w_star)) + math.sqrt(step) * noise
-    per_chain = (n_beta * (trace.mean(1) - init_loss)).numpy()
+        w = sgld_step(w, grads, w_star, n_beta, step, localization, noise)
+    per_chain = llc_from_trace(trace, init_loss, n_beta).numpy()
     std = float(per_chain.std(ddof=1)) if chains > 1 else float("nan")
     return LLCEstimate(float(per_chain.mean()), std, per_chain, trace.numpy(), init_loss)
 
