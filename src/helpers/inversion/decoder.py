@@ -15,7 +15,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["DECODER_CONFIG", "DECODER_TOLERANCES", "Decoder", "addition_sites", "train_addition_decoder"]
+__all__ = ["DECODER_CONFIG", "DECODER_TOLERANCES", "Decoder", "train_addition_decoder"]
 
 
 class _Conditioning(nn.Module):
@@ -117,11 +117,6 @@ DECODER_CONFIG: dict = {
 DECODER_TOLERANCES = {"eval_loss": 0.1, "shuffled_eval_loss": 0.3}
 
 
-def addition_sites(model) -> list[str]:
-    """The sites of model A the decoder is trained on: every residual stream, head output and MLP output."""
-    return model.sites
-
-
 def _pairs(probed, sites: list[str], problems: torch.Tensor, n: int, generator: torch.Generator):
     """``n`` (tokens, z, site id) triples: random problems, one random site each, a random non-special position."""
     from .tasks import ADDITION, addition_tokens
@@ -143,31 +138,27 @@ def train_addition_decoder(config: dict) -> tuple[dict[str, torch.Tensor], dict[
     """Train the decoder on fresh (activation, input) pairs from every site of model A; return its state dict and
     the held-out loss with the true activations and with activations shuffled between the pairs."""
     from .. import checkpoints
-    from ..training import progress
-    from .probed import ADDITION_CONFIG, build
+    from .probed import ADDITION_CONFIG, _train_steps, build
     from .tasks import ADDITION, addition_problems
 
     probed = build(ADDITION_CONFIG, "addition")
     probed.load_state_dict(checkpoints.load(config["probed"]).tensors)
     probed.eval().requires_grad_(False)
-    sites = addition_sites(probed)
+    sites = probed.sites  # every residual stream, head output and MLP output
     train, test = addition_problems(seed=ADDITION_CONFIG["split_seed"])
     torch.manual_seed(config["seed"])
     decoder = Decoder(ADDITION.size, ADDITION.length, ADDITION_CONFIG["d_model"], len(sites),
                       d_model=config["d_model"], n_layers=config["n_layers"], n_heads=config["n_heads"],
                       n_cond_blocks=config["n_cond_blocks"])
     g = torch.Generator().manual_seed(config["seed"])
-    optimiser = torch.optim.AdamW(decoder.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     loss_fn = nn.CrossEntropyLoss(ignore_index=ADDITION.pad)
-    decoder.train()
-    for _ in progress(range(config["steps"]), desc="decoder"):
+
+    def batch() -> torch.Tensor:
         tokens, z, site = _pairs(probed, sites, train, config["batch_size"], g)
         logits = decoder(tokens[:, :-1], z, site)
-        loss = loss_fn(logits.reshape(-1, ADDITION.size), tokens[:, 1:].reshape(-1))
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-    decoder.eval()
+        return loss_fn(logits.reshape(-1, ADDITION.size), tokens[:, 1:].reshape(-1))
+
+    _train_steps(decoder, batch, config["steps"], config["lr"], config["weight_decay"], desc="decoder")
     tokens, z, site = _pairs(probed, sites, test, config["eval_pairs"], torch.Generator().manual_seed(1))
     shuffled = torch.randperm(z.shape[0], generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
