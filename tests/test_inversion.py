@@ -278,7 +278,7 @@ def test_roc_auc_matches_counting_pairs() -> None:
 def test_completeness_finds_the_true_ball_of_a_known_preimage() -> None:
     """The embedding of the first digit at position 1 is shared exactly by the problems with the same first digit:
     a ninth of all 810,000. Every other position has another position embedding, far from it."""
-    from helpers.inversion.analysis import completeness
+    from helpers.inversion.analysis import completeness, exact_distances
 
     class Knows:
         """A stand-in decoder that scores the members of the ball higher: its AUC must be exactly 1."""
@@ -289,8 +289,9 @@ def test_completeness_finds_the_true_ball_of_a_known_preimage() -> None:
     model = _model()
     query = addition_tokens(torch.tensor([615]), torch.tensor([861]))[0]
     found = addition_tokens(torch.tensor([600, 611, 123]), torch.tensor([100, 999, 456]))  # two members, one not
-    result = completeness(model, Knows(), query, "resid_pre0", 1, found, epsilon=0.01, negatives=2000,
-                          generator=gen(8))
+    distance = exact_distances(model, query, 1, ["resid_pre0"])["resid_pre0"]
+    z_query = model(query[None], cache=["resid_pre0"])[1]["resid_pre0"][0, 1]
+    result = completeness(Knows(), z_query, 0, distance, found, epsilon=0.01, negatives=2000, generator=gen(8))
     assert (result.ball_size, result.total, result.distinct_found, result.auc) == (90000, 810000, 2, 1.0)
 
 
@@ -301,3 +302,79 @@ def test_stopping_early_gives_the_same_site_values() -> None:
     for site in model.sites:
         logits, early = model(tokens, cache=[site], stop_early=True)
         assert logits is None and torch.equal(early[site], full[site])
+
+
+def test_display_subset_mixes_members_and_the_nearest_misses() -> None:
+    """14 of 20 rows from the ball (70 %), the other 6 the nearest non-members, sorted; one side short: the other fills."""
+    from helpers.inversion.sampler import Samples, display_subset
+
+    distance = torch.tensor([0.05, 0.5, 0.02, 0.3, 0.12, 0.08] * 10)
+    inside = distance <= 0.1
+    samples = Samples(torch.zeros(60, 3, dtype=torch.long), distance, torch.zeros(60, dtype=torch.long), inside,
+                      torch.ones(60))
+    shown = display_subset(samples, rows=20, inside_share=0.7, generator=gen(1))
+    assert shown.shape == (20,) and len(set(shown.tolist())) == 20
+    assert int(inside[shown].sum()) == 14
+    assert (distance[shown].diff() >= 0).all()
+    assert torch.allclose(distance[shown][14:], torch.full((6,), 0.12))  # the nearest misses: every 0.12 first
+    few = Samples(samples.tokens[:4], distance[:4], samples.position[:4], inside[:4], samples.temperature[:4])
+    assert int(few.inside[display_subset(few, rows=4, inside_share=0.0, generator=gen(2))].sum()) == 2
+    with pytest.raises(ValueError, match="rows"):
+        display_subset(samples, rows=0, generator=gen(0))
+
+
+def test_problem_index_finds_each_problem_and_rejects_wrong_answers() -> None:
+    from helpers.inversion.analysis import all_addition_tokens, problem_index
+
+    a, b = torch.tensor([100, 615, 999, 123]), torch.tensor([100, 861, 999, 456])
+    tokens = addition_tokens(a, b)
+    index = problem_index(tokens)
+    assert index.tolist() == [0, 515 * 900 + 761, 810000 - 1, 23 * 900 + 356]
+    assert (all_addition_tokens()[index] == tokens).all()
+    wrong = tokens.clone()
+    wrong[1, 9] = 2  # 615 + 861 = 2476: not a problem
+    malformed = tokens.clone()
+    malformed[2, 4] = 12  # '=' where '+' belongs
+    assert problem_index(torch.cat([wrong[1:2], malformed[2:3]])).tolist() == [-1, -1]
+
+
+def test_contrasts_change_only_what_they_say() -> None:
+    """flip_one_letter: same length and target, one letter changed, count ±1 and the answer digit follows;
+    resample_digits: only the chosen place changes, and the condition holds."""
+    from helpers.inversion.patching import flip_one_letter, resample_digits
+
+    tokens, at = counting_batch(200, gen(3))
+    g = gen(4)
+    for row, where in zip(tokens, at.tolist()):
+        flipped = flip_one_letter(row, where, g)
+        target = int(row[where - 2])
+        count = lambda t: int((t[1: where - 3] == target).sum())  # noqa: E731
+        assert int((flipped != row).sum()) == 2  # one letter and the answer digit
+        assert abs(count(flipped) - count(row)) == 1 and int(flipped[where]) == 25 + count(flipped)
+    with pytest.raises(ValueError, match="count digit"):
+        flip_one_letter(tokens[0], 3, g)
+    for a, b in ((615, 861), (123, 456), (999, 100)):
+        a2, b2 = resample_digits(a, b, 0, lambda a, b, c, d: str(a + b)[0] != str(c + d)[0], g)
+        assert a2 % 100 == a % 100 and b2 % 100 == b % 100 and 100 <= a2 <= 999 and 100 <= b2 <= 999
+        assert str(a + b)[0] != str(a2 + b2)[0]
+        a3, b3 = resample_digits(a, b, 2, lambda *_: True, g)
+        assert a3 // 10 == a // 10 and b3 // 10 == b // 10
+    with pytest.raises(ValueError, match="place"):
+        resample_digits(615, 861, 3, lambda *_: True, g)
+
+
+def test_draw_preimage_draws_one_row_per_sample_and_one_rule() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from helpers.inversion.viewer import draw_preimage
+
+    tokens = addition_tokens(torch.tensor([615, 600, 111]), torch.tensor([861, 800, 222]))
+    fig, ax = plt.subplots()
+    draw_preimage(ax, ADDITION, tokens, torch.tensor([0.01, 0.05, 0.4]), shading=torch.zeros(3, 14))
+    assert len(ax.patches) == 3 and len(ax.lines) == 1  # three bars, one rule
+    assert abs(ax.lines[0].get_ydata()[0] - 0.5) < 1e-9  # between the second row (y = 1) and the third (y = 0)
+    assert sum(1 for t in ax.texts) == 14 + 14 + 13  # characters, padding dropped
+    plt.close(fig)

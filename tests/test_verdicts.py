@@ -49,3 +49,15 @@ def test_the_bound_must_be_positive_and_finite(bound):
 def test_the_claim_must_say_something():
     with pytest.raises(ValueError, match="non-empty claim"):
         verdict("  ", 0.0, 1e-10)
+
+
+def test_a_target_prints_the_measured_value_and_never_raises(capsys):
+    from helpers.verdicts import target
+
+    assert target("exact match", 0.99025, 0.98, digits=3) is True
+    assert capsys.readouterr().out == "exact match: 0.990 (target ≥ 0.98) ✓\n"
+    assert target("in-ball rate", 0.27, 0.3) is False
+    assert capsys.readouterr().out == "in-ball rate: 0.27 (target ≥ 0.3) ✗ missed\n"
+    assert target("edge", 0.3, 0.3) is True
+    with pytest.raises(ValueError, match="claim"):
+        target(" ", 1.0, 0.5)

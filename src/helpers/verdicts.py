@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["BoundExceeded", "verdict", "verdict_line"]
+__all__ = ["BoundExceeded", "target", "verdict", "verdict_line"]
 
 
 class BoundExceeded(AssertionError):
@@ -56,3 +56,18 @@ def verdict(claim: str, value: float, bound: float) -> None:
         BoundExceeded: ``value`` is NaN or larger than ``bound`` in absolute value; the message holds the value.
     """
     print(verdict_line(claim, value, bound))
+
+
+def target(claim: str, value: float, at_least: float, *, digits: int = 2) -> bool:
+    """Print ``"<claim>: <value> (target ≥ <at_least>) ✓"``, or ``✗ missed`` when below; return whether it holds.
+
+    For a number a chapter must *reach* (an accuracy, a rate), as opposed to a residual under a bound: a missed target
+    is printed with its measured value, not raised, so that the chapter can say why. Round ``value`` to as many
+    ``digits`` as are stable across CPUs.
+    """
+    if not isinstance(claim, str) or not claim.strip():
+        raise ValueError("target needs a non-empty claim saying what the value measures")
+    measured = float(value)
+    ok = measured >= at_least
+    print(f"{claim}: {measured:.{digits}f} (target ≥ {at_least:g}) {'✓' if ok else '✗ missed'}")
+    return ok

@@ -3,13 +3,18 @@ the decoder's proposals are, checked against the true ε-ball over all 810,000 p
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import torch
 
-from .tasks import ADDITION
+from .tasks import ADDITION, addition_tokens
 
-__all__ = ["Completeness", "addition_properties", "completeness", "roc_auc", "share_keeping"]
+__all__ = ["Completeness", "PROPERTY_NAMES", "addition_properties", "all_addition_tokens", "chance_keeping",
+           "completeness", "exact_distances", "problem_index", "roc_auc", "share_keeping"]
+
+#: The properties read off addition preimages at ``=``.
+PROPERTY_NAMES = ("F1S1", "C2", "A1")
 
 
 def addition_properties(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -37,7 +42,20 @@ def share_keeping(query: torch.Tensor, samples: torch.Tensor) -> dict[str, float
     keep = s["well_formed"]
     if not keep.any():
         raise ValueError("no well-formed sample to read")
-    return {name: float((s[name][keep] == q[name][0]).float().mean()) for name in ("F1S1", "C2", "A1")}
+    return {name: float((s[name][keep] == q[name][0]).float().mean()) for name in PROPERTY_NAMES}
+
+
+@lru_cache(maxsize=1)
+def all_addition_tokens() -> torch.Tensor:
+    """All 810,000 addition problems as tokens (810000, 14), ``a`` major (built once, then cached)."""
+    a, b = torch.meshgrid(torch.arange(100, 1000), torch.arange(100, 1000), indexing="ij")
+    return addition_tokens(a.reshape(-1), b.reshape(-1))
+
+
+def chance_keeping(query: torch.Tensor) -> dict[str, float]:
+    """The share of all 810,000 problems that keep each property of ``query`` (14,): what a preimage that carried
+    no information about it would keep."""
+    return share_keeping(query, all_addition_tokens())
 
 
 def roc_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
@@ -62,38 +80,69 @@ class Completeness(NamedTuple):
     total: int
     distinct_found: int
     auc: float
+    distance: torch.Tensor  # (m,) true distances of the scored problems: every in-ball one, then the negatives
+    loglik: torch.Tensor  # (m,) the decoder's log-likelihood of each
 
 
 @torch.no_grad()
-def completeness(model, decoder, query: torch.Tensor, site: str, position: int, found: torch.Tensor, *,
-                 epsilon: float = 0.1, negatives: int = 50_000, chunk: int = 8192,
+def exact_distances(model, query: torch.Tensor, position: int, sites: list[str], *,
+                    chunk: int = 16384) -> dict[str, torch.Tensor]:
+    """The distance ``D`` (minimum over valid positions) of every one of the 810,000 problems to the query's
+    activation at ``position``, per site (810000,), in one pass over all problems for all the sites."""
+    from .distance import min_distance
+    from .sampler import valid_positions
+
+    everything = all_addition_tokens()  # (810000, 14)
+    _, cache_q = model(query[None], cache=sites)
+    z_q = {site: cache_q[site][0, position] for site in sites}
+    parts: dict[str, list[torch.Tensor]] = {site: [] for site in sites}
+    for part in everything.split(chunk):
+        _, cache = model(part, cache=sites, stop_early=True)
+        valid = valid_positions(part, ADDITION)
+        for site in sites:
+            parts[site].append(min_distance(z_q[site], cache[site], valid)[0])
+    return {site: torch.cat(values) for site, values in parts.items()}
+
+
+def problem_index(tokens: torch.Tensor) -> torch.Tensor:
+    """The row of each sequence (n, 14) in :func:`all_addition_tokens`, or −1 for a sequence that is not exactly one
+    of the 810,000 problems (malformed, or a wrong answer)."""
+    digits = tokens[:, [1, 2, 3, 5, 6, 7]].clamp(max=9)
+    a = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+    b = digits[:, 3] * 100 + digits[:, 4] * 10 + digits[:, 5]
+    ok = (a >= 100) & (b >= 100)
+    index = torch.where(ok, (a - 100) * 900 + (b - 100), torch.zeros_like(a))
+    exact = ok & (all_addition_tokens()[index] == tokens).all(dim=1)
+    return torch.where(exact, index, torch.full_like(index, -1))
+
+
+@torch.no_grad()
+def completeness(decoder, z_query: torch.Tensor, site_id: int, distance: torch.Tensor, found: torch.Tensor, *,
+                 epsilon: float = 0.1, negatives: int = 20_000, chunk: int = 8192,
                  generator: torch.Generator) -> Completeness:
-    """The true ε-ball of the query's activation over all 810,000 problems, and the decoder's view of it.
+    """The true ε-ball (from :func:`exact_distances`) against the decoder's view of it.
 
     ``found``: the decoder's verified in-ball samples (m, 14). The AUC compares the decoder's teacher-forced
-    log-likelihood of every in-ball problem with that of ``negatives`` random out-of-ball ones.
+    log-likelihood, given ``z_query`` and ``site_id``, of every in-ball problem with that of ``negatives`` random
+    out-of-ball ones.
     """
-    from .distance import min_distance
-    from .sampler import activation, valid_positions
-    from .tasks import addition_tokens
-
-    a, b = torch.meshgrid(torch.arange(100, 1000), torch.arange(100, 1000), indexing="ij")
-    everything = addition_tokens(a.reshape(-1), b.reshape(-1))  # (810000, 14)
-    z_q = activation(model, query[None], site)[0, position]
-    distance = torch.cat([min_distance(z_q, activation(model, part, site), valid_positions(part, ADDITION))[0]
-                          for part in everything.split(chunk)])
+    everything = all_addition_tokens()
+    if distance.shape != (everything.shape[0],):
+        raise ValueError(f"distance must hold one value per problem ({everything.shape[0]},), got {tuple(distance.shape)}")
     inside = distance <= epsilon
-    site_id = model.sites.index(site)
 
     def loglik(tokens: torch.Tensor) -> torch.Tensor:
-        return torch.cat([decoder.log_likelihood(part, z_q.expand(part.shape[0], -1),
+        return torch.cat([decoder.log_likelihood(part, z_query.expand(part.shape[0], -1),
                                                  torch.full((part.shape[0],), site_id), ADDITION.pad)
                           for part in tokens.split(chunk)])
 
+    members = inside.nonzero()[:, 0]
     outside = (~inside).nonzero()[:, 0]
     outside = outside[torch.randperm(outside.shape[0], generator=generator)[:negatives]]
-    auc = roc_auc(loglik(everything[inside]), loglik(everything[outside])) if inside.any() else float("nan")
-    codes = lambda t: (t * (15 ** torch.arange(t.shape[1]))).sum(dim=1)  # noqa: E731  a sequence's code
-    members = set(codes(everything[inside]).tolist())
-    distinct = len(set(codes(found).tolist()) & members) if found.numel() else 0
-    return Completeness(int(inside.sum()), everything.shape[0], distinct, auc)
+    positive, negative = loglik(everything[members]), loglik(everything[outside])
+    auc = roc_auc(positive, negative) if members.numel() else float("nan")
+    index = problem_index(found) if found.numel() else torch.empty(0, dtype=torch.long)
+    index = index[index >= 0]
+    distinct = int(inside[index.unique()].sum()) if index.numel() else 0
+    return Completeness(int(inside.sum()), everything.shape[0], distinct, auc,
+                        torch.cat([distance[members], distance[outside]]), torch.cat([positive, negative]))

@@ -14,7 +14,7 @@ import torch
 
 from .transformer import ProbedTransformer
 
-__all__ = ["cumulative_patching", "logit_difference"]
+__all__ = ["cumulative_patching", "flip_one_letter", "logit_difference", "resample_digits"]
 
 
 def logit_difference(logits: torch.Tensor, position: int, original_answer: int, contrast_answer: int) -> float:
@@ -48,3 +48,47 @@ def cumulative_patching(model: ProbedTransformer, original: torch.Tensor, contra
         logits, _ = model(original[None], patch={s: contrast_cache[s] for s in patch_at}, patch_at=patch_at)
         values.append(logit_difference(logits, position, original_answer, contrast_answer))
     return values
+
+
+def flip_one_letter(tokens: torch.Tensor, answer_at: int, generator: torch.Generator) -> torch.Tensor:
+    """A counting problem (T,) with one letter of the string changed so that the target's count changes by one:
+    a non-target letter becomes the target (count + 1), or, when the count is 9 or no other letter exists, a copy of
+    the target becomes another letter of the string (count − 1). Same length, same target, answer updated."""
+    from .tasks import COUNTING
+
+    if tokens.ndim != 1 or not 5 <= answer_at < tokens.shape[0] or int(tokens[answer_at - 1]) != COUNTING.vocab.index(":"):
+        raise ValueError("need one counting problem (T,) and the position of its count digit (right after ':')")
+    target = int(tokens[answer_at - 2])
+    letters = tokens[1: answer_at - 3]  # the string between B and |
+    count = int((letters == target).sum())
+    others = (letters != target).nonzero()[:, 0]
+    flipped = tokens.clone()
+    if count < 9 and others.numel():
+        pick = others[torch.randint(0, others.numel(), (1,), generator=generator)]
+        flipped[1 + pick] = target
+        count += 1
+    else:
+        if count < 2 or not others.numel():
+            raise ValueError("cannot change the count by one without changing the string's letters")
+        copies = (letters == target).nonzero()[:, 0]
+        pick = copies[torch.randint(0, copies.numel(), (1,), generator=generator)]
+        flipped[1 + pick] = letters[others[0]]
+        count -= 1
+    flipped[answer_at] = 25 + count  # the digit d is token 25 + d
+    return flipped
+
+
+def resample_digits(a: int, b: int, place: int, changes, generator: torch.Generator, tries: int = 1000) -> tuple[int, int]:
+    """New operands with the digits at ``place`` (0 hundreds, 1 tens, 2 ones) of both ``a`` and ``b`` redrawn (the
+    hundreds from 1–9) until ``changes(a, b, a', b')`` holds (e.g. the first answer digit differs)."""
+    if place not in (0, 1, 2):
+        raise ValueError(f"place must be 0, 1 or 2, got {place}")
+    scale = 10 ** (2 - place)
+    low = 1 if place == 0 else 0
+    for _ in range(tries):
+        da, db = (int(v) for v in torch.randint(low, 10, (2,), generator=generator))
+        a2 = a - (a // scale % 10) * scale + da * scale
+        b2 = b - (b // scale % 10) * scale + db * scale
+        if changes(a, b, a2, b2):
+            return a2, b2
+    raise ValueError(f"no resampling of place {place} of {a} + {b} satisfies the condition in {tries} tries")

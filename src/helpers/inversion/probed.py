@@ -47,7 +47,7 @@ COUNTING_CONFIG: dict[str, Any] = {
     "steps": 8000, "batch_size": 128, "lr": 3e-3, "warmup": 200, "weight_decay": 0.01, "seed": 0,
     "plateau_check": 3000, "plateau_accuracy": 0.5, "max_restarts": 3, "eval_problems": 5000, "eval_seed": 12345,
 }
-COUNTING_TOLERANCES = {"accuracy": 0.03, "accuracy_counts_1_3": 0.03}
+COUNTING_TOLERANCES = {"accuracy": 0.03, "accuracy_counts_1_3": 0.03, "seed": 0, "restarts": 0}
 
 
 def build(config: dict[str, Any], task_name: str) -> ProbedTransformer:

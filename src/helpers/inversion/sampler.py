@@ -18,7 +18,7 @@ from .distance import EPSILON, in_ball, min_distance
 from .tasks import Task
 from .transformer import ProbedTransformer
 
-__all__ = ["Samples", "SETTINGS", "activation", "propose_and_verify", "valid_positions"]
+__all__ = ["Samples", "SETTINGS", "activation", "display_subset", "propose_and_verify", "valid_positions"]
 
 #: (temperature, noise as a share of the query's standard deviation), as in the paper's small tasks.
 SETTINGS: tuple[tuple[float, float], ...] = ((0.5, 0.0), (1.0, 0.0), (2.0, 0.0), (2.0, 0.1))
@@ -72,3 +72,19 @@ def propose_and_verify(decoder: Decoder, model: ProbedTransformer, task: Task, q
     tokens = torch.cat(parts)
     distance, where = min_distance(z_query, activation(model, tokens, site), valid_positions(tokens, task))
     return Samples(tokens, distance, where, in_ball(distance, epsilon), torch.cat(temps))
+
+
+def display_subset(samples: Samples, rows: int = 30, inside_share: float = 0.7, *,
+                   generator: torch.Generator) -> torch.Tensor:
+    """Indices of ``rows`` samples to show, sorted by distance: about ``inside_share`` of them drawn at random from
+    the ball, the rest the nearest samples outside it (the near-misses show what the ball excludes). With too few
+    samples on one side, the other side fills the rows."""
+    if rows < 1 or not 0 <= inside_share <= 1:
+        raise ValueError(f"need rows ≥ 1 and 0 ≤ inside_share ≤ 1, got {rows} and {inside_share}")
+    inside = samples.inside.nonzero()[:, 0]
+    outside = (~samples.inside).nonzero()[:, 0]
+    n_in = min(inside.numel(), max(rows - outside.numel(), round(rows * inside_share)))
+    chosen_in = inside[torch.randperm(inside.numel(), generator=generator)[:n_in]]
+    chosen_out = outside[samples.distance[outside].argsort(stable=True)[: rows - n_in]]
+    chosen = torch.cat([chosen_in, chosen_out])
+    return chosen[samples.distance[chosen].argsort(stable=True)]

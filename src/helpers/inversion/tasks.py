@@ -105,21 +105,22 @@ def counting_batch(n: int, generator: torch.Generator) -> tuple[torch.Tensor, to
     """
     if n < 1:
         raise ValueError(f"n must be positive, got {n}")
-    letters = torch.stack([torch.randperm(26, generator=generator)[:3] for _ in range(n)])  # (n, 3)
+    letters = torch.rand(n, 26, generator=generator).argsort(dim=1)[:, :3]  # (n, 3): three distinct letters
     counts = torch.randint(1, 10, (n, 3), generator=generator)  # (n, 3)
     which = torch.randint(0, 3, (n,), generator=generator)
+    total = counts.sum(dim=1)  # (n,): 3 to 27 letters
+    slots = torch.arange(27)
+    kind = (slots >= counts[:, :1]).long() + (slots >= counts[:, :2].sum(dim=1, keepdim=True)).long()  # (n, 27)
+    used = slots < total[:, None]  # the first `total` slots hold letters, counts[i] of letter i
+    shuffle = torch.rand(n, 27, generator=generator).masked_fill(~used, 2.0).argsort(dim=1)  # used slots first
+    body = letters.gather(1, kind).gather(1, shuffle)  # (n, 27): the letters in random order, then filler
+    rows = torch.arange(n)
     out = torch.full((n, COUNTING.length), COUNTING.pad, dtype=torch.long)
-    answer_at = torch.empty(n, dtype=torch.long)
-    for i in range(n):
-        body = torch.repeat_interleave(letters[i], counts[i])
-        body = body[torch.randperm(body.shape[0], generator=generator)]
-        k = body.shape[0]
-        out[i, 0] = 37
-        out[i, 1:k + 1] = body
-        out[i, k + 1] = 35
-        out[i, k + 2] = letters[i, which[i]]
-        out[i, k + 3] = 36
-        out[i, k + 4] = 25 + counts[i, which[i]]  # the digit d is token 25 + d
-        out[i, k + 5] = 38
-        answer_at[i] = k + 4
-    return out, answer_at
+    out[:, 0] = 37
+    out[:, 1:28] = torch.where(used, body, COUNTING.pad)
+    out[rows, total + 1] = 35
+    out[rows, total + 2] = letters[rows, which]
+    out[rows, total + 3] = 36
+    out[rows, total + 4] = 25 + counts[rows, which]  # the digit d is token 25 + d
+    out[rows, total + 5] = 38
+    return out, total + 4

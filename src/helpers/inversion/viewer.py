@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import html
 
+import matplotlib.pyplot as plt
 import torch
 
 from .decoder import Decoder
 from .distance import EPSILON
 from .tasks import Task
 
-__all__ = ["preimage_html", "token_shading"]
+__all__ = ["draw_preimage", "preimage_html", "token_shading"]
 
 
 @torch.no_grad()
@@ -70,3 +71,43 @@ def preimage_html(task: Task, tokens: torch.Tensor, distance: torch.Tensor, *, s
                    f'<span style="display: inline-block; width: 50px">{d:.3f}</span>{"".join(chars)}</div>')
     out.append("</div>")
     return "\n".join(out)
+
+
+def draw_preimage(ax: plt.Axes, task: Task, tokens: torch.Tensor, distance: torch.Tensor, *,
+                  shading: torch.Tensor | None = None, epsilon: float = EPSILON, title: str = "") -> None:
+    """The viewer's rows drawn on a matplotlib axis (for figures and the static explorer): per sample, in the order
+    given, a distance bar (green inside ε, grey outside), the characters shaded as in :func:`preimage_html`, and a
+    crimson rule where the samples leave the ball."""
+    if tokens.ndim != 2 or distance.shape != (tokens.shape[0],) or tokens.shape[0] == 0:
+        raise ValueError(f"need a non-empty batch of tokens (n, T) and distances (n,), got {tuple(tokens.shape)} and "
+                         f"{tuple(distance.shape)}")
+    n, width = tokens.shape[0], tokens.shape[1]
+    scale = 4 * epsilon  # bars are drawn on [0, 4ε], longer ones clipped
+    for row in range(n):
+        d = float(distance[row])
+        y = n - 1 - row
+        ax.barh(y, min(d, scale) / scale * 3.0, left=-3.6, height=0.6, color="#3a7" if d <= epsilon else "#bbb")
+        for t, token in enumerate(tokens[row].tolist()):
+            if token == task.pad:
+                continue
+            face = _colour(float(shading[row, t])) if shading is not None else "none"
+            ax.text(t, y, task.vocab[token], ha="center", va="center", family="monospace", fontsize=8,
+                    bbox={"boxstyle": "square,pad=0.15", "facecolor": _rgba(face), "edgecolor": "none"})
+    outside = (distance > epsilon).nonzero()[:, 0]
+    if outside.numel() and outside[0] > 0:
+        ax.axhline(n - 1 - int(outside[0]) + 0.5, color="crimson", lw=1.5)
+    ax.set_xlim(-3.8, width)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.set_title(title, fontsize=9)
+
+
+def _rgba(css: str):
+    """A CSS ``rgba(r, g, b, a)`` colour as a matplotlib tuple (``none`` passes through)."""
+    if css == "none":
+        return css
+    r, g, b, a = (float(v) for v in css[css.index("(") + 1: -1].split(","))
+    return (r / 255, g / 255, b / 255, a)

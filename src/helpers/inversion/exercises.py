@@ -1,0 +1,76 @@
+"""Chapter 4's exercises: the distance and the in-ball filter, one activation patch, and reading a preimage."""
+
+from __future__ import annotations
+
+import torch
+
+from ..exercises import Exercise, Prediction
+from .distance import in_ball, min_distance
+from .patching import cumulative_patching
+from .tasks import ADDITION, addition_tokens
+from .transformer import ProbedTransformer
+
+__all__ = ["PROPERTIES", "exercise_in_ball", "exercise_patch", "reading_exercise"]
+
+
+def _in_ball(query: torch.Tensor, activations: torch.Tensor, valid: torch.Tensor, epsilon: float):
+    distance, _ = min_distance(query, activations, valid)
+    return distance, in_ball(distance, epsilon)
+
+
+def _in_ball_inputs() -> list[tuple]:
+    g = torch.Generator().manual_seed(41)
+    inputs = []
+    for n, t, d, eps in ((5, 4, 8, 0.1), (40, 14, 32, 0.3), (3, 1, 2, 1.5)):
+        query = torch.randn(d, generator=g, dtype=torch.float64)
+        acts = query + torch.randn(n, t, d, generator=g, dtype=torch.float64) * query.norm() * torch.rand(
+            n, t, 1, generator=g, dtype=torch.float64) * 0.3 / d ** 0.5
+        acts[0, -1] = query  # one exact member
+        valid = torch.rand(n, t, generator=g) < 0.8
+        valid[:, 0] = True
+        inputs.append((query, acts, valid, eps))
+    return inputs
+
+
+exercise_in_ball = Exercise("Exercise 4.1 — the distance and the in-ball filter", _in_ball, _in_ball_inputs,
+                            rtol=1e-10, atol=1e-12)
+
+
+def _patch(model: ProbedTransformer, original: torch.Tensor, contrast: torch.Tensor, site: str, at: int,
+           answer_position: int, original_answer: int, contrast_answer: int) -> float:
+    return cumulative_patching(model, original, contrast, [(site, at)], answer_position, original_answer,
+                               contrast_answer)[-1]
+
+
+def _patch_inputs() -> list[tuple]:
+    torch.manual_seed(42)
+    model = ProbedTransformer(ADDITION.size, ADDITION.length, 16, 2, 2, 32).eval()
+    a, b = torch.tensor([615, 123, 999]), torch.tensor([861, 456, 999])
+    c, d = torch.tensor([215, 723, 199]), torch.tensor([361, 456, 999])
+    original, contrast = addition_tokens(a, b), addition_tokens(c, d)
+    cases = [(0, "attn0.1", 8), (1, "resid_mid0", 1), (2, "mlp1", 8), (0, "attn1.0", 3)]
+    return [(model, original[i, :9], contrast[i, :9], site, at, 8, int(original[i, 9]), int(contrast[i, 9]))
+            for i, site, at in cases]
+
+
+exercise_patch = Exercise("Exercise 4.2 — patch one component from the contrast run", _patch, _patch_inputs,
+                          rtol=1e-4, atol=1e-5)
+
+#: What an addition preimage at ``=`` might keep, numbered for the reading exercise.
+PROPERTIES = {1: "the hundreds digits {F1, S1}", 2: "the tens carry C2", 3: "the first answer digit A1",
+              4: "nothing beyond chance"}
+
+
+def reading_exercise(site: str, gain: dict[str, float], threshold: float = 0.5) -> Prediction:
+    """Exercise 4.3, built from the sampler's statistics: which property (numbered as in :data:`PROPERTIES`) the
+    in-ball samples of ``site`` keep most above chance. ``gain``: (kept share − chance) / (1 − chance) per property
+    name ``F1S1``, ``C2``, ``A1`` (0 at chance, 1 when always kept); the answer is 4 when no gain reaches
+    ``threshold``."""
+    names = ["F1S1", "C2", "A1"]
+    best = max(names, key=lambda k: gain[k])
+    answer = names.index(best) + 1 if gain[best] >= threshold else 4
+    detail = ", ".join(f"{k} {gain[k]:.2f}" for k in names)
+    return Prediction(f"Exercise 4.3 — what does {site} at '=' encode?", answer,
+                      hint="look at which digits the rows above the red rule share, and compare with what a random "
+                           "problem would share by chance",
+                      why=f"its in-ball samples keep {PROPERTIES[answer]} (gain over chance, 0 = chance, 1 = always: {detail})")
