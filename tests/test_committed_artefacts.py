@@ -56,10 +56,14 @@ def test_every_cached_model_records_its_platform():
 
 
 def test_chaotic_models_are_marked_as_their_code_declares():
+    from helpers.inversion import decoder, probed
     from helpers.lib import modadd
 
-    assert CHAOTIC == ["modadd_transformer"]
-    assert MANIFEST["modadd_transformer"]["chaotic"] == checkpoints._chaotic_entry(modadd.MODADD_CHAOTIC)
+    declared = {"modadd_transformer": modadd.MODADD_CHAOTIC, "inversion_addition_model": probed.ADDITION_CHAOTIC,
+                "inversion_counting_model": probed.COUNTING_CHAOTIC, "inversion_addition_decoder": decoder.DECODER_CHAOTIC}
+    assert CHAOTIC == sorted(declared)
+    for name, chaotic in declared.items():
+        assert MANIFEST[name]["chaotic"] == checkpoints._chaotic_entry(chaotic), name
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))

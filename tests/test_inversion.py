@@ -47,6 +47,9 @@ def test_counting_answers_are_the_counts() -> None:
         assert text[0] == "B" and rest[1] == ":" and rest[3:] == "E"
         assert len(set(letters)) == 3 and query in letters
         assert letters.count(query) == int(count) and COUNTING.vocab[int(row[position])] == count
+    runs = [sum(1 for k in range(1, len(t)) if t[k] != t[k - 1]) for t in (decode(COUNTING, r)[1:].split("|")[0]
+                                                                           for r in tokens)]
+    assert sum(r > 2 for r in runs) > 40  # shuffled: the three letters are not left in three blocks
 
 
 # ---------------------------------------------------------------- the probed transformer

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from tools.kernels import KERNELS
+from tools.kernels import KERNELS, MEASUREMENTS
 from tools.notebooks import ROOT, chapter_paths, execute, section_seconds
 
 BENCH_JSON = ROOT / "data" / "bench.json"
@@ -135,6 +135,11 @@ def _page(result: dict) -> str:
                 f"{w['baseline_mib']} | {'yes' if w['same_as_generic'] else 'NO'} |"
                 for w in k["ways"]
             ]
+    if result.get("measurements"):
+        lines += ["", "## Measurements", "", "Costs a chapter states, measured once each (best of three where repeated).",
+                  "", "| chapter | what | how | value |", "|---|---|---|---:|"]
+        lines += [f"| {m['chapter']} | {m['name']} | {m['what']} | {m['value']:g} {m['unit']} |"
+                  for m in result["measurements"]]
     return "\n".join(lines) + "\n"
 
 
@@ -168,8 +173,12 @@ def main(argv: list[str]) -> int:
         kernels.append({"name": r.name, "chapter": r.chapter, "what": r.what, "seconds_fast": r.seconds_fast,
                         "seconds_slow": r.seconds_slow, "agree": r.agree, "note": r.note, "ways": list(r.ways)})
         print(f"  {r.ratio:.1f}x, agree={r.agree}", flush=True)
+    measurements = []
+    for measure in MEASUREMENTS:
+        print(f"bench: measurement {measure.__name__} …", flush=True)
+        measurements += measure()
     result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "book_seconds": None,
-              "chapters": chapters, "kernels": kernels}
+              "chapters": chapters, "kernels": kernels, "measurements": measurements}
     previous = SECTIONS_PAGE.read_text() if SECTIONS_PAGE.exists() else None
     SECTIONS_PAGE.write_text(_sections_page(result))  # before the build, which includes it
     print("bench: building the book from scratch …", flush=True)

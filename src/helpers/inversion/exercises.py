@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 from ..exercises import Exercise, Prediction
@@ -42,9 +44,15 @@ def _patch(model: ProbedTransformer, original: torch.Tensor, contrast: torch.Ten
                                contrast_answer)[-1]
 
 
-def _patch_inputs() -> list[tuple]:
+@lru_cache(maxsize=1)
+def _patch_model() -> ProbedTransformer:
+    """A small untrained addition model with fixed weights: the same object for every check (it is never changed)."""
     torch.manual_seed(42)
-    model = ProbedTransformer(ADDITION.size, ADDITION.length, 16, 2, 2, 32).eval()
+    return ProbedTransformer(ADDITION.size, ADDITION.length, 16, 2, 2, 32).eval()
+
+
+def _patch_inputs() -> list[tuple]:
+    model = _patch_model()
     a, b = torch.tensor([615, 123, 999]), torch.tensor([861, 456, 999])
     c, d = torch.tensor([215, 723, 199]), torch.tensor([361, 456, 999])
     original, contrast = addition_tokens(a, b), addition_tokens(c, d)

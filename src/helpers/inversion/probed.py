@@ -37,6 +37,7 @@ __all__ = [
 ADDITION_CONFIG: dict[str, Any] = {
     "d_model": 32, "n_layers": 2, "n_heads": 4, "d_mlp": 128,
     "steps": 5000, "batch_size": 256, "lr": 3e-3, "warmup": 200, "weight_decay": 0.01, "seed": 0, "split_seed": 0,
+    "pos_std": 0.02,
     "eval_problems": 20000,
 }
 ADDITION_TOLERANCES = {"exact_match": 0.01}
@@ -44,8 +45,8 @@ ADDITION_TOLERANCES = {"exact_match": 0.01}
 #: Model B: 2 layers, 1 head, d_model 64; loss on the count digit only; warm-up then cosine.
 COUNTING_CONFIG: dict[str, Any] = {
     "d_model": 64, "n_layers": 2, "n_heads": 1, "d_mlp": 256,
-    "steps": 8000, "batch_size": 128, "lr": 3e-3, "warmup": 200, "weight_decay": 0.01, "seed": 0,
-    "plateau_check": 3000, "plateau_accuracy": 0.5, "max_restarts": 3, "eval_problems": 5000, "eval_seed": 12345,
+    "steps": 12000, "batch_size": 128, "lr": 3e-3, "warmup": 200, "weight_decay": 0.01, "seed": 1, "pos_std": 1.0,
+    "plateau_check": 3000, "plateau_accuracy": 0.3, "max_restarts": 3, "eval_problems": 5000, "eval_seed": 12345,
 }
 COUNTING_TOLERANCES = {"accuracy": 0.03, "accuracy_counts_1_3": 0.03, "seed": 0, "restarts": 0}
 
@@ -54,7 +55,7 @@ def build(config: dict[str, Any], task_name: str) -> ProbedTransformer:
     """The untrained probed model of a config, for ``"addition"`` or ``"counting"``."""
     task = {"addition": ADDITION, "counting": COUNTING}[task_name]
     return ProbedTransformer(task.size, task.length, config["d_model"], config["n_layers"], config["n_heads"],
-                             config["d_mlp"])
+                             config["d_mlp"], pos_std=config["pos_std"])
 
 
 @torch.no_grad()
@@ -199,19 +200,20 @@ ADDITION_CHAOTIC = Chaotic(addition_predictions, min_agreement=0.98)
 COUNTING_CHAOTIC = Chaotic(counting_predictions, min_agreement=0.85)
 
 
-def load_addition_model() -> tuple[ProbedTransformer, dict[str, float]]:
-    """Model A from the cache (trained on first use), in eval mode with gradients off, and its metrics."""
-    ckpt = load_or_train("inversion_addition_model", ADDITION_CONFIG, train_addition_model,
-                         tolerances=ADDITION_TOLERANCES, chaotic=ADDITION_CHAOTIC)
-    model = build(ADDITION_CONFIG, "addition")
+def _load(name: str, config: dict[str, Any], task_name: str, train_fn, tolerances, chaotic: Chaotic):
+    ckpt = load_or_train(name, config, train_fn, tolerances=tolerances, chaotic=chaotic)
+    model = build(config, task_name)
     model.load_state_dict(ckpt.tensors)
     return model.eval().requires_grad_(False), ckpt.metrics
+
+
+def load_addition_model() -> tuple[ProbedTransformer, dict[str, float]]:
+    """Model A from the cache (trained on first use), in eval mode with gradients off, and its metrics."""
+    return _load("inversion_addition_model", ADDITION_CONFIG, "addition", train_addition_model, ADDITION_TOLERANCES,
+                 ADDITION_CHAOTIC)
 
 
 def load_counting_model() -> tuple[ProbedTransformer, dict[str, float]]:
     """Model B from the cache (trained on first use), in eval mode with gradients off, and its metrics."""
-    ckpt = load_or_train("inversion_counting_model", COUNTING_CONFIG, train_counting_model,
-                         tolerances=COUNTING_TOLERANCES, chaotic=COUNTING_CHAOTIC)
-    model = build(COUNTING_CONFIG, "counting")
-    model.load_state_dict(ckpt.tensors)
-    return model.eval().requires_grad_(False), ckpt.metrics
+    return _load("inversion_counting_model", COUNTING_CONFIG, "counting", train_counting_model, COUNTING_TOLERANCES,
+                 COUNTING_CHAOTIC)

@@ -26,15 +26,17 @@ __all__ = ["ProbedTransformer"]
 
 class ProbedTransformer(nn.Module):
     """Token and learned position embeddings, ``n_layers`` pre-LayerNorm blocks (causal multi-head attention, then a
-    GELU MLP), a final LayerNorm and an unembedding. No dropout."""
+    GELU MLP), a final LayerNorm and an unembedding. No dropout. ``pos_std``: the position embeddings' initial scale
+    (the token embeddings start at 1)."""
 
-    def __init__(self, vocab: int, length: int, d_model: int, n_layers: int, n_heads: int, d_mlp: int) -> None:
+    def __init__(self, vocab: int, length: int, d_model: int, n_layers: int, n_heads: int, d_mlp: int,
+                 pos_std: float = 0.02) -> None:
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be a multiple of n_heads ({n_heads})")
         self.length, self.n_layers, self.n_heads, self.d_head = length, n_layers, n_heads, d_model // n_heads
         self.embed = nn.Embedding(vocab, d_model)
-        self.pos = nn.Parameter(0.02 * torch.randn(length, d_model))
+        self.pos = nn.Parameter(pos_std * torch.randn(length, d_model))  # GPT-2's 0.02 unless asked otherwise
         self.ln1 = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
         self.ln2 = nn.ModuleList(nn.LayerNorm(d_model) for _ in range(n_layers))
         scale = 1 / math.sqrt(d_model)
