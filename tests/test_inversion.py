@@ -381,3 +381,9 @@ def test_draw_preimage_draws_one_row_per_sample_and_one_rule() -> None:
     assert abs(ax.lines[0].get_ydata()[0] - 0.5) < 1e-9  # between the second row (y = 1) and the third (y = 0)
     assert sum(1 for t in ax.texts) == 14 + 14 + 13  # characters, padding dropped
     plt.close(fig)
+    after_end = tokens[2:3].clone()
+    after_end[0, 13] = 7  # a sampler's garbage after E: not part of the input, not shown
+    fig, ax = plt.subplots()
+    draw_preimage(ax, ADDITION, after_end, torch.tensor([0.3]))
+    assert "".join(t.get_text() for t in ax.texts) == "B111+222=333E"
+    plt.close(fig)

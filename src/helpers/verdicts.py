@@ -58,8 +58,8 @@ def verdict(claim: str, value: float, bound: float) -> None:
     print(verdict_line(claim, value, bound))
 
 
-def target(claim: str, value: float, at_least: float, *, digits: int = 2) -> bool:
-    """Print ``"<claim>: <value> (target ≥ <at_least>) ✓"``, or ``✗ missed`` when below; return whether it holds.
+def target(claim: str, value: float, at_least: float, *, digits: int = 2) -> None:
+    """Print ``"<claim>: <value> (target ≥ <at_least>) ✓"``, or ``✗ missed`` when below.
 
     For a number a chapter must *reach* (an accuracy, a rate), as opposed to a residual under a bound: a missed target
     is printed with its measured value, not raised, so that the chapter can say why. Round ``value`` to as many
@@ -68,6 +68,4 @@ def target(claim: str, value: float, at_least: float, *, digits: int = 2) -> boo
     if not isinstance(claim, str) or not claim.strip():
         raise ValueError("target needs a non-empty claim saying what the value measures")
     measured = float(value)
-    ok = measured >= at_least
-    print(f"{claim}: {measured:.{digits}f} (target ≥ {at_least:g}) {'✓' if ok else '✗ missed'}")
-    return ok
+    print(f"{claim}: {measured:.{digits}f} (target ≥ {at_least:g}) {'✓' if measured >= at_least else '✗ missed'}")

@@ -48,7 +48,7 @@ def _patch(model: ProbedTransformer, original: torch.Tensor, contrast: torch.Ten
 def _patch_model() -> ProbedTransformer:
     """A small untrained addition model with fixed weights: the same object for every check (it is never changed)."""
     torch.manual_seed(42)
-    return ProbedTransformer(ADDITION.size, ADDITION.length, 16, 2, 2, 32).eval()
+    return ProbedTransformer(ADDITION.size, ADDITION.length, 16, 2, 2, 32).eval().requires_grad_(False)
 
 
 def _patch_inputs() -> list[tuple]:

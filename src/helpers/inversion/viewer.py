@@ -33,6 +33,13 @@ def token_shading(decoder: Decoder, tokens: torch.Tensor, z_query: torch.Tensor,
     return torch.cat([torch.zeros(n, 1), probs(z_query) - probs(z_baseline)], dim=1)
 
 
+def _last(task: Task, tokens: torch.Tensor) -> int:
+    """The position of a sequence's first end token, the last one shown: what a sampler generates after it is not
+    part of the input."""
+    stop = (tokens == task.vocab.index("E")).nonzero()
+    return int(stop[0, 0]) if stop.numel() else tokens.shape[0] - 1
+
+
 def _colour(value: float) -> str:
     """Blue for a raised probability, red for a lowered one, white for none."""
     v = max(-1.0, min(1.0, value))
@@ -61,6 +68,8 @@ def preimage_html(task: Task, tokens: torch.Tensor, distance: torch.Tensor, *, s
         width = min(d, scale) / scale * 80
         chars = []
         for t, token in enumerate(tokens[i].tolist()):
+            if t > _last(task, tokens[i]):
+                break
             if token == task.pad:
                 continue
             shade = _colour(float(shading[i, t])) if shading is not None else "transparent"
@@ -88,6 +97,8 @@ def draw_preimage(ax: plt.Axes, task: Task, tokens: torch.Tensor, distance: torc
         y = n - 1 - row
         ax.barh(y, min(d, scale) / scale * 3.0, left=-3.6, height=0.6, color="#3a7" if d <= epsilon else "#bbb")
         for t, token in enumerate(tokens[row].tolist()):
+            if t > _last(task, tokens[row]):
+                break
             if token == task.pad:
                 continue
             face = _colour(float(shading[row, t])) if shading is not None else "none"
