@@ -33,11 +33,16 @@ def token_shading(decoder: Decoder, tokens: torch.Tensor, z_query: torch.Tensor,
     return torch.cat([torch.zeros(n, 1), probs(z_query) - probs(z_baseline)], dim=1)
 
 
-def _last(task: Task, tokens: torch.Tensor) -> int:
-    """The position of a sequence's first end token, the last one shown: what a sampler generates after it is not
-    part of the input."""
-    stop = (tokens == task.vocab.index("E")).nonzero()
-    return int(stop[0, 0]) if stop.numel() else tokens.shape[0] - 1
+def _shown(task: Task, tokens: torch.Tensor) -> list[tuple[int, int]]:
+    """(position, token) of the characters a row shows: up to the first end token, padding left out. What a sampler
+    generates after the end token is not part of the input."""
+    shown = []
+    for t, token in enumerate(tokens.tolist()):
+        if token != task.pad:
+            shown.append((t, token))
+        if token == task.vocab.index("E"):
+            break
+    return shown
 
 
 def _colour(value: float) -> str:
@@ -67,11 +72,7 @@ def preimage_html(task: Task, tokens: torch.Tensor, distance: torch.Tensor, *, s
             ruled = True
         width = min(d, scale) / scale * 80
         chars = []
-        for t, token in enumerate(tokens[i].tolist()):
-            if t > _last(task, tokens[i]):
-                break
-            if token == task.pad:
-                continue
+        for t, token in _shown(task, tokens[i]):
             shade = _colour(float(shading[i, t])) if shading is not None else "transparent"
             chars.append(f'<span style="background: {shade}">{html.escape(task.vocab[token])}</span>')
         out.append('<div style="white-space: nowrap">'
@@ -96,11 +97,7 @@ def draw_preimage(ax: plt.Axes, task: Task, tokens: torch.Tensor, distance: torc
         d = float(distance[row])
         y = n - 1 - row
         ax.barh(y, min(d, scale) / scale * 3.0, left=-3.6, height=0.6, color="#3a7" if d <= epsilon else "#bbb")
-        for t, token in enumerate(tokens[row].tolist()):
-            if t > _last(task, tokens[row]):
-                break
-            if token == task.pad:
-                continue
+        for t, token in _shown(task, tokens[row]):
             face = _colour(float(shading[row, t])) if shading is not None else "none"
             ax.text(t, y, task.vocab[token], ha="center", va="center", family="monospace", fontsize=8,
                     bbox={"boxstyle": "square,pad=0.15", "facecolor": _rgba(face), "edgecolor": "none"})
