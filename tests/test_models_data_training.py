@@ -227,3 +227,22 @@ def test_train_digits_mlp_tiny_config():
     again, metrics_again = workbench.train_digits_mlp(config)
     assert metrics_again == metrics
     assert all(torch.equal(tensors[k], again[k]) for k in tensors)
+
+
+def test_one_thread_runs_the_block_on_one_thread_and_restores_the_count():
+    import torch
+
+    from helpers.training import one_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with one_thread():
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError):
+            with one_thread():
+                raise RuntimeError("inside")
+        assert torch.get_num_threads() == 2  # restored even when the block fails
+    finally:
+        torch.set_num_threads(before)

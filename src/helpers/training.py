@@ -11,6 +11,7 @@ import math
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 import torch
@@ -19,9 +20,24 @@ from tqdm.std import tqdm
 
 from .data import Split
 
-__all__ = ["accuracy", "in_notebook", "progress", "train_classifier"]
+__all__ = ["accuracy", "in_notebook", "one_thread", "progress", "train_classifier"]
 
 T = TypeVar("T")
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run a block on one torch thread, restoring the thread count after it.
+
+    Another thread count sums in another order, and a long training run amplifies that rounding into other weights;
+    on one thread a retraining reproduces the cached weights whatever the machine's number of cores.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def in_notebook() -> bool:

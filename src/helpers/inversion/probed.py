@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..checkpoints import Chaotic, load_or_train
-from ..training import progress
+from ..training import one_thread, progress
 from .tasks import ADDITION, COUNTING, addition_problems, addition_tokens, counting_batch
 from .transformer import ProbedTransformer
 
@@ -95,15 +95,16 @@ def _train_steps(model: nn.Module, batches, steps: int, lr: float, weight_decay:
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
     model.train()
-    for step in progress(range(steps), desc=desc):
-        loss = batches()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if check is not None and check(step + 1) is False:
-            model.eval()
-            return False
+    with one_thread():  # the cached weights were trained on one thread; any other count rounds differently
+        for step in progress(range(steps), desc=desc):
+            loss = batches()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            if check is not None and check(step + 1) is False:
+                model.eval()
+                return False
     model.eval()
     return True
 

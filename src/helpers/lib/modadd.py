@@ -30,7 +30,7 @@ from torch import nn
 
 from .._checks import require_tensor
 from ..checkpoints import Chaotic
-from ..training import progress
+from ..training import one_thread, progress
 from .bases import augment
 from .closed_forms import ClosedFormSection, affine_section, causal_attention_section, residual_mlp_section
 
@@ -193,19 +193,17 @@ def train_modadd(config: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[
     # flushing them to zero keeps every step equally fast (and the run deterministic).
     # Grokking is chaotic: a different summation order (another thread count) ends in different weights with the
     # same accuracy. One thread makes a retraining reproduce the cached weights.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     torch.set_flush_denormal(True)
     try:
-        for _ in progress(range(config["steps"]), desc="mod-add transformer"):
-            loss = loss_fn(model(tokens[train]), labels[train])
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
+        with one_thread():
+            for _ in progress(range(config["steps"]), desc="mod-add transformer"):
+                loss = loss_fn(model(tokens[train]), labels[train])
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+                schedule.step()
     finally:
         torch.set_flush_denormal(False)
-        torch.set_num_threads(threads)
     model.eval()
     with torch.no_grad():
         test_loss = float(loss_fn(model(tokens[test]), labels[test]))
