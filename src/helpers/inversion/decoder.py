@@ -170,7 +170,7 @@ def train_addition_decoder(config: dict) -> tuple[dict[str, torch.Tensor], dict[
         tokens, z, site = activation_pairs(probed, sites, train, config["batch_size"], g)
         logits = decoder(tokens[:, :-1], z, site)
         loss = loss_fn(logits.reshape(-1, ADDITION.size), tokens[:, 1:].reshape(-1))
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         return loss
 
     _train_steps(decoder, batch, config["steps"], config["lr"], config["weight_decay"], desc="decoder")

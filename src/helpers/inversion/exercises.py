@@ -12,7 +12,7 @@ from .patching import cumulative_patching
 from .tasks import ADDITION, addition_tokens
 from .transformer import ProbedTransformer
 
-__all__ = ["PROPERTIES", "exercise_in_ball", "exercise_patch", "reading_exercise"]
+__all__ = ["PROPERTIES", "exercise_in_ball", "exercise_patch", "exercise_reading", "reading_answer"]
 
 
 def _in_ball(query: torch.Tensor, activations: torch.Tensor, valid: torch.Tensor, epsilon: float):
@@ -69,16 +69,20 @@ PROPERTIES = {1: "the hundreds digits {F1, S1}", 2: "the tens carry C2", 3: "the
               4: "nothing beyond chance"}
 
 
-def reading_exercise(site: str, gain: dict[str, float], threshold: float = 0.5) -> Prediction:
-    """Exercise 4.3, built from the sampler's statistics: which property (numbered as in :data:`PROPERTIES`) the
-    in-ball samples of ``site`` keep most above chance. ``gain``: (kept share − chance) / (1 − chance) per property
-    name ``F1S1``, ``C2``, ``A1`` (0 at chance, 1 when always kept); the answer is 4 when no gain reaches
-    ``threshold``."""
+def reading_answer(gain: dict[str, float], threshold: float = 0.5) -> int:
+    """The property (numbered as in :data:`PROPERTIES`) that a site's in-ball samples keep most above chance, from the
+    sampler's statistics. ``gain``: (kept share − chance) / (1 − chance) per property name ``F1S1``, ``C2``, ``A1``
+    (0 at chance, 1 when always kept); 4 when no gain reaches ``threshold``."""
     names = ["F1S1", "C2", "A1"]
     best = max(names, key=lambda k: gain[k])
-    answer = names.index(best) + 1 if gain[best] >= threshold else 4
-    detail = ", ".join(f"{k} {gain[k]:.2f}" for k in names)
-    return Prediction(f"Exercise 4.3 — what does {site} at '=' encode?", answer,
-                      hint="look at which digits the rows above the red rule share, and compare with what a random "
-                           "problem would share by chance",
-                      why=f"its in-ball samples keep {PROPERTIES[answer]} (gain over chance, 0 = chance, 1 = always: {detail})")
+    return names.index(best) + 1 if gain[best] >= threshold else 4
+
+
+#: Exercise 4.3: the layer-0 head that attends most to the hundreds digits from ``=`` keeps them in its preimage.
+#: The chapter checks that the sampler's statistics give the same answer (:func:`reading_answer`).
+exercise_reading = Prediction(
+    "Exercise 4.3 — what does the hundreds head at '=' encode?", 1,
+    hint="look at which digits the rows above the red rule share, and compare with what a random problem would "
+         "share by chance",
+    why="its in-ball samples keep the hundreds digits {F1, S1} almost always, and the tens carry no more often than "
+        "chance")
