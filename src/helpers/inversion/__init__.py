@@ -9,7 +9,9 @@
 - :mod:`~helpers.inversion.patching`: cumulative activation patching with contrast inputs;
 - :mod:`~helpers.inversion.viewer`: the verified samples as HTML rows, shaded, with a rule at ε;
 - :mod:`~helpers.inversion.analysis`: which query properties in-ball samples keep, and exact completeness over all
-  810,000 addition problems.
+  810,000 addition problems;
+- :mod:`~helpers.inversion.exercises`: the chapter's exercises (distance and in-ball filter, one patch, reading a
+  preimage).
 """
 
 from __future__ import annotations
