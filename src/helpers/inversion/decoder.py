@@ -124,13 +124,17 @@ DECODER_CONFIG: dict = {
 DECODER_TOLERANCES = {"eval_loss": 0.1, "shuffled_eval_loss": 0.3}
 
 
-def _build(config: dict, probed) -> Decoder:
-    """An untrained decoder for every site of the probed addition model."""
+def _build(config: dict, probed, tensors: dict[str, torch.Tensor] | None = None) -> Decoder:
+    """A decoder for every site of the probed addition model: untrained, or with the weights of a cached ``tensors``
+    (the stored loss curve left out)."""
     from .tasks import ADDITION
 
-    return Decoder(ADDITION.size, ADDITION.length, probed.embed.embedding_dim, len(probed.sites),
-                   d_model=config["d_model"], n_layers=config["n_layers"], n_heads=config["n_heads"],
-                   n_cond_blocks=config["n_cond_blocks"])
+    decoder = Decoder(ADDITION.size, ADDITION.length, probed.embed.embedding_dim, len(probed.sites),
+                      d_model=config["d_model"], n_layers=config["n_layers"], n_heads=config["n_heads"],
+                      n_cond_blocks=config["n_cond_blocks"])
+    if tensors is not None:
+        decoder.load_state_dict({k: v for k, v in tensors.items() if k != LOSS_CURVE})
+    return decoder
 
 
 def activation_pairs(probed, sites: list[str], problems: torch.Tensor, n: int, generator: torch.Generator):
@@ -186,13 +190,12 @@ def train_addition_decoder(config: dict) -> tuple[dict[str, torch.Tensor], dict[
 
 def decoder_predictions(tensors: dict[str, torch.Tensor], config: dict) -> torch.Tensor:
     """The decoder's most likely next token on held-out (activation, input) pairs: what a retraining must agree on."""
-    from .probed import load_addition_model
+    from .probed import ADDITION_CONFIG, load_addition_model
     from .tasks import ADDITION, addition_problems
 
     probed, _ = load_addition_model()
-    decoder = _build(config, probed)
-    decoder.load_state_dict({k: v for k, v in tensors.items() if k != LOSS_CURVE})
-    _, test = addition_problems(seed=0)
+    decoder = _build(config, probed, tensors)
+    _, test = addition_problems(seed=ADDITION_CONFIG["split_seed"])
     tokens, z, site = activation_pairs(probed, probed.sites, test, config["eval_pairs"], torch.Generator().manual_seed(1))
     with torch.no_grad():
         return decoder.eval()(tokens[:, :-1], z, site).argmax(-1)[tokens[:, 1:] != ADDITION.pad]
@@ -210,6 +213,5 @@ def load_addition_decoder() -> tuple[Decoder, torch.Tensor, dict[str, float]]:
     probed, _ = load_addition_model()
     ckpt = load_or_train("inversion_addition_decoder", DECODER_CONFIG, train_addition_decoder,
                          tolerances=DECODER_TOLERANCES, chaotic=DECODER_CHAOTIC)
-    decoder = _build(DECODER_CONFIG, probed)
-    decoder.load_state_dict({k: v for k, v in ckpt.tensors.items() if k != LOSS_CURVE})
+    decoder = _build(DECODER_CONFIG, probed, ckpt.tensors)
     return decoder.eval().requires_grad_(False), ckpt.tensors[LOSS_CURVE], ckpt.metrics
