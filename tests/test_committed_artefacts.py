@@ -60,7 +60,8 @@ def test_chaotic_models_are_marked_as_their_code_declares():
     from helpers.lib import modadd
 
     declared = {"modadd_transformer": modadd.MODADD_CHAOTIC, "inversion_addition_model": probed.ADDITION_CHAOTIC,
-                "inversion_counting_model": probed.COUNTING_CHAOTIC, "inversion_addition_decoder": decoder.DECODER_CHAOTIC}
+                "inversion_counting_model": probed.COUNTING_CHAOTIC, "inversion_addition_decoder": decoder.DECODER_CHAOTIC,
+                "lens_modadd_bilinear": modadd.MODADD_CHAOTIC}
     assert CHAOTIC == sorted(declared)
     for name, chaotic in declared.items():
         assert MANIFEST[name]["chaotic"] == checkpoints._chaotic_entry(chaotic), name

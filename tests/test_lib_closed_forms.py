@@ -12,6 +12,7 @@ from helpers.lib.closed_forms import (
     affine_jacobians,
     affine_section,
     causal_attention_section,
+    residual_bilinear_jacobians,
     residual_mlp_jacobians,
 )
 from helpers.lib.modadd import ModAddTransformer
@@ -170,3 +171,61 @@ def test_closed_form_gram_and_edges_equal_their_definitions(small_model):
         between = torch.einsum("ntksd,jd->ntksj", jac, c_pinv)
         expected = torch.einsum("ntksj,nsj->ntkj", between, feats).pow(2).sum(dim=(0, 1))
         assert _relative(section.edges(points, project, c_pinv, feats), expected) <= 1e-12
+
+
+@pytest.fixture(scope="module")
+def bilinear_model():
+    """The same untrained mod-7 transformer with a bilinear MLP (chapter 5's architecture), in float64."""
+    torch.manual_seed(0)
+    model = ModAddTransformer(7, 8, 2, 16, mlp="bilinear").double().requires_grad_(False)
+    tokens = torch.cartesian_prod(torch.arange(7), torch.arange(7))
+    tokens = torch.cat([tokens, torch.full((49, 1), 7)], dim=1)
+    return model, model.node_activations(tokens)
+
+
+def test_bilinear_mlp_has_no_biases_and_the_relu_model_keeps_its_parameters():
+    relu, bilinear = ModAddTransformer(7, 8, 2, 16), ModAddTransformer(7, 8, 2, 16, mlp="bilinear")
+    assert [n for n, _ in relu.named_parameters()] == ["W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "b_in",
+                                                       "W_out", "b_out", "W_U"]
+    assert [n for n, _ in bilinear.named_parameters()] == ["W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "V_in",
+                                                           "W_out", "W_U"]
+    with pytest.raises(ValueError, match="mlp must be one of"):
+        ModAddTransformer(7, 8, 2, 16, mlp="gelu")
+
+
+def test_bilinear_mlp_computes_the_sum_by_hand(bilinear_model):
+    """y_k = x_k + Σ_m (Σ_i x_i W[i, m]) (Σ_j x_j V[j, m]) W_out[m, k], written as loops over one example."""
+    model, acts = bilinear_model
+    x = acts[1][3, 0]  # (d,)
+    expected = x.clone()
+    for m in range(model.W_in.shape[1]):
+        left = sum(float(x[i] * model.W_in[i, m]) for i in range(8))
+        right = sum(float(x[j] * model.V_in[j, m]) for j in range(8))
+        expected += left * right * model.W_out[m]
+    assert torch.allclose(acts[2][3, 0], expected, rtol=0, atol=1e-12)
+    assert torch.allclose(model.sections()[1](lib.augment(acts[1]))[3, 0], expected, rtol=0, atol=1e-12)
+
+
+def test_bilinear_jacobian_of_a_square_by_hand():
+    """W = V = e₀ (one hidden unit) and W_out = e₀ᵀ: y = x + x₀² e₀, so J = I + 2 x₀ e₀e₀ᵀ and no constant column."""
+    e0 = torch.zeros(3, 1, dtype=torch.float64)
+    e0[0] = 1
+    x = torch.tensor([[[1.5, -2.0, 0.5, 1.0]]], dtype=torch.float64)  # (1, 1, d + 1), the constant last
+    jac = residual_bilinear_jacobians(x, e0, e0, e0.T)[0, 0, :, 0]  # (d, d + 1)
+    expected = torch.cat([torch.eye(3, dtype=torch.float64), torch.zeros(3, 1, dtype=torch.float64)], dim=1)
+    expected[0, 0] += 2 * 1.5
+    assert torch.equal(jac, expected)
+
+
+@pytest.mark.parametrize("target", ["local", "output"])
+def test_bilinear_closed_form_and_graphs_equal_autograd(bilinear_model, target):
+    model, acts = bilinear_model
+    section = model.sections()[1]
+    points = lib.augment(acts[1])
+    generic = lib.section_jacobians(section, points, closed_form=False)
+    assert _relative(lib.section_jacobians(section, points), generic) <= 1e-12
+    closed = lib.interaction_graphs(acts, model.sections(), target=target, chunk_size=16)
+    autograd = lib.interaction_graphs(acts, [s.forward for s in model.sections()], target=target, chunk_size=16)
+    for method in closed:
+        for a, b in zip(closed[method].bases, autograd[method].bases):
+            assert a.size == b.size and _relative(a.values, b.values) <= 1e-10

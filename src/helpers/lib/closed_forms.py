@@ -3,7 +3,7 @@
 LIB needs two sums over examples from each section's Jacobians (:mod:`helpers.lib.graphs`): the Gram matrix
 ``M′ = Σ Jᵀ J`` of the Jacobians of the next layer's features, and the squared edges
 ``Σ_x Σ_t (Σ_s J C⁺ᵀ f̂)²``. Generically both are built from one vectorised backward pass per output coordinate.
-For the three kinds of section of the book's transformer the Jacobian has a short formula, and the two sums need
+For the four kinds of section of the book's transformers the Jacobian has a short formula, and the two sums need
 far less than the full per-example Jacobians:
 
 - **affine** ``y = x W + b``: ``J = Wᵀ`` (and ``b`` in the constant's column), the same for every example, so
@@ -13,6 +13,8 @@ far less than the full per-example Jacobians:
   how often each pair of hidden units fires together, ``N = maskᵀ mask`` (exact: ``N`` holds integers), and the
   edges are one product of the firing masks with the outer products of each hidden unit's read-in and read-out
   directions;
+- **bilinear MLP with a residual** ``y = x + ((x W) ⊙ (x V)) W_out`` (no biases):
+  ``J_x = I + W_outᵀ (diag(x V) Wᵀ + diag(x W) Vᵀ)``, linear in ``x``;
 - **causal attention** ``y_t = x_t + Σ_h Σ_{s≤t} p_hts v_hs W_O,h`` with ``p_ht = softmax_s(q_ht · k_hs / √e)``,
   ``q_ht = x_t W_Q,h``, ``k_hs = x_s W_K,h``, ``v_hs = x_s W_V,h``. The input at position ``r`` reaches output
   ``t`` by three paths: through its value (``p_htr (W_V,h W_O,h)ᵀ``), through its key, which moves every weight
@@ -45,6 +47,8 @@ __all__ = [
     "causal_attention",
     "causal_attention_jacobians",
     "causal_attention_section",
+    "residual_bilinear_jacobians",
+    "residual_bilinear_section",
     "residual_mlp_jacobians",
     "residual_mlp_section",
 ]
@@ -240,6 +244,46 @@ def residual_mlp_section(w_in: torch.Tensor, b_in: torch.Tensor, w_out: torch.Te
         return residual_mlp_jacobians(points, w_in, b_in, w_out, b_out, project)
 
     return ClosedFormSection(forward, jacobians, name, gram=gram, edges=edges)
+
+
+# --- bilinear MLP with a residual ---------------------------------------------------------------------------
+def residual_bilinear_jacobians(points: torch.Tensor, w: torch.Tensor, v: torch.Tensor, w_out: torch.Tensor,
+                                project: torch.Tensor | None = None) -> torch.Tensor:
+    """``y = x + ((x W) ⊙ (x V)) W_out`` at one position: ``J_x = I + W_outᵀ (diag(x V) Wᵀ + diag(x W) Vᵀ)``.
+
+    ``w`` and ``v`` are (d, m), ``w_out`` (m, d); no biases, so the constant's column is zero. Read through
+    ``project`` (d, K): ``Cᵀ J_x``, K rows per example. Layout (n, 1, K, 1, d + 1).
+    """
+    n, p, big_d = points.shape
+    if p != 1:
+        raise ValueError(f"the residual bilinear section reads one position, got {p}")
+    x = points[:, 0, :-1]  # (n, d)
+    w, v, w_out = (t.to(torch.float64) for t in (w, v, w_out))
+    d = x.shape[1]
+    if w.shape[0] != d or v.shape != w.shape or w_out.shape != (w.shape[1], d):
+        raise ValueError(f"need W and V ({d}, m) and W_out (m, {d}), got {tuple(w.shape)}, {tuple(v.shape)} and "
+                         f"{tuple(w_out.shape)}")
+    c = _projection(d, project)  # (d, K)
+    out = w_out @ c  # (m, K): each hidden unit's write, read through C
+    left, right = x @ w, x @ v  # (n, m)
+    # J[x, k, i] = C[i, k] + Σ_m O[m, k] ((xV)_m W[i, m] + (xW)_m V[i, m]): two (n, K, m) @ (m, d) products
+    jac = (torch.matmul((right[:, :, None] * out).transpose(1, 2), w.T)
+           + torch.matmul((left[:, :, None] * out).transpose(1, 2), v.T) + c.T)  # (n, K, d)
+    jac = torch.cat([jac, torch.zeros(n, jac.shape[1], 1, dtype=torch.float64)], dim=2)  # the constant: no bias
+    return jac[:, None, :, None, :]
+
+
+def residual_bilinear_section(w: torch.Tensor, v: torch.Tensor, w_out: torch.Tensor,
+                              name: str = "mlp") -> ClosedFormSection:
+    """The section ``[x, 1] ↦ x + ((x W) ⊙ (x V)) W_out`` (one position) with its closed-form Jacobians."""
+    w, v, w_out = (require_tensor(t, label, ndim=2).to(torch.float64) for t, label in ((w, "W"), (v, "V"),
+                                                                                         (w_out, "W_out")))
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        x = x[..., :-1]
+        return x + ((x @ w) * (x @ v)) @ w_out
+
+    return ClosedFormSection(forward, lambda x, c: residual_bilinear_jacobians(x, w, v, w_out, c), name)
 
 
 # --- causal attention ---------------------------------------------------------------------------------------

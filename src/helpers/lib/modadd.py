@@ -32,7 +32,8 @@ from .._checks import require_tensor
 from ..checkpoints import Chaotic
 from ..training import one_thread, progress
 from .bases import augment
-from .closed_forms import ClosedFormSection, affine_section, causal_attention_section, residual_mlp_section
+from .closed_forms import (ClosedFormSection, affine_section, causal_attention_section, residual_bilinear_section,
+                           residual_mlp_section)
 
 __all__ = [
     "FOURIER_KINDS",
@@ -40,8 +41,10 @@ __all__ = [
     "MODADD_CHAOTIC",
     "MODADD_CONFIG",
     "MODADD_TOLERANCES",
+    "MLP_KINDS",
     "ModAddTransformer",
     "NODE_LAYERS",
+    "build_model",
     "augment",
     "fourier_label",
     "load_model",
@@ -68,6 +71,9 @@ MODADD_CONFIG: dict[str, Any] = {
 }
 MODADD_TOLERANCES = {"train_accuracy": 0.005, "test_accuracy": 0.01, "test_loss": 0.05}
 
+#: The MLPs a mod-add transformer can have: ReLU (chapter 3) or bilinear (chapter 5), ``x + ((x W) ⊙ (x V)) W_out``.
+MLP_KINDS = ("relu", "bilinear")
+
 #: Names of the node layers, input side first.
 NODE_LAYERS = ("embed", "resid_mid", "pre_unembed", "logits")
 
@@ -92,17 +98,22 @@ def split_pairs(p: int, train_fraction: float, seed: int) -> tuple[torch.Tensor,
 
 
 class ModAddTransformer(nn.Module):
-    """One attention layer (causal, ``n_heads`` heads) and one ReLU MLP on a residual stream, no LayerNorm.
+    """One attention layer (causal, ``n_heads`` heads) and one MLP on a residual stream, no LayerNorm.
 
-    Only the last position's output is ever used, so attention is computed for the last query only (the
-    earlier positions' attention outputs cannot reach the logits of a one-layer model).
+    The MLP is ``relu`` (``x + relu(x W_in + b_in) W_out + b_out``) or ``bilinear`` (``x + ((x W_in) ⊙ (x V_in))
+    W_out``, no biases: the residual already carries a constant); everything else is shared. Only the last
+    position's output is ever used, so attention is computed for the last query only (the earlier positions'
+    attention outputs cannot reach the logits of a one-layer model).
     """
 
-    def __init__(self, p: int, d_model: int, n_heads: int, d_mlp: int) -> None:
+    def __init__(self, p: int, d_model: int, n_heads: int, d_mlp: int, mlp: str = "relu") -> None:
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be a multiple of n_heads ({n_heads})")
+        if mlp not in MLP_KINDS:
+            raise ValueError(f"mlp must be one of {MLP_KINDS}, got {mlp!r}")
         self.p, self.d_model, self.n_heads, self.d_head = p, d_model, n_heads, d_model // n_heads
+        self.mlp_kind = mlp
         d_head = self.d_head
 
         def init(*shape: int, fan_in: int) -> nn.Parameter:
@@ -115,9 +126,13 @@ class ModAddTransformer(nn.Module):
         self.W_V = init(n_heads, d_model, d_head, fan_in=d_model)
         self.W_O = init(n_heads, d_head, d_model, fan_in=d_model)
         self.W_in = init(d_model, d_mlp, fan_in=d_model)
-        self.b_in = nn.Parameter(torch.zeros(d_mlp))
-        self.W_out = init(d_mlp, d_model, fan_in=d_mlp)
-        self.b_out = nn.Parameter(torch.zeros(d_model))
+        if mlp == "relu":
+            self.b_in = nn.Parameter(torch.zeros(d_mlp))
+            self.W_out = init(d_mlp, d_model, fan_in=d_mlp)
+            self.b_out = nn.Parameter(torch.zeros(d_model))
+        else:
+            self.V_in = init(d_model, d_mlp, fan_in=d_model)
+            self.W_out = init(d_mlp, d_model, fan_in=d_mlp)
         self.W_U = init(d_model, p, fan_in=d_model)
 
     # --- node layers and sections --------------------------------------------------------------------------
@@ -141,6 +156,8 @@ class ModAddTransformer(nn.Module):
     def mlp(self, x: torch.Tensor) -> torch.Tensor:
         """Section ``resid_mid → pre_unembed``: (..., 1, d + 1) → (..., 1, d), the MLP plus the residual."""
         const, x = x[..., -1:], x[..., :-1]
+        if self.mlp_kind == "bilinear":
+            return x + ((x @ self.W_in) * (x @ self.V_in)) @ self.W_out
         hidden = torch.relu(x @ self.W_in + const * self.b_in)  # bias folded: multiplied by the constant
         return x + hidden @ self.W_out + const * self.b_out
 
@@ -153,9 +170,11 @@ class ModAddTransformer(nn.Module):
         form (:mod:`helpers.lib.closed_forms`; the LIB code uses them instead of autograd). They compute what
         :meth:`attention`, :meth:`mlp` and :meth:`unembed` compute (tested), in float64."""
         w = {name: t.detach() for name, t in self.named_parameters()}
+        mlp = (residual_bilinear_section(w["W_in"], w["V_in"], w["W_out"], name="mlp") if self.mlp_kind == "bilinear"
+               else residual_mlp_section(w["W_in"], w["b_in"], w["W_out"], w["b_out"], name="mlp"))
         return [
             causal_attention_section(w["W_Q"], w["W_K"], w["W_V"], w["W_O"], queries="last", name="attention"),
-            residual_mlp_section(w["W_in"], w["b_in"], w["W_out"], w["b_out"], name="mlp"),
+            mlp,
             affine_section(w["W_U"], name="unembed"),
         ]
 
@@ -171,6 +190,12 @@ class ModAddTransformer(nn.Module):
         return self.node_activations(tokens)[-1][:, 0]
 
 
+def build_model(config: dict[str, Any]) -> ModAddTransformer:
+    """The untrained model of a config (its ``mlp`` entry, when there is one, picks the MLP; ReLU otherwise)."""
+    return ModAddTransformer(config["p"], config["d_model"], config["n_heads"], config["d_mlp"],
+                             mlp=config.get("mlp", "relu"))
+
+
 def _accuracy(model: ModAddTransformer, tokens: torch.Tensor, labels: torch.Tensor) -> float:
     with torch.no_grad():
         return float((model(tokens).argmax(-1) == labels).float().mean())
@@ -180,7 +205,7 @@ def train_modadd(config: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[
     """Full-batch AdamW with a short linear warm-up on the training pairs; return weights and metrics."""
     torch.manual_seed(config["seed"])
     p = config["p"]
-    model = ModAddTransformer(p, config["d_model"], config["n_heads"], config["d_mlp"])
+    model = build_model(config)
     tokens, labels = pairs(p)
     train, test = split_pairs(p, config["train_fraction"], config["split_seed"])
     optimiser = torch.optim.AdamW(
@@ -221,7 +246,7 @@ def held_out_predictions(tensors: dict[str, torch.Tensor], config: dict[str, Any
     This is how the honest-cache test compares a retraining with the cache on another platform: grokking is chaotic,
     so weights trained with other rounding end elsewhere, but they must compute the same function.
     """
-    model = ModAddTransformer(config["p"], config["d_model"], config["n_heads"], config["d_mlp"])
+    model = build_model(config)
     model.load_state_dict(tensors)
     tokens, _ = pairs(config["p"])
     _, test = split_pairs(config["p"], config["train_fraction"], config["split_seed"])
@@ -235,14 +260,16 @@ def held_out_predictions(tensors: dict[str, torch.Tensor], config: dict[str, Any
 MODADD_CHAOTIC = Chaotic(held_out_predictions, min_agreement=0.995)
 
 
-def load_model() -> tuple[ModAddTransformer, torch.Tensor, torch.Tensor]:
-    """The cached chapter model in float64, read-only, with all ``p²`` token triples and their labels."""
+def load_model(name: str = "modadd_transformer", config: dict[str, Any] | None = None) \
+        -> tuple[ModAddTransformer, torch.Tensor, torch.Tensor]:
+    """A cached mod-add model in float64, read-only, with all ``p²`` token triples and their labels: chapter 3's
+    (the default) or another config's, trained with :func:`train_modadd` on first use."""
     from .. import checkpoints
 
-    ckpt = checkpoints.load_or_train("modadd_transformer", MODADD_CONFIG, train_modadd, tolerances=MODADD_TOLERANCES,
-                                     chaotic=MODADD_CHAOTIC)
+    ckpt = checkpoints.load_or_train(name, MODADD_CONFIG if config is None else config, train_modadd,
+                                     tolerances=MODADD_TOLERANCES, chaotic=MODADD_CHAOTIC)
     c = ckpt.config
-    model = ModAddTransformer(c["p"], c["d_model"], c["n_heads"], c["d_mlp"])
+    model = build_model(c)
     model.load_state_dict(ckpt.tensors)
     model = model.double().eval().requires_grad_(False)
     tokens, labels = pairs(c["p"])
