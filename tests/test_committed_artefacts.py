@@ -57,11 +57,13 @@ def test_every_cached_model_records_its_platform():
 
 def test_chaotic_models_are_marked_as_their_code_declares():
     from helpers.inversion import decoder, probed
+    from helpers.lenses import decoder as lens_decoder, model as lens_model
     from helpers.lib import modadd
 
     declared = {"modadd_transformer": modadd.MODADD_CHAOTIC, "inversion_addition_model": probed.ADDITION_CHAOTIC,
                 "inversion_counting_model": probed.COUNTING_CHAOTIC, "inversion_addition_decoder": decoder.DECODER_CHAOTIC,
-                "lens_modadd_bilinear": modadd.MODADD_CHAOTIC}
+                "lens_modadd_bilinear": modadd.MODADD_CHAOTIC, "lens_twin_bilinear": lens_model.TWIN_CHAOTIC,
+                "lens_decoder": lens_decoder.LENS_DECODER_CHAOTIC}
     assert CHAOTIC == sorted(declared)
     for name, chaotic in declared.items():
         assert MANIFEST[name]["chaotic"] == checkpoints._chaotic_entry(chaotic), name

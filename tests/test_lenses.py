@@ -20,3 +20,210 @@ def test_cached_lens_model_adds_modulo_p_on_pairs_it_never_saw():
     a, b = tokens[test, 0], tokens[test, 1]
     assert torch.equal(labels[test], (a + b) % LENS_CONFIG["p"])  # the labels are the sums, computed here again
     assert float((model(tokens[test]).argmax(-1) == (a + b) % LENS_CONFIG["p"]).double().mean()) >= 0.99
+
+
+# --- the lens helpers, on small models with answers computed by hand or by brute force ------------------------------
+
+import math
+
+import pytest
+
+from helpers.lenses import bilinear_lens, decoder as lens_decoder, network, preimages
+from helpers.lenses import exercises as lens_exercises
+from helpers.lib.modadd import ModAddTransformer
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """An untrained bilinear mod-7 transformer in float64, with all 49 inputs."""
+    torch.manual_seed(0)
+    model = ModAddTransformer(7, 8, 2, 6, mlp="bilinear").double().requires_grad_(False)
+    tokens, _ = modadd.pairs(7)
+    return model, tokens
+
+
+def test_class_matrix_of_one_unit_is_the_hand_computed_outer_product():
+    model = ModAddTransformer(3, 2, 1, 1, mlp="bilinear").double().requires_grad_(False)
+    with torch.no_grad():
+        model.W_in.copy_(torch.tensor([[1.0], [0.0]]))  # w = e0
+        model.V_in.copy_(torch.tensor([[0.0], [2.0]]))  # v = 2 e1
+        model.W_out.copy_(torch.tensor([[1.0, -1.0]]))
+        model.W_U.copy_(torch.tensor([[1.0, 0.0, 3.0], [0.0, 1.0, 0.0]]))
+    # (W_out W_U)[0] = (1, −1, 3); ½ (w vᵀ + v wᵀ) = [[0, 1], [1, 0]]
+    expected = torch.tensor([1.0, -1.0, 3.0])[:, None, None] * torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    assert torch.allclose(bilinear_lens.class_matrices(model), expected.double(), atol=1e-15)
+
+
+def test_logit_parts_add_up_to_the_models_logits(tiny):
+    model, tokens = tiny
+    mid = model.node_activations(tokens)[1][:, 0]
+    linear, quadratic = bilinear_lens.logit_parts(model, mid)
+    assert torch.allclose(linear + quadratic, model(tokens), atol=1e-12)
+    with pytest.raises(ValueError, match="must be"):
+        bilinear_lens.logit_parts(model, mid[:, :3])
+
+
+def test_fourier_matrix_of_a_wave_over_the_classes_is_p_over_two_times_it():
+    p, w0 = 11, 3
+    m = torch.randn(4, 4, dtype=torch.float64)
+    c = torch.arange(p, dtype=torch.float64)
+    q = torch.cos(2 * math.pi * w0 * c / p)[:, None, None] * m  # Q_c = cos(2π w0 c / p) M
+    assert torch.allclose(bilinear_lens.fourier_matrix(q, w0), p / 2 * m, atol=1e-12)  # Σ cos² = p/2
+    assert torch.allclose(bilinear_lens.fourier_matrix(q, 4), torch.zeros(4, 4, dtype=torch.float64), atol=1e-12)
+    assert bilinear_lens.fourier_matrix(q, w0, "sin").abs().max() < 1e-12  # Σ cos·sin = 0
+    with pytest.raises(ValueError, match="frequency"):
+        bilinear_lens.fourier_matrix(q, 6)
+
+
+def test_frequency_power_and_dominant_frequency_of_known_waves():
+    p = 13
+    t = torch.arange(p, dtype=torch.float64)
+    values = 3 * torch.cos(2 * math.pi * 5 * t / p) + torch.sin(2 * math.pi * 2 * t / p) + 7  # constant ignored
+    power = bilinear_lens.frequency_power(values)
+    assert torch.allclose(power[[4, 1]], torch.tensor([0.9, 0.1], dtype=torch.float64), atol=1e-12)  # 9 : 1
+    assert bilinear_lens.dominant_frequency(values)[0] == 5
+
+
+def test_key_frequencies_of_planted_waves():
+    model = ModAddTransformer(13, 4, 1, 2, mlp="bilinear").double().requires_grad_(False)
+    c = torch.arange(13, dtype=torch.float64)
+    with torch.no_grad():
+        model.W_out.copy_(torch.eye(2, 4, dtype=torch.float64))
+        model.W_U.zero_()
+        model.W_U[0] = torch.cos(2 * math.pi * 3 * c / 13)  # unit 0 writes frequency 3, power 1
+        model.W_U[1] = 2 * torch.cos(2 * math.pi * 6 * c / 13)  # unit 1 frequency 6, power 4
+    assert bilinear_lens.key_frequencies(model, share=0.5) == [6]
+    assert bilinear_lens.key_frequencies(model, share=0.95) == [6, 3]
+
+
+def test_token_readout_through_the_heads_equals_a_loop_over_heads(tiny):
+    model, _ = tiny
+    u = torch.randn(8, dtype=torch.float64)
+    attention = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    by_hand = sum(attention[h] * model.W_E[:7] @ model.W_V[h] @ model.W_O[h] @ u for h in range(2))
+    assert torch.allclose(bilinear_lens.token_readout(model, u, attention), by_hand, atol=1e-12)
+    assert torch.allclose(bilinear_lens.token_readout(model, u), model.W_E[:7] @ u)
+
+
+def test_attention_pattern_reproduces_the_attention_output(tiny):
+    model, tokens = tiny
+    pattern = bilinear_lens.attention_pattern(model, tokens)  # (49, 2, 3)
+    x = model.embed(tokens)
+    values = torch.einsum("nsd,hde->nhse", x, model.W_V)
+    out = x[:, -1] + torch.einsum("nhs,nhse,hed->nd", pattern, values, model.W_O)
+    assert torch.allclose(out, model.node_activations(tokens)[1][:, 0], atol=1e-12)
+
+
+def test_exact_preimage_of_three_points_by_hand():
+    acts = torch.tensor([[1.0, 0.0], [1.05, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    distance, ball = preimages.exact_preimage(acts, acts[0], 0.1)
+    assert torch.allclose(distance, torch.tensor([0.0, 0.05, math.sqrt(2)], dtype=torch.float64))
+    assert ball.tolist() == [True, True, False]
+
+
+def test_site_activations_follow_the_bilinear_layer(tiny):
+    model, tokens = tiny
+    acts = preimages.site_activations(model, tokens)
+    x = acts["resid_mid"]
+    assert torch.allclose(acts["hidden"], (x @ model.W_in) * (x @ model.V_in))
+    assert torch.allclose(acts["pre_unembed"], x + acts["hidden"] @ model.W_out, atol=1e-12)
+    assert torch.allclose(acts["logits"], model(tokens), atol=1e-12)
+
+
+def test_frequency_projector_is_the_projector_onto_the_two_waves(tiny):
+    model, _ = tiny
+    proj = preimages.frequency_projector(model, 2)
+    c = torch.arange(7, dtype=torch.float64)
+    wave = model.W_U @ torch.sin(2 * math.pi * 2 * c / 7)
+    assert torch.allclose(proj @ wave, wave, atol=1e-12)  # the wave is in the span
+    assert torch.allclose(proj @ proj, proj, atol=1e-12) and torch.allclose(proj, proj.T)
+    assert abs(float(torch.trace(proj)) - 2) < 1e-12
+
+
+def test_offset_similarity_by_hand():
+    sim = preimages.offset_similarity([1, 2], 5)
+    expected = torch.tensor([math.cos(2 * math.pi * d / 5) + math.cos(4 * math.pi * d / 5) for d in range(5)])
+    assert torch.allclose(sim, expected.double())
+    assert float(sim[0]) == 2
+    weighted = preimages.offset_similarity([1, 2], 5, [3.0, 0.5])
+    assert torch.allclose(weighted, torch.tensor([3 * math.cos(2 * math.pi * d / 5) + 0.5 * math.cos(4 * math.pi * d / 5)
+                                                  for d in range(5)], dtype=torch.float64))
+
+
+def test_offset_similarity_ranks_offsets_as_the_distances_of_planted_logit_waves():
+    """Logits built as waves of (c − s): the offsets ranked by similarity are the offsets ranked by true distance."""
+    p, freqs, amps = 17, [3, 5], [2.0, 1.0]
+    c = torch.arange(p, dtype=torch.float64)
+    logits = torch.stack([sum(a * torch.cos(2 * math.pi * w * (c - s) / p) for w, a in zip(freqs, amps))
+                          for s in range(p)])  # (sums, classes)
+    distance = (logits - logits[0]).norm(dim=1)  # from sum 0 to every sum δ
+    sim = preimages.offset_similarity(freqs, p, [a**2 for a in amps])
+    assert torch.allclose(distance**2, p * (sum(a**2 for a in amps) - sim), atol=1e-10)
+
+
+def test_distances_equal_the_direct_formula():
+    g = torch.Generator().manual_seed(0)
+    acts = torch.randn(30, 5, generator=g, dtype=torch.float64)
+    queries = acts[[2, 7]] + 1e-9
+    direct = (queries[:, None] - acts[None]).norm(dim=-1) / queries.norm(dim=1, keepdim=True)
+    assert torch.allclose(preimages.distances(acts, queries), direct, rtol=1e-12, atol=1e-15)
+
+
+def test_flat_network_computes_the_models_log_probabilities(tiny):
+    model, tokens = tiny
+    f, w = network.flat_network(model)
+    assert w.numel() == sum(t.numel() for t in model.parameters())
+    assert torch.allclose(f(w, tokens.double()), model(tokens).log_softmax(-1), atol=1e-12)
+
+
+def test_symmetries_applied_by_hand_leave_the_outputs_unchanged(tiny):
+    """The symmetries themselves, as finite moves written here (not the tangent code)."""
+    model, tokens = tiny
+    f, w = network.flat_network(model)
+    before = f(w, tokens.double())
+    moved = ModAddTransformer(7, 8, 2, 6, mlp="bilinear").double().requires_grad_(False)
+    moved.load_state_dict(model.state_dict())
+    a = torch.randn(4, 4, dtype=torch.float64) + 3 * torch.eye(4, dtype=torch.float64)
+    with torch.no_grad():
+        moved.W_Q[1] = moved.W_Q[1] @ a
+        moved.W_K[1] = moved.W_K[1] @ torch.linalg.inv(a).T
+        moved.W_V[0] = moved.W_V[0] @ a
+        moved.W_O[0] = torch.linalg.inv(a) @ moved.W_O[0]
+        moved.W_in[:, 2] *= 3.0
+        moved.W_out[2] /= 3.0
+        moved.W_U += torch.randn(8, 1, dtype=torch.float64)  # one vector added to every column
+        shift = torch.randn(8, dtype=torch.float64)
+        moved.W_E[7] += shift
+        moved.W_pos[2] -= shift
+        moved.W_E[:7] += shift
+        moved.W_pos[:2] -= shift
+    f_moved, w_moved = network.flat_network(moved)
+    assert torch.allclose(f_moved(w_moved, tokens.double()), before, atol=1e-10)
+
+
+def test_symmetry_tangents_are_flat_independent_and_counted(tiny):
+    model, tokens = tiny
+    tangents = network.symmetry_tangents(model)
+    assert tangents.shape[0] == network.symmetry_count(7, 8, 2, 6) == 2 * 2 * 16 + 2 * 6 + 3 * 8
+    assert int(torch.linalg.matrix_rank(tangents)) == tangents.shape[0]
+    f, w = network.flat_network(model)
+    jac = torch.func.jacfwd(lambda v: f(v, tokens.double()))(w).reshape(-1, w.numel())  # (49·7, P)
+    assert float((jac @ tangents.T).abs().max()) < 1e-10 * float(jac.abs().max())
+    random = torch.randn(w.numel(), 5, dtype=torch.float64)
+    assert float((jac @ random).abs().max()) > 1e-3 * float(jac.abs().max())
+
+
+def test_symmetry_tangents_refuse_the_relu_model():
+    with pytest.raises(ValueError, match="bilinear"):
+        network.symmetry_tangents(ModAddTransformer(7, 8, 2, 6))
+
+
+def test_decoder_sequences_put_the_equals_token_first():
+    tokens = torch.tensor([[3, 4, 7], [0, 6, 7]])
+    assert lens_decoder.decoder_sequences(tokens, 7).tolist() == [[7, 3, 4], [7, 0, 6]]
+
+
+def test_exercise_references_pass_their_own_checks():
+    lens_exercises.exercise_fourier_matrix.check(lambda q, w: bilinear_lens.fourier_matrix(q, w))
+    lens_exercises.exercise_preimage.check(lambda a, q, e: preimages.exact_preimage(a, q, e))
+    lens_exercises.exercise_key_frequencies.check(lambda: 4)

@@ -1,0 +1,89 @@
+"""The lens model as a function of one flat parameter vector, for the degeneracy lens (chapter 2's tools take a
+network as ``f(w, x)``), and the continuous symmetries of its architecture as explicit tangent directions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch.func import functional_call
+
+from ..lib.modadd import ModAddTransformer
+
+__all__ = ["flat_network", "symmetry_count", "symmetry_tangents"]
+
+
+def flat_network(model: ModAddTransformer) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], torch.Tensor]:
+    """``(f, w_star)``: ``f(w, tokens)`` the log-probabilities (n, p) of the model with flat parameters ``w`` (in the
+    order of ``model.named_parameters()``) on ``tokens`` (n, 3) given as floats (chapter 2's functions take float
+    inputs; they are rounded back to token ids); ``w_star`` the model's own flat parameters.
+
+    Log-probabilities rather than logits: a shift of every logit by the same amount changes nothing the model
+    predicts, and the behavioural loss should not count it."""
+    names = [name for name, _ in model.named_parameters()]
+    shapes = [tuple(t.shape) for _, t in model.named_parameters()]
+    sizes = [t.numel() for _, t in model.named_parameters()]
+    w_star = torch.cat([t.detach().reshape(-1) for _, t in model.named_parameters()])
+
+    def f(w: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        params = {name: part.reshape(shape) for name, part, shape in zip(names, w.split(sizes), shapes)}
+        return functional_call(model, params, (tokens.round().long(),)).log_softmax(dim=-1)
+
+    return f, w_star
+
+
+def symmetry_count(p: int, d_model: int, n_heads: int, d_mlp: int) -> int:
+    """How many independent directions :func:`symmetry_tangents` gives a bilinear mod-add model of these sizes:
+    ``2 n_heads d_head²`` (a change of basis inside every head's QK and OV products) ``+ 2 d_mlp`` (two rescalings
+    per bilinear unit) ``+ 3 d_model`` (one shift of the unembedding and two of the embeddings). ``p`` does not
+    enter; it is an argument so that a config's sizes can be passed as they are."""
+    d_head = d_model // n_heads
+    return 2 * n_heads * d_head**2 + 2 * d_mlp + 3 * d_model
+
+
+def symmetry_tangents(model: ModAddTransformer) -> torch.Tensor:
+    """The tangent directions (k, P) at the model's parameters of its architecture's continuous symmetries: moving
+    along any of them leaves the log-probabilities of every input unchanged to first order.
+
+    - **QK and OV of every head**: ``W_Q A, W_K A⁻ᵀ`` and ``W_V A, A⁻¹ W_O`` for any invertible ``A`` (d_head²
+      directions each): ``δW_Q = W_Q E, δW_K = −W_K Eᵀ`` and ``δW_V = W_V E, δW_O = −E W_O`` for each unit matrix E.
+    - **Bilinear units**: ``w_a → s w_a`` with ``W_out[a] → W_out[a] / s``, and the same for ``v_a``.
+    - **The unembedding**: adding one vector ``u`` to every column of ``W_U`` adds ``x·u`` to every logit of an
+      input, which the softmax does not see.
+    - **The embeddings**: ``=`` only ever sits at position 2, so only ``W_E[=] + W_pos[2]`` matters; the numbers
+      only sit at positions 0 and 1, so shifting every number's embedding by ``δ`` and both positions by ``−δ``
+      changes nothing.
+    """
+    if model.mlp_kind != "bilinear":
+        raise ValueError("symmetry_tangents describes the bilinear model (the ReLU MLP has other symmetries)")
+    params = dict(model.named_parameters())
+    h, d, e, m, p = model.n_heads, model.d_model, model.d_head, model.W_in.shape[1], model.p
+    tangents: list[dict[str, torch.Tensor]] = []
+
+    def zero() -> dict[str, torch.Tensor]:
+        return {name: torch.zeros_like(t) for name, t in params.items()}
+
+    for head in range(h):
+        for i in range(e):
+            for j in range(e):
+                unit = torch.zeros(e, e, dtype=model.W_Q.dtype)
+                unit[i, j] = 1
+                qk, ov = zero(), zero()
+                qk["W_Q"][head] = params["W_Q"][head].detach() @ unit
+                qk["W_K"][head] = -params["W_K"][head].detach() @ unit.T
+                ov["W_V"][head] = params["W_V"][head].detach() @ unit
+                ov["W_O"][head] = -unit @ params["W_O"][head].detach()
+                tangents += [qk, ov]
+    for a in range(m):
+        for name in ("W_in", "V_in"):
+            t = zero()
+            t[name][:, a] = params[name][:, a].detach()
+            t["W_out"][a] = -params["W_out"][a].detach()
+            tangents.append(t)
+    for i in range(d):
+        unembed, equals, numbers = zero(), zero(), zero()
+        unembed["W_U"][i] = 1
+        equals["W_E"][p, i], equals["W_pos"][2, i] = 1, -1
+        numbers["W_E"][:p, i], numbers["W_pos"][:2, i] = 1, -1
+        tangents += [unembed, equals, numbers]
+    return torch.stack([torch.cat([t[name].reshape(-1) for name in params]) for t in tangents])
