@@ -227,3 +227,11 @@ def test_exercise_references_pass_their_own_checks():
     lens_exercises.exercise_fourier_matrix.check(lambda q, w: bilinear_lens.fourier_matrix(q, w))
     lens_exercises.exercise_preimage.check(lambda a, q, e: preimages.exact_preimage(a, q, e))
     lens_exercises.exercise_key_frequencies.check(lambda: 4)
+
+
+def test_symmetry_direction_is_a_combination_of_the_tangents(tiny):
+    model, _ = tiny
+    direction = network.symmetry_direction(model, torch.Generator().manual_seed(3))
+    tangents = network.symmetry_tangents(model)  # (k, P)
+    coefficients = torch.linalg.lstsq(tangents.T, direction[:, None]).solution
+    assert float((tangents.T @ coefficients - direction[:, None]).norm()) < 1e-10 * float(direction.norm())

@@ -44,6 +44,6 @@ exercise_key_frequencies = Prediction(
     answer=4,
     hint="Look for the frequencies whose interaction matrix Q_w has eigenvalues far above those of every other "
          "frequency, and count them; the power of W_out W_U in the left panel tells the same story.",
-    why="Q_w at 42, 38, 49 and 32 has eigenvalues of a few hundred, at every other frequency they stay near ten; "
+    why="Q_w at 42, 38, 49 and 32 has eigenvalues of a few hundred, at every other frequency they stay at 30 or below; "
         "those four frequencies hold about 99 % of the power the bilinear units write into the logits.",
 )

@@ -10,7 +10,7 @@ from torch.func import functional_call
 
 from ..lib.modadd import ModAddTransformer
 
-__all__ = ["flat_network", "symmetry_count", "symmetry_tangents"]
+__all__ = ["flat_network", "symmetry_count", "symmetry_direction", "symmetry_tangents"]
 
 
 def flat_network(model: ModAddTransformer) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], torch.Tensor]:
@@ -87,3 +87,33 @@ def symmetry_tangents(model: ModAddTransformer) -> torch.Tensor:
         numbers["W_E"][:p, i], numbers["W_pos"][:2, i] = 1, -1
         tangents += [unembed, equals, numbers]
     return torch.stack([torch.cat([t[name].reshape(-1) for name in params]) for t in tangents])
+
+
+def symmetry_direction(model: ModAddTransformer, generator: torch.Generator) -> torch.Tensor:
+    """One random combination of :func:`symmetry_tangents` (P,), built without the (k, P) matrix of all of them
+    (2,752 × 80,256 numbers for the lens model): random ``A`` per head for QK and OV, random rescalings per unit, and
+    random shifts of the unembedding and the embeddings."""
+    if model.mlp_kind != "bilinear":
+        raise ValueError("symmetry_direction describes the bilinear model (the ReLU MLP has other symmetries)")
+    w = {name: t.detach() for name, t in model.named_parameters()}
+    h, e, m, d, p = model.n_heads, model.d_head, model.W_in.shape[1], model.d_model, model.p
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.randn(*shape, generator=generator, dtype=w["W_Q"].dtype)
+
+    qk, ov = rand(h, e, e), rand(h, e, e)
+    s, t = rand(m), rand(m)
+    u, shift_equals, shift_numbers = rand(d), rand(d), rand(d)
+    delta = {name: torch.zeros_like(v) for name, v in w.items()}
+    delta["W_Q"] = w["W_Q"] @ qk  # (h, d, e) @ (h, e, e)
+    delta["W_K"] = -w["W_K"] @ qk.transpose(1, 2)
+    delta["W_V"] = w["W_V"] @ ov
+    delta["W_O"] = -ov @ w["W_O"]
+    delta["W_in"], delta["V_in"] = w["W_in"] * s, w["V_in"] * t
+    delta["W_out"] = -(s + t)[:, None] * w["W_out"]
+    delta["W_U"] = u[:, None].expand_as(w["W_U"]).clone()
+    delta["W_E"][p] += shift_equals
+    delta["W_pos"][2] -= shift_equals
+    delta["W_E"][:p] += shift_numbers
+    delta["W_pos"][:2] -= shift_numbers
+    return torch.cat([delta[name].reshape(-1) for name in w])
