@@ -25,13 +25,13 @@ def bar_reading(ax: plt.Axes, values: Sequence[float], names: Sequence[str], *, 
 
 def distance_map(ax: plt.Axes, distance: np.ndarray, epsilons: Sequence[float], *, title: str,
                  query: tuple[int, int]) -> None:
-    """The normalised distance of every input (p, p) to a query, on a log colour scale, with the ε-preimages ringed."""
+    """The normalised distance of every input (p, p) to a query, on a colour scale from 0 to 1.5, with the
+    ε-preimages ringed."""
     distance = np.asarray(distance, dtype=float)
     if distance.ndim != 2 or distance.shape[0] != distance.shape[1]:
         raise ValueError(f"distance must be a square (p, p) grid, got shape {distance.shape}")
-    shown = np.log10(np.maximum(distance, 1e-3))
-    image = ax.imshow(shown, cmap="viridis_r", origin="lower", vmin=-3, vmax=max(0.5, float(shown.max())))
-    plt.colorbar(image, ax=ax, label="log10 D", fraction=0.046)
+    image = ax.imshow(distance, cmap="viridis_r", origin="lower", vmin=0, vmax=1.5)
+    plt.colorbar(image, ax=ax, label="D (1.5 and above alike)", fraction=0.046)
     for eps, marker, colour in zip(epsilons, ("o", "s"), ("C3", "white")):
         a, b = np.nonzero(distance <= eps)
         ax.scatter(b, a, s=14, facecolors="none", edgecolors=colour, marker=marker, lw=0.8, label=f"D ≤ {eps:g}")
