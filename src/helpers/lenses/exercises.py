@@ -22,7 +22,7 @@ def _fourier_inputs() -> list[tuple]:
 
 
 exercise_fourier_matrix = Exercise("Exercise 5.1 — the interaction matrix of a Fourier direction",
-                                   lambda q, w: fourier_matrix(q, w), _fourier_inputs, rtol=1e-10, atol=1e-10)
+                                   fourier_matrix, _fourier_inputs, rtol=1e-10, atol=1e-10)
 
 
 def _preimage_inputs() -> list[tuple]:
@@ -36,7 +36,7 @@ def _preimage_inputs() -> list[tuple]:
 
 
 exercise_preimage = Exercise("Exercise 5.3 — an exact preimage by enumeration",
-                             lambda acts, query, eps: exact_preimage(acts, query, eps), _preimage_inputs,
+                             exact_preimage, _preimage_inputs,
                              rtol=1e-10, atol=1e-12)
 
 exercise_key_frequencies = Prediction(

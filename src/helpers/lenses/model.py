@@ -27,7 +27,7 @@ def load_lens_model() -> tuple[modadd.ModAddTransformer, torch.Tensor, torch.Ten
 
 #: A small twin of the lens model whose Gauss–Newton matrix fits in memory (3,552 parameters against 80,256): p = 29,
 #: d_model 16, 2 heads, d_mlp 32, 60 % of the pairs for training, 3,000 steps of the same recipe. Measured (one
-#: thread): test accuracy 0.979 in about 8 s; with half of the pairs, p = 23 and 31 memorised (test accuracy 0.77
+#: thread): test accuracy 0.979 in about 7 s; with half of the pairs, p = 23 and 31 memorised (test accuracy 0.77
 #: and 0.35).
 TWIN_CONFIG: dict[str, Any] = {**LENS_CONFIG, "p": 29, "d_model": 16, "n_heads": 2, "d_mlp": 32,
                                "train_fraction": 0.6, "steps": 3000}
@@ -39,7 +39,7 @@ TWIN_CHAOTIC = Chaotic(modadd.held_out_predictions, min_agreement=0.95)
 
 def load_twin_model() -> tuple[modadd.ModAddTransformer, torch.Tensor, torch.Tensor]:
     """The cached twin (p = 29) in float64, read-only, with all its ``p²`` token triples and their labels (trained
-    on first use, in about 8 seconds)."""
+    on first use, in about 7 seconds)."""
     from .. import checkpoints
 
     ckpt = checkpoints.load_or_train("lens_twin_bilinear", TWIN_CONFIG, modadd.train_modadd,
