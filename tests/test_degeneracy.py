@@ -70,6 +70,11 @@ def test_gauss_newton_equals_the_autograd_hessian_at_w_star() -> None:
     hessian = torch.autograd.functional.hessian(lambda v: behavioural_loss(net, v, w_star, x), w_star)
     gn = gauss_newton(net, w_star, x)
     assert (gn - hessian).abs().max() <= 1e-10 * hessian.abs().max()
+    for chunk_size in (1, 7, 30):  # uneven chunks too; each chunk's JᵀJ summed, then one 2/n for all
+        chunked = gauss_newton(net, w_star, x, chunk_size=chunk_size)
+        assert (chunked - hessian).abs().max() <= 1e-10 * hessian.abs().max()
+    with pytest.raises(ValueError, match="chunk_size"):
+        gauss_newton(net, w_star, x, chunk_size=0)
 
 
 def test_n_eff_counts_curvatures_above_the_scale() -> None:

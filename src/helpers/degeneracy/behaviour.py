@@ -61,10 +61,24 @@ def output_jacobian(f: Network, w: torch.Tensor, x: torch.Tensor) -> torch.Tenso
     return jac.reshape(-1, w.shape[0])
 
 
-def gauss_newton(f: Network, w_star: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The Hessian of ``L_B(· | w*)`` at ``w*``, in closed form: ``(2/n) Σ_x J(x)ᵀ J(x)`` (d, d)."""
-    jac = output_jacobian(f, w_star, x)  # (n·o, d)
-    return 2.0 / x.shape[0] * jac.T @ jac
+def gauss_newton(f: Network, w_star: torch.Tensor, x: torch.Tensor, *, chunk_size: int | None = None) -> torch.Tensor:
+    """The Hessian of ``L_B(· | w*)`` at ``w*``, in closed form: ``(2/n) Σ_x J(x)ᵀ J(x)`` (d, d).
+
+    ``chunk_size``: the Jacobian is built for this many inputs at a time and their ``JᵀJ`` summed, so that memory
+    holds one chunk's Jacobian rather than all of it (and reverse mode is chosen when a chunk has fewer outputs than
+    there are parameters). ``None``: all inputs at once.
+    """
+    require_tensor(x, "x", ndim=2)
+    if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+        raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+    if chunk_size is None:
+        jac = output_jacobian(f, w_star, x)  # (n·o, d)
+        return 2.0 / x.shape[0] * jac.T @ jac
+    total = torch.zeros(w_star.shape[0], w_star.shape[0], dtype=w_star.dtype)
+    for part in x.split(chunk_size):
+        jac = output_jacobian(f, w_star, part)  # (chunk·o, d)
+        total += jac.T @ jac
+    return 2.0 / x.shape[0] * total
 
 
 def n_eff(curvatures: torch.Tensor, eps: float, *, box: float = 1.0) -> int:
