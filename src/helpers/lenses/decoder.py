@@ -48,7 +48,8 @@ def _pairs(rows: torch.Tensor, acts: dict[str, torch.Tensor], tokens: torch.Tens
     return decoder_sequences(tokens[chosen], LENS_CONFIG["p"]), z, site
 
 
-def _evaluation(config: dict):
+def _data():
+    """The lens model's sites for all p² inputs, its tokens, and its training and held-out rows."""
     model, tokens, _ = load_lens_model()
     acts = site_activations(model, tokens)
     train, test = modadd.split_pairs(LENS_CONFIG["p"], LENS_CONFIG["train_fraction"], LENS_CONFIG["split_seed"])
@@ -58,7 +59,7 @@ def _evaluation(config: dict):
 def train_lens_decoder(config: dict) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """Train the decoder on (activation, input) pairs of the model's training inputs; return its weights and the
     held-out loss with the true activations and with activations shuffled between the pairs."""
-    acts, tokens, train, test = _evaluation(config)
+    acts, tokens, train, test = _data()
     torch.manual_seed(config["seed"])
     decoder = _build(config)
     g = torch.Generator().manual_seed(config["seed"])
@@ -81,7 +82,7 @@ def train_lens_decoder(config: dict) -> tuple[dict[str, torch.Tensor], dict[str,
 
 def lens_decoder_predictions(tensors: dict[str, torch.Tensor], config: dict) -> torch.Tensor:
     """The decoder's most likely first operand on 2,048 held-out (activation, input) pairs."""
-    acts, tokens, _, test = _evaluation(config)
+    acts, tokens, _, test = _data()
     decoder = _build(config, tensors).eval()
     seq, z, site = _pairs(test, acts, tokens, 2048, torch.Generator().manual_seed(1))
     with torch.no_grad():

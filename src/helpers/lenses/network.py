@@ -56,59 +56,24 @@ def symmetry_tangents(model: ModAddTransformer) -> torch.Tensor:
     """
     if model.mlp_kind != "bilinear":
         raise ValueError("symmetry_tangents describes the bilinear model (the ReLU MLP has other symmetries)")
-    params = dict(model.named_parameters())
-    h, d, e, m, p = model.n_heads, model.d_model, model.d_head, model.W_in.shape[1], model.p
-    tangents: list[dict[str, torch.Tensor]] = []
-
-    def zero() -> dict[str, torch.Tensor]:
-        return {name: torch.zeros_like(t) for name, t in params.items()}
-
-    for head in range(h):
-        for i in range(e):
-            for j in range(e):
-                unit = torch.zeros(e, e, dtype=model.W_Q.dtype)
-                unit[i, j] = 1
-                qk, ov = zero(), zero()
-                qk["W_Q"][head] = params["W_Q"][head].detach() @ unit
-                qk["W_K"][head] = -params["W_K"][head].detach() @ unit.T
-                ov["W_V"][head] = params["W_V"][head].detach() @ unit
-                ov["W_O"][head] = -unit @ params["W_O"][head].detach()
-                tangents += [qk, ov]
-    for a in range(m):
-        for name in ("W_in", "V_in"):
-            t = zero()
-            t[name][:, a] = params[name][:, a].detach()
-            t["W_out"][a] = -params["W_out"][a].detach()
-            tangents.append(t)
-    for i in range(d):
-        unembed, equals, numbers = zero(), zero(), zero()
-        unembed["W_U"][i] = 1
-        equals["W_E"][p, i], equals["W_pos"][2, i] = 1, -1
-        numbers["W_E"][:p, i], numbers["W_pos"][:2, i] = 1, -1
-        tangents += [unembed, equals, numbers]
-    return torch.stack([torch.cat([t[name].reshape(-1) for name in params]) for t in tangents])
+    k = symmetry_count(model.p, model.d_model, model.n_heads, model.W_in.shape[1])
+    units = torch.eye(k, dtype=model.W_Q.dtype)
+    return torch.stack([_symmetry_move(model, c) for c in units])  # one tangent per unit coefficient
 
 
-def symmetry_direction(model: ModAddTransformer, generator: torch.Generator) -> torch.Tensor:
-    """One random combination of :func:`symmetry_tangents` (P,), built without the (k, P) matrix of all of them
-    (2,752 × 80,256 numbers for the lens model): random ``A`` per head for QK and OV, random rescalings per unit, and
-    random shifts of the unembedding and the embeddings."""
-    if model.mlp_kind != "bilinear":
-        raise ValueError("symmetry_direction describes the bilinear model (the ReLU MLP has other symmetries)")
+def _symmetry_move(model: ModAddTransformer, coefficients: torch.Tensor) -> torch.Tensor:
+    """The tangent (P,) of the symmetries with the given coefficients (k,), laid out as: per head the d_head² entries
+    of the QK basis change, then of the OV basis change; the rescalings of ``w_a``, then of ``v_a``; the unembedding
+    shift, the ``=`` shift and the numbers' shift (d_model each). Linear in ``coefficients``."""
     w = {name: t.detach() for name, t in model.named_parameters()}
     h, e, m, d, p = model.n_heads, model.d_head, model.W_in.shape[1], model.d_model, model.p
-
-    def rand(*shape: int) -> torch.Tensor:
-        return torch.randn(*shape, generator=generator, dtype=w["W_Q"].dtype)
-
-    qk, ov = rand(h, e, e), rand(h, e, e)
-    s, t = rand(m), rand(m)
-    u, shift_equals, shift_numbers = rand(d), rand(d), rand(d)
+    qk, ov, s, t, u, shift_equals, shift_numbers = coefficients.split([h * e * e, h * e * e, m, m, d, d, d])
+    qk, ov = qk.reshape(h, e, e), ov.reshape(h, e, e)
     delta = {name: torch.zeros_like(v) for name, v in w.items()}
-    delta["W_Q"] = w["W_Q"] @ qk  # (h, d, e) @ (h, e, e)
-    delta["W_K"] = -w["W_K"] @ qk.transpose(1, 2)
+    delta["W_Q"] = w["W_Q"] @ qk  # (h, d, e) @ (h, e, e): W_Q A with A = I + qk
+    delta["W_K"] = -w["W_K"] @ qk.transpose(1, 2)  # W_K A⁻ᵀ
     delta["W_V"] = w["W_V"] @ ov
-    delta["W_O"] = -ov @ w["W_O"]
+    delta["W_O"] = -ov @ w["W_O"]  # A⁻¹ W_O
     delta["W_in"], delta["V_in"] = w["W_in"] * s, w["V_in"] * t
     delta["W_out"] = -(s + t)[:, None] * w["W_out"]
     delta["W_U"] = u[:, None].expand_as(w["W_U"]).clone()
@@ -117,3 +82,12 @@ def symmetry_direction(model: ModAddTransformer, generator: torch.Generator) -> 
     delta["W_E"][:p] += shift_numbers
     delta["W_pos"][:2] -= shift_numbers
     return torch.cat([delta[name].reshape(-1) for name in w])
+
+
+def symmetry_direction(model: ModAddTransformer, generator: torch.Generator) -> torch.Tensor:
+    """One random combination of :func:`symmetry_tangents` (P,), built without the (k, P) matrix of all of them
+    (2,752 × 80,256 numbers for the lens model)."""
+    if model.mlp_kind != "bilinear":
+        raise ValueError("symmetry_direction describes the bilinear model (the ReLU MLP has other symmetries)")
+    k = symmetry_count(model.p, model.d_model, model.n_heads, model.W_in.shape[1])
+    return _symmetry_move(model, torch.randn(k, generator=generator, dtype=model.W_Q.dtype))

@@ -11,11 +11,7 @@ from .._checks import require_tensor
 from ..inversion.distance import in_ball, min_distance
 from ..lib.modadd import ModAddTransformer
 
-__all__ = ["SITES", "distances", "exact_preimage", "frequency_projector", "offset_similarity", "site_activations"]
-
-#: The sites read by the exact InversionView lens, in the order of the forward pass.
-SITES = ("resid_mid", "hidden", "pre_unembed", "logits")
-
+__all__ = ["distances", "exact_preimage", "frequency_projector", "offset_similarity", "site_activations"]
 
 @torch.no_grad()
 def site_activations(model: ModAddTransformer, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
