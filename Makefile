@@ -1,7 +1,9 @@
 # The book's commands. The first two are the ones to know:
 #   make book   build the HTML book from the committed chapter outputs
-#   make test   make book, then unit tests + notebook hygiene + nbval over every chapter + site and browser tests,
-#               then nbval over every chapter again on a second CPU code path (MKL_CBWR, ATEN_CPU_CAPABILITY)
+#   make test   make book, then unit tests + notebook hygiene + nbval over every chapter + site and browser tests +
+#               the recipe of every cached model + retraining of the fast ones (<= 60 s), then nbval over every
+#               chapter again on a second CPU code path (MKL_CBWR, ATEN_CPU_CAPABILITY); on every core
+#   make audit  retrain every cached model and judge it (after changing training code; before a release or workshop)
 # Every target creates .venv and installs the project (pyproject.toml) when needed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -12,10 +14,10 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize
 
 ASSETS := web/node_modules/.package-lock.json
 
-.PHONY: book test lab execute references retrain bench install assets student wheelhouse clean help
+.PHONY: book test audit lab execute references retrain bench install assets student wheelhouse clean help
 
 help:
-	@sed -n '1,6p' Makefile
+	@sed -n '1,8p' Makefile
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,13 +45,31 @@ book: $(STAMP) $(ASSETS)
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
-## make test: build the book, then unit tests, notebook checks, nbval over every chapter, site checks, browser test;
-## then nbval over every chapter (figure checks included) once more on a second CPU code path
+## make test: build the book, then unit tests, notebook checks, nbval over every chapter, site checks, browser test,
+## the recipe of every cached model and the retraining of the fast ones; then nbval over every chapter (figure checks
+## included) once more on a second CPU code path. Each pass runs on JOBS workers (tests/conftest.py keeps a chapter
+## on one worker), prints its five slowest tests, and the wall time of each pass is printed last.
 SECOND_CPU := MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default
+JOBS ?= auto
+XDIST := -n $(JOBS) --dist loadgroup --no-loadscope-reorder --durations=5
+TIMES := _build/make-test-times.txt
+# $(call timed,LABEL,COMMAND): run COMMAND, append its wall time to $(TIMES), keep its exit status
+timed = t=$$(date +%s); $(2); s=$$?; echo "$(1): $$(( $$(date +%s) - t )) s" >> $(TIMES); exit $$s
 test: book $(LAB_STAMP)
-	BOOK_PROGRESS=0 $(PY) -m pytest tests chapters $(NBVAL)  # progress bars go to stderr, which nbval would flag
+	@mkdir -p _build && : > $(TIMES)
+	@$(call timed,first pass,BOOK_PROGRESS=0 $(PY) -m pytest $(XDIST) tests chapters $(NBVAL))
 	@echo "make test: second pass, as on another CPU ($(SECOND_CPU))"
-	$(SECOND_CPU) BOOK_PROGRESS=0 $(PY) -m pytest -p no:cacheprovider tests/test_second_cpu.py chapters $(NBVAL)
+	@$(call timed,second pass,$(SECOND_CPU) BOOK_PROGRESS=0 $(PY) -m pytest $(XDIST) -p no:cacheprovider \
+		tests/test_second_cpu.py chapters $(NBVAL))
+	@echo "make test: wall time of each pass" && tail -n 2 $(TIMES)
+
+## make audit: retrain every cached model from scratch and judge it against the cache (weights on the platform it was
+## trained on, behaviour of chaotic models elsewhere, metrics everywhere), and check every recipe; read-only
+audit: $(STAMP)
+	@mkdir -p _build && : > $(TIMES)
+	@$(call timed,audit,BOOK_AUDIT=1 BOOK_PROGRESS=0 $(PY) -m pytest $(XDIST) tests/test_committed_artefacts.py \
+		tests/test_recipes.py)
+	@cat $(TIMES)
 
 ## make lab: JupyterLab on the chapters
 lab: $(LAB_STAMP)

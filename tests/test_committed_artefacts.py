@@ -1,8 +1,14 @@
 """The committed artefacts are honest: cached weights retrain to their recorded metrics, corrupted files and altered
-figure references are caught by the chapters themselves."""
+figure references are caught by the chapters themselves.
+
+Two tiers (``book/setup.md``, "What the honest-cache test proves"): ``make test`` retrains every model whose recorded
+training time is at most ``FAST_SECONDS`` and checks the recipe of every model against the code; ``make audit``
+(``BOOK_AUDIT=1``) retrains every model.
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -13,7 +19,7 @@ import torch
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from helpers import checkpoints
+from helpers import checkpoints, recipes
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
@@ -31,15 +37,45 @@ def test_committed_checkpoint_matches_its_hash(name):
     assert ckpt.tensors and ckpt.metrics
 
 
-_RETRAINED: dict[str, tuple[dict, dict, float]] = {}
+#: ``make test`` retrains the models whose training took at most this long when cached (about 4 minutes in all);
+#: ``make audit`` retrains every model. Every model's recipe is checked on every run.
+FAST_SECONDS = 60.0
+AUDIT = os.environ.get("BOOK_AUDIT", "").strip() not in ("", "0")
+FAST = sorted(name for name, entry in MANIFEST.items() if entry["train_seconds"] <= FAST_SECONDS)
+
+
+def _retrain_tier(name: str):
+    """A parameter that ``make test`` skips, with the reason, when the model is retrained by ``make audit`` only."""
+    if AUDIT or name in FAST:
+        return name
+    seconds = MANIFEST[name]["train_seconds"]
+    reason = f"{name} trains in {seconds:.0f} s (> {FAST_SECONDS:.0f} s): retrained by `make audit`; recipe checked"
+    return pytest.param(name, marks=pytest.mark.skip(reason=reason))
+
+
+_RETRAINED: dict[str, tuple[dict, dict, float, recipes.Trace]] = {}
 
 
 def _retrained(name: str, monkeypatch) -> tuple[dict, dict, float]:
-    """Retrain ``name`` from scratch once per test session (the cross-platform tests reuse the honest-cache run)."""
+    """Retrain ``name`` from scratch once per test session (the cross-platform tests reuse the honest-cache run),
+    recording what the whole training executed and read."""
     if name not in _RETRAINED:
         monkeypatch.setenv("BOOK_PROGRESS", "0")
-        _RETRAINED[name] = checkpoints.retrain_tensors(name, root=DATA / "checkpoints")
-    return _RETRAINED[name]
+        trace = recipes.Trace()
+        _RETRAINED[name] = (*checkpoints.retrain_tensors(name, root=DATA / "checkpoints", trace=trace), trace)
+    return _RETRAINED[name][:3]
+
+
+def test_recipes_match_the_code():
+    """Every cache's recipe matches the code and data as they are now (the fast test that names what to retrain)."""
+    stale = checkpoints.stale_caches(DATA / "checkpoints")
+    assert not stale, checkpoints.stale_message(stale)
+
+
+def test_fast_tier_retrains_most_models_within_its_budget():
+    """The tier ``make test`` retrains stays about 4 minutes; the rest is named in each skip reason."""
+    assert sum(MANIFEST[name]["train_seconds"] for name in FAST) <= 300
+    assert len(FAST) >= len(MANIFEST) - 5, sorted(set(MANIFEST) - set(FAST))
 
 
 def _another_platform() -> dict[str, str]:
@@ -69,7 +105,7 @@ def test_chaotic_models_are_marked_as_their_code_declares():
         assert MANIFEST[name]["chaotic"] == checkpoints._chaotic_entry(chaotic), name
 
 
-@pytest.mark.parametrize("name", sorted(MANIFEST))
+@pytest.mark.parametrize("name", [_retrain_tier(name) for name in sorted(MANIFEST)])
 def test_cache_is_honest(name, monkeypatch):
     """Retraining from scratch here reproduces the recorded metrics, and the weights (same platform) or the held-out
     predictions (another platform, chaotic training) of the cache."""
@@ -79,7 +115,21 @@ def test_cache_is_honest(name, monkeypatch):
     assert not report.failures, f"{name}: the cache is not what its training produces: {report.failures}"
 
 
-@pytest.mark.parametrize("name", CHAOTIC)
+@pytest.mark.parametrize("name", [_retrain_tier(name) for name in sorted(MANIFEST)])
+def test_recipe_saw_every_file_the_whole_training_used(name, monkeypatch):
+    """The recipe's short run (a few steps) recorded every file of the book's code that the full training executed,
+    and every data file it read: what the recipe test does not watch, no training uses."""
+    _retrained(name, monkeypatch)
+    trace = _RETRAINED[name][3]
+    recipe = MANIFEST[name]["recipe"]
+    sources = {recipes._source_key(path, [recipes.PACKAGE_DIR]) for path in trace.sources}
+    sources -= {"helpers/checkpoints.py", "helpers/paths.py"}  # retrain_tensors itself, around the training
+    assert sources <= set(recipe["sources"]), f"{name}: the short run missed {sorted(sources - set(recipe['sources']))}"
+    data = {recipes._data_key(path) for path in trace.data}
+    assert data <= set(recipe["data"]), f"{name}: the short run missed the data {sorted(data - set(recipe['data']))}"
+
+
+@pytest.mark.parametrize("name", [_retrain_tier(name) for name in CHAOTIC])
 def test_chaotic_cache_is_honest_on_another_cpu(name, monkeypatch):
     """The same retraining judged as a machine of another platform would: by behaviour, and it passes."""
     tensors, metrics, seconds = _retrained(name, monkeypatch)
@@ -100,30 +150,37 @@ def _swap_in(root: Path, name: str, tensors: dict) -> None:
     checkpoints._write_manifest(manifest, root)
 
 
+#: The chaotic model the judgement tests swap weights in: the p = 29 twin of chapter 5 (7 s to retrain, so it is in
+#: the fast tier), trained by the same code as the mod-add transformer.
+SWAPPED = "lens_twin_bilinear"
+
+
 def _another_modadd_model() -> dict:
-    """Another model of the same architecture: the mod-add transformer as initialised by another seed, untrained."""
+    """Another model of the same architecture: the twin as initialised by another seed, untrained."""
     from helpers.lib import modadd
 
-    config = MANIFEST["modadd_transformer"]["config"]
     torch.manual_seed(12345)
-    model = modadd.ModAddTransformer(config["p"], config["d_model"], config["n_heads"], config["d_mlp"])
+    model = modadd.build_model(MANIFEST[SWAPPED]["config"])
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
+@pytest.mark.retrains(SWAPPED)
 @pytest.mark.parametrize("platform", ["same", "another"])
 def test_cache_holding_another_models_weights_fails(platform, tmp_path, monkeypatch):
     """Another model's weights under the cached name fail the judgement: by weights on the same platform, by
     held-out predictions on another."""
+    assert SWAPPED in FAST and SWAPPED in CHAOTIC
     root = tmp_path / "checkpoints"
     shutil.copytree(DATA / "checkpoints", root)
-    _swap_in(root, "modadd_transformer", _another_modadd_model())
-    tensors, metrics, seconds = _retrained("modadd_transformer", monkeypatch)
-    where = MANIFEST["modadd_transformer"]["platform"] if platform == "same" else _another_platform()
-    report = checkpoints.judge_retraining("modadd_transformer", tensors, metrics, root=root, platform=where)
+    _swap_in(root, SWAPPED, _another_modadd_model())
+    tensors, metrics, seconds = _retrained(SWAPPED, monkeypatch)
+    where = MANIFEST[SWAPPED]["platform"] if platform == "same" else _another_platform()
+    report = checkpoints.judge_retraining(SWAPPED, tensors, metrics, root=root, platform=where)
     expected = "weights" if platform == "same" else "behaviour"
     assert any(f.startswith(expected) for f in report.failures), report.failures
 
 
+@pytest.mark.retrains("workbench_mlp")
 def test_other_platform_weight_bound_catches_another_model(tmp_path, monkeypatch):
     """A non-chaotic model on another platform is judged by its weights, and another model's weights fail."""
     name = "workbench_mlp"

@@ -229,6 +229,28 @@ def test_train_digits_mlp_tiny_config():
     assert all(torch.equal(tensors[k], again[k]) for k in tensors)
 
 
+def test_train_classifier_trains_on_one_thread_whatever_the_callers_count():
+    """A cached model's weights must not depend on the thread count of whoever trains it (a test worker, a notebook
+    with BOOK_THREADS=4): bilinear_similarity's cache once moved by 6e-6 between one and two threads."""
+    seen = []
+
+    class Probe(nn.Linear):
+        def forward(self, x):
+            seen.append(torch.get_num_threads())
+            return super().forward(x)
+
+    torch.manual_seed(0)
+    split = Split(torch.randn(32, 4), torch.randint(0, 3, (32,)), torch.randn(8, 4), torch.randint(0, 3, (8,)))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train_classifier(Probe(4, 3), split, epochs=1, batch_size=16, lr=1e-2, weight_decay=0.0, seed=0)
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(before)
+    assert seen and set(seen) == {1}, seen
+
+
 def test_one_thread_runs_the_block_on_one_thread_and_restores_the_count():
     import torch
 

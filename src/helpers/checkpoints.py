@@ -10,7 +10,10 @@ byte-identical on re-save) and described by one entry of ``data/checkpoints/mani
   retrains and checks);
 - ``platform``, what decided the rounding of the training run (:func:`helpers.runtime.compute_platform`), and, for
   a model whose training is chaotic (grokking, long schedules), ``chaotic``: the function that predicts its held-out
-  data and the share of predictions a retraining on another platform must agree on.
+  data and the share of predictions a retraining on another platform must agree on;
+- ``recipe`` (:mod:`helpers.recipes`): the sha256 of every file of the book's code the training executed, of every
+  data file it read, and the torch version. :func:`stale_caches` compares it with the files as they are now, in a
+  second; ``make test`` does so for every cache, and retrains only the fast ones (``make audit`` retrains all).
 
 What a retraining must reproduce (:func:`judge_retraining`):
 
@@ -31,6 +34,7 @@ Command line::
     python -m helpers.checkpoints list            # what is cached
     python -m helpers.checkpoints verify          # check every hash
     python -m helpers.checkpoints retrain [NAME]  # retrain from the manifest's configs (all when no NAME)
+    python -m helpers.checkpoints stale           # the caches whose recipe no longer matches the code
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,7 @@ from safetensors.torch import load as _load_bytes
 from safetensors.torch import save as _save_bytes
 
 from .paths import checkpoint_dir
+from .recipes import Drift, Trace, learn_recipe, recipe_drift, tracing
 from .runtime import compute_platform
 
 __all__ = [
@@ -71,6 +77,8 @@ __all__ = [
     "read_manifest",
     "retrain",
     "retrain_tensors",
+    "stale_caches",
+    "stale_message",
     "train_fn_path",
 ]
 
@@ -275,9 +283,11 @@ def _check_outputs(name: str, tensors: Any, metrics: Any, tolerances: Mapping[st
         raise ValueError(f"tolerances name metrics that {name!r}'s train_fn does not return: {sorted(extra)}")
 
 
-def _train(name: str, config: dict[str, Any], train_fn: TrainFn, tolerances: Mapping[str, float]):
+def _train(name: str, config: dict[str, Any], train_fn: TrainFn, tolerances: Mapping[str, float],
+           trace: Trace | None = None):
     start = time.perf_counter()
-    with torch.enable_grad():  # chapters may have turned gradients off to read weights
+    recording = nullcontext() if trace is None else tracing(into=trace)
+    with torch.enable_grad(), recording:  # chapters may have turned gradients off to read weights
         tensors, metrics = train_fn(dict(config))
     seconds = time.perf_counter() - start
     _check_outputs(name, tensors, metrics, tolerances)
@@ -296,6 +306,7 @@ def _save(
     seconds: float,
     root: Path,
     chaotic: dict[str, Any] | None,
+    recipe: dict[str, Any],
 ) -> None:
     blob = _save_bytes(tensors)
     root.mkdir(parents=True, exist_ok=True)
@@ -310,6 +321,7 @@ def _save(
         "tolerances": {k: float(v) for k, v in sorted(tolerances.items())},
         "platform": compute_platform(),
         "train_seconds": round(seconds, 1),
+        "recipe": recipe,
     }
     if chaotic is not None:
         manifest[name]["chaotic"] = chaotic
@@ -399,7 +411,8 @@ def load_or_train(
             "(`make execute`) or `make retrain`, and commit data/checkpoints/."
         )
     tensors, metrics, seconds = _train(name, config, train_fn, tolerances)
-    _save(name, tensors, config, metrics, tolerances, fn_path, seconds, root, chaotic_entry)
+    _save(name, tensors, config, metrics, tolerances, fn_path, seconds, root, chaotic_entry,
+          learn_recipe(fn_path, config))
     return Checkpoint(name, tensors, config, metrics, trained_now=True)
 
 
@@ -466,12 +479,18 @@ def judge_retraining(
     )
 
 
-def retrain_tensors(name: str, *, root: Path | str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, float], float]:
-    """Retrain ``name`` from scratch with the manifest's config: ``(tensors, metrics, seconds)``, nothing saved."""
+def retrain_tensors(
+    name: str, *, root: Path | str | None = None, trace: Trace | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, float], float]:
+    """Retrain ``name`` from scratch with the manifest's config: ``(tensors, metrics, seconds)``, nothing saved.
+
+    With ``trace``, the training runs under :func:`helpers.recipes.tracing`, which records into it the book's files
+    the whole training executed and the data it read (to check that the recipe's short run saw them all).
+    """
     entry = read_manifest(_root(root)).get(name)
     if entry is None:
         raise MissingCheckpoint(f"no checkpoint named {name!r} in {_root(root) / MANIFEST}")
-    return _train(name, entry["config"], _import_train_fn(entry["train_fn"]), entry["tolerances"])
+    return _train(name, entry["config"], _import_train_fn(entry["train_fn"]), entry["tolerances"], trace)
 
 
 def retrain(name: str, *, root: Path | str | None = None, save: bool = False) -> RetrainReport:
@@ -485,8 +504,34 @@ def retrain(name: str, *, root: Path | str | None = None, save: bool = False) ->
     if save:
         entry = read_manifest(root)[name]
         _save(name, tensors, entry["config"], metrics, entry["tolerances"], entry["train_fn"], seconds, root,
-              entry.get("chaotic"))
+              entry.get("chaotic"), learn_recipe(entry["train_fn"], entry["config"]))
     return report
+
+
+def stale_caches(root: Path | str | None = None, *, source_dir: Path | str | None = None) -> dict[str, list[Drift]]:
+    """The caches whose recipe no longer matches the code and data as they are: ``name -> what changed``.
+
+    A cache without a recipe is stale (``Drift("recipe", name, "missing")``): nothing says what trained it.
+    ``source_dir``: the folder holding the ``helpers`` package to compare with (default: the one imported).
+    """
+    where = {} if source_dir is None else {"source_dir": source_dir}
+    stale: dict[str, list[Drift]] = {}
+    for name, entry in read_manifest(root).items():
+        recipe = entry.get("recipe")
+        drift = [Drift("recipe", name, "missing")] if recipe is None else recipe_drift(recipe, **where)
+        if drift:
+            stale[name] = drift
+    return stale
+
+
+def stale_message(stale: Mapping[str, list[Drift]]) -> str:
+    """What :func:`stale_caches` found, a line per cache with the command that brings it up to date."""
+    lines = [f"{len(stale)} cached model(s) were trained by code or data that has changed since:"]
+    for name, drift in sorted(stale.items()):
+        lines.append(f"  {name}: {'; '.join(map(str, drift))} -> make retrain NAME={name}")
+    lines.append("Retrain each (the weights come out the same when the change does not touch the arithmetic: "
+                 "then only the manifest's recipe changes), review `git diff data/checkpoints`, and commit.")
+    return "\n".join(lines)
 
 
 def _main(argv: list[str]) -> int:
@@ -496,6 +541,7 @@ def _main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list cached checkpoints")
     sub.add_parser("verify", help="check every cached file against its sha256")
+    sub.add_parser("stale", help="list the caches whose training code or data changed since they were trained")
     p = sub.add_parser("retrain", help="retrain from the manifest's configs and replace the cache")
     p.add_argument("names", nargs="*", help="checkpoints to retrain (default: all)")
     args = parser.parse_args(argv)
@@ -509,6 +555,10 @@ def _main(argv: list[str]) -> int:
             load(name)
             print(f"{name}: ok")
         return 0
+    if args.command == "stale":
+        stale = stale_caches()
+        print(stale_message(stale) if stale else f"every recipe of {len(manifest)} caches matches the code")
+        return 1 if stale else 0
     names = args.names or list(manifest)
     unknown = [n for n in names if n not in manifest]
     if unknown:

@@ -93,9 +93,17 @@ def train_classifier(
         cosine_schedule: decay the learning rate to 0 along a half cosine, stepped once per batch.
 
     Returns the metrics measured right after training: ``train_accuracy``, ``test_accuracy``, ``test_loss``.
+
+    Training runs on one thread (:func:`one_thread`), so that the weights do not depend on the caller's thread count.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0 or weight_decay < 0 or noise < 0:
         raise ValueError("epochs and batch_size must be >= 1, lr > 0, and weight_decay and noise >= 0")
+    with one_thread():
+        return _train_classifier(model, split, epochs, batch_size, lr, weight_decay, seed, noise, cosine_schedule, desc)
+
+
+def _train_classifier(model: nn.Module, split: Split, epochs: int, batch_size: int, lr: float, weight_decay: float,
+                      seed: int, noise: float, cosine_schedule: bool, desc: str) -> dict[str, float]:
     generator = torch.Generator().manual_seed(seed)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()

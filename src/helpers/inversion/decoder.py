@@ -193,6 +193,9 @@ def train_addition_decoder(config: dict) -> tuple[dict[str, torch.Tensor], dict[
     return {**decoder.state_dict(), LOSS_CURVE: curve}, metrics
 
 
+train_addition_decoder.recipe_steps = LOSS_EVERY  # the short run of its recipe (helpers.recipes): one curve point
+
+
 def decoder_predictions(tensors: dict[str, torch.Tensor], config: dict) -> torch.Tensor:
     """The decoder's most likely next token on held-out (activation, input) pairs: what a retraining must agree on."""
     from .probed import ADDITION_CONFIG, load_addition_model
