@@ -47,11 +47,11 @@ book: $(STAMP) $(ASSETS)
 
 ## make test: build the book, then unit tests, notebook checks, nbval over every chapter, site checks, browser test,
 ## the recipe of every cached model and the retraining of the fast ones; then nbval over every chapter (figure checks
-## included) once more on a second CPU code path. Each pass runs on JOBS workers (tests/conftest.py keeps a chapter
+## included) once more on a second CPU code path. Each pass runs on JOBS workers (conftest.py keeps a chapter
 ## on one worker), prints its five slowest tests, and the wall time of each pass is printed last.
 SECOND_CPU := MKL_CBWR=COMPATIBLE ATEN_CPU_CAPABILITY=default
 JOBS ?= auto
-XDIST := -n $(JOBS) --dist loadgroup --no-loadscope-reorder --durations=5
+XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder --durations=5
 TIMES := _build/make-test-times.txt
 # $(call timed,LABEL,COMMAND): run COMMAND, append its wall time to $(TIMES), keep its exit status
 timed = t=$$(date +%s); $(2); s=$$?; echo "$(1): $$(( $$(date +%s) - t )) s" >> $(TIMES); exit $$s

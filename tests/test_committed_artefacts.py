@@ -37,9 +37,7 @@ def test_committed_checkpoint_matches_its_hash(name):
     assert ckpt.tensors and ckpt.metrics
 
 
-#: ``make test`` retrains the models whose training took at most this long when cached (about 4 minutes in all);
-#: ``make audit`` retrains every model. Every model's recipe is checked on every run.
-FAST_SECONDS = 60.0
+FAST_SECONDS = checkpoints.FAST_TIER_SECONDS
 AUDIT = os.environ.get("BOOK_AUDIT", "").strip() not in ("", "0")
 FAST = sorted(name for name, entry in MANIFEST.items() if entry["train_seconds"] <= FAST_SECONDS)
 
@@ -164,7 +162,6 @@ def _another_modadd_model() -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-@pytest.mark.retrains(SWAPPED)
 @pytest.mark.parametrize("platform", ["same", "another"])
 def test_cache_holding_another_models_weights_fails(platform, tmp_path, monkeypatch):
     """Another model's weights under the cached name fail the judgement: by weights on the same platform, by
@@ -180,7 +177,6 @@ def test_cache_holding_another_models_weights_fails(platform, tmp_path, monkeypa
     assert any(f.startswith(expected) for f in report.failures), report.failures
 
 
-@pytest.mark.retrains("workbench_mlp")
 def test_other_platform_weight_bound_catches_another_model(tmp_path, monkeypatch):
     """A non-chaotic model on another platform is judged by its weights, and another model's weights fail."""
     name = "workbench_mlp"
