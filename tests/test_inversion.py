@@ -298,6 +298,51 @@ def test_completeness_finds_the_true_ball_of_a_known_preimage() -> None:
     assert (result.ball_size, result.total, result.distinct_found, result.auc) == (90000, 810000, 2, 1.0)
 
 
+@torch.no_grad()
+def test_exact_distances_and_completeness_do_not_depend_on_the_chunk(monkeypatch) -> None:
+    """Chunking runs every problem through the same operations, so the distances are min_distance's over all problems
+    at once and the decoder's scores those of one call on every sequence, to float32 rounding (bit for bit on one
+    thread with MKL; on several threads, or another BLAS, a product may be rounded by its number of rows)."""
+    from helpers.inversion import analysis
+    from helpers.inversion.sampler import valid_positions
+
+    problems = addition_tokens(torch.arange(100, 1000).repeat(3)[:2500], torch.arange(999, 99, -1).repeat(3)[:2500])
+    monkeypatch.setattr(analysis, "all_addition_tokens", lambda: problems)  # 2,500 problems stand in for 810,000
+    model, sites = _model(), ["attn0.1", "resid_post0", "resid_mid1"]
+    query = addition_tokens(torch.tensor([615]), torch.tensor([861]))[0]
+    _, cache_q = model(query[None], cache=sites)
+    _, cache = model(problems, cache=sites)
+    for chunk in (1, 256, 1000):
+        distances = analysis.exact_distances(model, query, 8, sites, chunk=chunk)
+        for site in sites:  # distances of order 1: rounding moves them by 1e-7, a misplaced chunk by far more
+            at_once = min_distance(cache_q[site][0, 8], cache[site], valid_positions(problems, ADDITION))[0]
+            assert torch.allclose(distances[site], at_once, rtol=0, atol=1e-6), (chunk, site)
+    with pytest.raises(ValueError, match="chunk"):
+        analysis.exact_distances(model, query, 8, sites, chunk=0)
+
+    decoder, site = _decoder(len(model.sites)), "resid_post0"
+    z_query, site_id = cache_q[site][0, 8], model.sites.index(site)
+    distance = distances[site]
+    epsilon = float(distance.sort().values[99:101].mean())  # a ball of the nearest hundred problems
+    found = torch.empty(0, ADDITION.length, dtype=torch.long)
+    *chunked, one_call = [analysis.completeness(decoder, z_query, site_id, distance, found, epsilon=epsilon,
+                                                negatives=500, chunk=chunk, generator=gen(3))
+                          for chunk in (7, 256, 4096)]
+    assert one_call.loglik.shape[0] < 4096  # the members in one call, the others in another
+    for result in chunked:  # float32 scores of about −40: rounding moves them by 1e-5, a misplaced row by nats
+        assert result.ball_size == one_call.ball_size and torch.equal(result.distance, one_call.distance)
+        assert torch.allclose(result.loglik, one_call.loglik, rtol=0, atol=1e-4)
+        assert math.isclose(result.auc, one_call.auc, abs_tol=1e-3)
+
+
+def test_chance_keeping_is_share_keeping_over_all_problems() -> None:
+    from helpers.inversion.analysis import all_addition_tokens, chance_keeping, share_keeping
+
+    for a, b in ((615, 861), (100, 100), (999, 999)):
+        query = addition_tokens(torch.tensor([a]), torch.tensor([b]))[0]
+        assert chance_keeping(query) == share_keeping(query, all_addition_tokens())
+
+
 def test_stopping_early_gives_the_same_site_values() -> None:
     model = _model()
     tokens = addition_tokens(torch.tensor([123, 456]), torch.tensor([789, 111]))

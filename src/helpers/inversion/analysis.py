@@ -37,8 +37,12 @@ def addition_properties(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
 
 def share_keeping(query: torch.Tensor, samples: torch.Tensor) -> dict[str, float]:
     """For the well-formed ``samples`` (n, 14), the share that keep each property of ``query`` (14,)."""
+    return _share_keeping(query, addition_properties(samples))
+
+
+def _share_keeping(query: torch.Tensor, s: dict[str, torch.Tensor]) -> dict[str, float]:
+    """:func:`share_keeping` given the samples' properties ``s``."""
     q = addition_properties(query[None])
-    s = addition_properties(samples)
     keep = s["well_formed"]
     if not keep.any():
         raise ValueError("no well-formed sample to read")
@@ -52,10 +56,16 @@ def all_addition_tokens() -> torch.Tensor:
     return addition_tokens(a.reshape(-1), b.reshape(-1))
 
 
+@lru_cache(maxsize=1)
+def _all_properties() -> dict[str, torch.Tensor]:
+    """:func:`addition_properties` of all 810,000 problems (built once, then cached: 20 MB)."""
+    return addition_properties(all_addition_tokens())
+
+
 def chance_keeping(query: torch.Tensor) -> dict[str, float]:
     """The share of all 810,000 problems that keep each property of ``query`` (14,): what a preimage that carried
     no information about it would keep."""
-    return share_keeping(query, all_addition_tokens())
+    return _share_keeping(query, _all_properties())
 
 
 def roc_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
@@ -86,22 +96,32 @@ class Completeness(NamedTuple):
 
 @torch.no_grad()
 def exact_distances(model, query: torch.Tensor, position: int, sites: list[str], *,
-                    chunk: int = 16384) -> dict[str, torch.Tensor]:
+                    chunk: int = 256) -> dict[str, torch.Tensor]:
     """The distance ``D`` (minimum over valid positions) of every one of the 810,000 problems to the query's
-    activation at ``position``, per site (810000,), in one pass over all problems for all the sites."""
-    from .distance import min_distance
+    activation at ``position``, per site (810000,), in one pass over all problems for all the sites.
+
+    The problems go through the model ``chunk`` at a time, each chunk's distances written into the result as they
+    come, so that memory holds one chunk's activations rather than all 810,000 problems' (small chunks are also
+    faster on a CPU: their activations stay in its cache). Each problem goes through the same operations as in one
+    pass over all of them: the distances are the same, up to a BLAS that rounds a product by its number of rows."""
+    from .distance import _position_distances, min_distance
     from .sampler import valid_positions
 
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
     everything = all_addition_tokens()  # (810000, 14)
     _, cache_q = model(query[None], cache=sites)
     z_q = {site: cache_q[site][0, position] for site in sites}
-    parts: dict[str, list[torch.Tensor]] = {site: [] for site in sites}
-    for part in everything.split(chunk):
+    for site in sites:
+        min_distance(z_q[site], cache_q[site])  # its checks (a finite, non-zero query), once; the loop skips them
+    out = {site: torch.empty(everything.shape[0], dtype=z_q[site].dtype) for site in sites}
+    for start in range(0, everything.shape[0], chunk):
+        part = everything[start:start + chunk]
         _, cache = model(part, cache=sites, stop_early=True)
         valid = valid_positions(part, ADDITION)
         for site in sites:
-            parts[site].append(min_distance(z_q[site], cache[site], valid)[0])
-    return {site: torch.cat(values) for site, values in parts.items()}
+            out[site][start:start + part.shape[0]] = _position_distances(z_q[site], cache[site], valid).amin(dim=1)
+    return out
 
 
 def problem_index(tokens: torch.Tensor) -> torch.Tensor:
@@ -118,13 +138,14 @@ def problem_index(tokens: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def completeness(decoder, z_query: torch.Tensor, site_id: int, distance: torch.Tensor, found: torch.Tensor, *,
-                 epsilon: float = 0.1, negatives: int = 20_000, chunk: int = 8192,
+                 epsilon: float = 0.1, negatives: int = 20_000, chunk: int = 256,
                  generator: torch.Generator) -> Completeness:
     """The true ε-ball (from :func:`exact_distances`) against the decoder's view of it.
 
     ``found``: the decoder's verified in-ball samples (m, 14). The AUC compares the decoder's teacher-forced
     log-likelihood, given ``z_query`` and ``site_id``, of every in-ball problem with that of ``negatives`` random
-    out-of-ball ones.
+    out-of-ball ones, scored ``chunk`` sequences at a time: the memory of one chunk, the scores of one call on all
+    of them (up to a BLAS that rounds a product by its number of rows).
     """
     everything = all_addition_tokens()
     if distance.shape != (everything.shape[0],):

@@ -35,16 +35,20 @@ def min_distance(query: torch.Tensor, activations: torch.Tensor, valid: torch.Te
         raise ValueError("activations is an empty batch")
     if activations.shape[-1] != query.shape[0]:
         raise ValueError(f"activations have width {activations.shape[-1]}, the query {query.shape[0]}")
-    norm = float(query.norm())
-    if not norm > 0:
+    if not float(query.norm()) > 0:
         raise ValueError("the query activation is zero: a distance relative to its norm is undefined")
-    d = (activations - query).norm(dim=-1) / norm  # (n, T)
-    if valid is not None:
-        if valid.shape != d.shape:
-            raise ValueError(f"valid must have shape {tuple(d.shape)}, got {tuple(valid.shape)}")
-        d = d.masked_fill(~valid, math.inf)
-    values, positions = d.min(dim=1)
+    if valid is not None and valid.shape != activations.shape[:2]:
+        raise ValueError(f"valid must have shape {tuple(activations.shape[:2])}, got {tuple(valid.shape)}")
+    values, positions = _position_distances(query, activations, valid).min(dim=1)
     return values, torch.where(torch.isfinite(values), positions, torch.full_like(positions, -1))
+
+
+def _position_distances(query: torch.Tensor, activations: torch.Tensor,
+                        valid: torch.Tensor | None) -> torch.Tensor:
+    """``‖z^q − z_t‖ / ‖z^q‖`` at every position (n, T), inf where not ``valid``: :func:`min_distance` without its
+    checks, for callers that check their arguments once and then call it on many batches."""
+    d = (activations - query).norm(dim=-1) / float(query.norm())  # (n, T)
+    return d if valid is None else d.masked_fill(~valid, math.inf)
 
 
 def in_ball(distances: torch.Tensor, epsilon: float = EPSILON) -> torch.Tensor:
