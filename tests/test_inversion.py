@@ -133,6 +133,20 @@ def test_in_ball_agrees_with_brute_force_on_a_tiny_task() -> None:
     assert found[17]
 
 
+def test_ball_sizes_count_what_the_mask_counts() -> None:
+    """The sizes of many balls at many radii, by sorting: the mask's counts, ties at ε and inf (never inside) too."""
+    from helpers.inversion.distance import ball_sizes
+
+    distances = torch.rand(30, 500, generator=gen(4), dtype=torch.float64).round(decimals=2)  # many ties
+    distances[3, :100] = math.inf
+    epsilons = [0.0, 0.1, 0.25, 0.5, 0.99, 1.0]
+    sizes = ball_sizes(distances, epsilons)
+    mask = distances[None] <= torch.tensor(epsilons, dtype=torch.float64)[:, None, None]
+    assert torch.equal(sizes, mask.sum(-1)) and sizes.is_contiguous() and sizes[-1, 3] == 400
+    with pytest.raises(ValueError, match="NaN"):
+        ball_sizes(torch.full((2, 3), math.nan), epsilons)
+
+
 def test_distance_and_ball_reject_bad_input() -> None:
     acts = torch.randn(2, 3, 4)
     with pytest.raises(ValueError, match="zero"):
@@ -333,6 +347,12 @@ def test_exact_distances_and_completeness_do_not_depend_on_the_chunk(monkeypatch
         assert result.ball_size == one_call.ball_size and torch.equal(result.distance, one_call.distance)
         assert torch.allclose(result.loglik, one_call.loglik, rtol=0, atol=1e-4)
         assert math.isclose(result.auc, one_call.auc, abs_tol=1e-3)
+    some = problems[:300]
+    by_hand = decoder.log_likelihood(some, z_query.expand(300, -1), torch.full((300,), site_id), ADDITION.pad)
+    assert torch.allclose(analysis.decoder_scores(decoder, some, z_query, site_id, ADDITION.pad, chunk=7), by_hand,
+                          rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="chunk"):
+        analysis.decoder_scores(decoder, some, z_query, site_id, ADDITION.pad, chunk=0)
 
 
 def test_chance_keeping_is_share_keeping_over_all_problems() -> None:

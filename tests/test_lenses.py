@@ -61,6 +61,11 @@ def test_logit_parts_add_up_to_the_models_logits(tiny):
     assert torch.allclose(linear + quadratic, model(tokens), atol=1e-12)
     with pytest.raises(ValueError, match="must be"):
         bilinear_lens.logit_parts(model, mid[:, :3])
+    for chunk in (1, 10):  # the quadratic part a few rows at a time is the quadratic part of all 49 at once
+        by_chunk = bilinear_lens.logit_parts(model, mid, chunk=chunk)[1]
+        assert torch.allclose(by_chunk, quadratic, rtol=0, atol=1e-12)  # float64 rounding at most
+    with pytest.raises(ValueError, match="chunk"):
+        bilinear_lens.logit_parts(model, mid, chunk=0)
 
 
 def test_fourier_matrix_of_a_wave_over_the_classes_is_p_over_two_times_it():

@@ -11,7 +11,7 @@ import torch
 from .tasks import ADDITION, addition_tokens
 
 __all__ = ["Completeness", "PROPERTY_NAMES", "addition_properties", "all_addition_tokens", "chance_keeping",
-           "completeness", "exact_distances", "problem_index", "roc_auc", "share_keeping"]
+           "completeness", "decoder_scores", "exact_distances", "problem_index", "roc_auc", "share_keeping"]
 
 #: The properties read off addition preimages at ``=``.
 PROPERTY_NAMES = ("F1S1", "C2", "A1")
@@ -83,6 +83,19 @@ def roc_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+@torch.no_grad()
+def decoder_scores(decoder, tokens: torch.Tensor, z_query: torch.Tensor, site_id: int, pad: int, *,
+                   chunk: int = 1024) -> torch.Tensor:
+    """The decoder's teacher-forced log-likelihood (n,) of every sequence of ``tokens`` (n, T) given one activation
+    ``z_query`` (d,) at site ``site_id``, scored ``chunk`` sequences at a time: the memory of one chunk, and the scores
+    of one call on all of them (up to a BLAS that rounds a product by its number of rows)."""
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    return torch.cat([decoder.log_likelihood(part, z_query.expand(part.shape[0], -1),
+                                             torch.full((part.shape[0],), site_id), pad)
+                      for part in tokens.split(chunk)])
+
+
 class Completeness(NamedTuple):
     """The true ball over all problems against what the decoder proposes."""
 
@@ -144,23 +157,17 @@ def completeness(decoder, z_query: torch.Tensor, site_id: int, distance: torch.T
 
     ``found``: the decoder's verified in-ball samples (m, 14). The AUC compares the decoder's teacher-forced
     log-likelihood, given ``z_query`` and ``site_id``, of every in-ball problem with that of ``negatives`` random
-    out-of-ball ones, scored ``chunk`` sequences at a time: the memory of one chunk, the scores of one call on all
-    of them (up to a BLAS that rounds a product by its number of rows).
+    out-of-ball ones (:func:`decoder_scores`, ``chunk`` sequences at a time).
     """
     everything = all_addition_tokens()
     if distance.shape != (everything.shape[0],):
         raise ValueError(f"distance must hold one value per problem ({everything.shape[0]},), got {tuple(distance.shape)}")
     inside = distance <= epsilon
-
-    def loglik(tokens: torch.Tensor) -> torch.Tensor:
-        return torch.cat([decoder.log_likelihood(part, z_query.expand(part.shape[0], -1),
-                                                 torch.full((part.shape[0],), site_id), ADDITION.pad)
-                          for part in tokens.split(chunk)])
-
     members = inside.nonzero()[:, 0]
     outside = (~inside).nonzero()[:, 0]
     outside = outside[torch.randperm(outside.shape[0], generator=generator)[:negatives]]
-    positive, negative = loglik(everything[members]), loglik(everything[outside])
+    positive, negative = (decoder_scores(decoder, everything[rows], z_query, site_id, ADDITION.pad, chunk=chunk)
+                          for rows in (members, outside))
     auc = roc_auc(positive, negative) if members.numel() else float("nan")
     index = problem_index(found) if found.numel() else torch.empty(0, dtype=torch.long)
     index = index[index >= 0]

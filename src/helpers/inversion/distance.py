@@ -13,7 +13,7 @@ import torch
 
 from .._checks import require_tensor
 
-__all__ = ["EPSILON", "in_ball", "min_distance"]
+__all__ = ["EPSILON", "ball_sizes", "in_ball", "min_distance"]
 
 #: The paper's ε for its small tasks.
 EPSILON = 0.1
@@ -49,6 +49,21 @@ def _position_distances(query: torch.Tensor, activations: torch.Tensor,
     checks, for callers that check their arguments once and then call it on many batches."""
     d = (activations - query).norm(dim=-1) / float(query.norm())  # (n, T)
     return d if valid is None else d.masked_fill(~valid, math.inf)
+
+
+def ball_sizes(distances: torch.Tensor, epsilons) -> torch.Tensor:
+    """How many of each row's distances (q, n) are within each ``ε`` of ``epsilons`` (m,): the sizes (m, q) of q
+    queries' ε-balls at m radii, the same counts as ``(distances[None] <= ε[:, None, None]).sum(-1)``, found by
+    sorting each row once instead of building that (m, q, n) mask (and its sum's copy of it in int64)."""
+    if not isinstance(distances, torch.Tensor) or distances.ndim != 2 or not distances.is_floating_point():
+        raise ValueError("distances must be a floating (q, n) tensor")
+    bounds = torch.as_tensor(epsilons, dtype=distances.dtype)
+    if bounds.ndim != 1 or distances.isnan().any() or bounds.isnan().any():
+        raise ValueError("distances and epsilons must not hold NaN (inf is a distance beyond every ε), and epsilons "
+                         f"must be one-dimensional, got shape {tuple(bounds.shape)}")
+    ordered = distances.sort(dim=1).values
+    counts = torch.searchsorted(ordered, bounds.expand(ordered.shape[0], -1).contiguous(), right=True)  # (q, m)
+    return counts.T.contiguous()  # (m, q), laid out as the mask's sum would be (a later mean sums in its order)
 
 
 def in_ball(distances: torch.Tensor, epsilon: float = EPSILON) -> torch.Tensor:

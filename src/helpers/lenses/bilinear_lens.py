@@ -32,13 +32,18 @@ def class_matrices(model: ModAddTransformer) -> torch.Tensor:
     return (q + q.transpose(1, 2)) / 2
 
 
-def logit_parts(model: ModAddTransformer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def logit_parts(model: ModAddTransformer, x: torch.Tensor, *, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
     """The linear part ``x W_U`` (n, p) and the quadratic part ``xᵀ Q_c x`` (n, p) of the logits, for residual
-    streams ``x`` (n, d) after attention; their sum is the model's logits."""
+    streams ``x`` (n, d) after attention; their sum is the model's logits. The quadratic part is computed ``chunk``
+    rows at a time: its (n, p, d) intermediate ``x Q_c`` would take 0.7 GB for the mod-113 model's p² inputs."""
     x = require_tensor(x, "x", ndim=2)
     if x.shape[1] != model.d_model:
         raise ValueError(f"x must be (n, {model.d_model}), got {tuple(x.shape)}")
-    return x @ model.W_U.detach(), torch.einsum("ni,cij,nj->nc", x, class_matrices(model), x)
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    q = class_matrices(model)
+    quadratic = torch.cat([torch.einsum("ni,cij,nj->nc", part, q, part) for part in x.split(chunk)])
+    return x @ model.W_U.detach(), quadratic
 
 
 def fourier_matrix(q: torch.Tensor, frequency: int, phase: str = "cos") -> torch.Tensor:
