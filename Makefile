@@ -67,8 +67,8 @@ test: book $(LAB_STAMP)
 ## trained on, behaviour of chaotic models elsewhere, metrics everywhere), and check every recipe; read-only
 audit: $(STAMP)
 	@mkdir -p _build && : > $(TIMES)
-	@$(call timed,audit,BOOK_AUDIT=1 BOOK_PROGRESS=0 $(PY) -m pytest $(XDIST) tests/test_committed_artefacts.py \
-		tests/test_recipes.py)
+	@$(call timed,audit,BOOK_AUDIT=1 BOOK_PROGRESS=0 $(PY) -m pytest -n $(JOBS) --dist worksteal --durations=10 \
+		tests/test_committed_artefacts.py tests/test_recipes.py)
 	@cat $(TIMES)
 
 ## make lab: JupyterLab on the chapters

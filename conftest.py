@@ -1,11 +1,12 @@
-"""How `make test` spreads its work over the machine's cores (pytest-xdist, ``--dist loadfile``).
+"""How `make test` and `make audit` spread their work over the machine's cores (pytest-xdist).
 
 pytest-xdist sends whole files to a worker: a chapter's nbval cells stay together (one kernel runs the notebook top to
 bottom), the honest-cache tests share their retrainings, and a module that starts a browser or a JupyterLab starts it
 once. This file orders the files so that the longest go out first — the chapters by their time in
 ``data/bench.json``, the retraining module by the recorded training time of the models it retrains — and no worker is
 left with a long chapter at the end while the other idles. Each worker runs PyTorch on one thread: two workers share
-two cores.
+two cores. ``make audit`` retrains every model, one test per model, with ``--dist worksteal``: the slowest
+model starts first on one worker while the other takes the rest, and an idle worker takes over queued tests.
 
 It sits at the repository's root so that it applies to ``chapters/`` as well as ``tests/``.
 """
@@ -32,12 +33,20 @@ def _expected_seconds() -> dict[str, float]:
     bench = ROOT / "data" / "bench.json"
     if bench.exists():
         expected.update({f"{row['chapter']}.ipynb": row["seconds"] for row in json.loads(bench.read_text())["chapters"]})
-    from helpers.checkpoints import FAST_TIER_SECONDS, read_manifest
+    from helpers.checkpoints import FAST_TIER_SECONDS
 
     audit = os.environ.get("BOOK_AUDIT", "").strip() not in ("", "0")
-    expected[RETRAINING_MODULE] = sum(e["train_seconds"] for e in read_manifest(ROOT / "data" / "checkpoints").values()
-                                      if audit or e["train_seconds"] <= FAST_TIER_SECONDS)
+    expected[RETRAINING_MODULE] = sum(seconds for seconds in _train_seconds().values()
+                                      if audit or seconds <= FAST_TIER_SECONDS)
     return expected
+
+
+@functools.cache
+def _train_seconds() -> dict[str, float]:
+    """Each cached model's recorded training time, by name."""
+    from helpers.checkpoints import read_manifest
+
+    return {name: e["train_seconds"] for name, e in read_manifest(ROOT / "data" / "checkpoints").items()}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -48,11 +57,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest files first, each file's items in their collected order, then every other file as collected."""
+    """The longest files first, then every other file as collected; inside a file, the items in their collected
+    order, but the retrainings longest first (``make audit`` spreads them test by test, and one slow model must start
+    first for the two workers to finish together)."""
     expected = _expected_seconds()
+    trainings = _train_seconds()
 
-    def order(indexed: tuple[int, pytest.Item]) -> tuple[float, int]:
+    def order(indexed: tuple[int, pytest.Item]) -> tuple[float, float, int]:
         index, item = indexed
-        return (-expected.get(Path(str(item.fspath)).name, 0.0), index)
+        name = getattr(item, "callspec", None) and item.callspec.params.get("name")
+        return (-expected.get(Path(str(item.fspath)).name, 0.0), -trainings.get(name, 0.0), index)
 
     items[:] = [item for _, item in sorted(enumerate(items), key=order)]
