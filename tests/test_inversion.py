@@ -313,6 +313,27 @@ def test_completeness_finds_the_true_ball_of_a_known_preimage() -> None:
 
 
 @torch.no_grad()
+def test_exact_distances_of_several_queries_are_each_querys_own(monkeypatch) -> None:
+    """k queries in one pass give, row by row, what a pass for each query alone gives (rows not swapped, each query's
+    own activation and norm); a (14,) query gives one row, as before."""
+    from helpers.inversion import analysis
+
+    problems = addition_tokens(torch.arange(100, 1000)[:600], torch.arange(999, 99, -1)[:600])
+    monkeypatch.setattr(analysis, "all_addition_tokens", lambda: problems)
+    model, sites = _model(), ["attn0.1", "resid_post0"]
+    queries = addition_tokens(torch.tensor([615, 250, 999]), torch.tensor([861, 750, 100]))
+    together = analysis.exact_distances(model, queries, 8, sites, chunk=128)
+    for k, query in enumerate(queries):
+        alone = analysis.exact_distances(model, query, 8, sites, chunk=128)
+        for site in sites:
+            assert together[site].shape == (3, 600) and alone[site].shape == (600,)
+            assert torch.allclose(together[site][k], alone[site], rtol=0, atol=1e-6), (k, site)
+    assert not torch.allclose(together["resid_post0"][0], together["resid_post0"][1])  # the queries do differ
+    with pytest.raises(ValueError, match="query must be"):
+        analysis.exact_distances(model, queries[:, :9], 8, sites)
+
+
+@torch.no_grad()
 def test_exact_distances_and_completeness_do_not_depend_on_the_chunk(monkeypatch) -> None:
     """Chunking runs every problem through the same operations, so the distances are min_distance's over all problems
     at once and the decoder's scores those of one call on every sequence, to float32 rounding (bit for bit on one

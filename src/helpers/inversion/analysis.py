@@ -111,30 +111,39 @@ class Completeness(NamedTuple):
 def exact_distances(model, query: torch.Tensor, position: int, sites: list[str], *,
                     chunk: int = 256) -> dict[str, torch.Tensor]:
     """The distance ``D`` (minimum over valid positions) of every one of the 810,000 problems to the query's
-    activation at ``position``, per site (810000,), in one pass over all problems for all the sites.
+    activation at ``position``, per site, in one pass over all problems for all the sites and queries.
+
+    Args:
+        query: one query (14,), giving distances (810000,) per site, or k queries (k, 14), giving (k, 810000).
 
     The problems go through the model ``chunk`` at a time, each chunk's distances written into the result as they
     come, so that memory holds one chunk's activations rather than all 810,000 problems' (small chunks are also
     faster on a CPU: their activations stay in its cache). Each problem goes through the same operations as in one
-    pass over all of them: the distances are the same, up to a BLAS that rounds a product by its number of rows."""
+    pass over all of them, and each query's distances are those of a pass for that query alone: the distances are
+    the same, up to a BLAS that rounds a product by its number of rows."""
     from .distance import _position_distances, min_distance
     from .sampler import valid_positions
 
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    if query.ndim not in (1, 2) or query.shape[-1] != ADDITION.length:
+        raise ValueError(f"query must be (14,) or (k, 14) tokens, got {tuple(query.shape)}")
+    queries = query.reshape(-1, ADDITION.length)  # (k, 14)
     everything = all_addition_tokens()  # (810000, 14)
-    _, cache_q = model(query[None], cache=sites)
-    z_q = {site: cache_q[site][0, position] for site in sites}
+    _, cache_q = model(queries, cache=sites)
+    z_q = {site: cache_q[site][:, position] for site in sites}  # (k, d) each
     for site in sites:
-        min_distance(z_q[site], cache_q[site])  # its checks (a finite, non-zero query), once; the loop skips them
-    out = {site: torch.empty(everything.shape[0], dtype=z_q[site].dtype) for site in sites}
+        for z in z_q[site]:
+            min_distance(z, cache_q[site][:1])  # its checks (a finite, non-zero query), once; the loop skips them
+    out = {site: torch.empty(queries.shape[0], everything.shape[0], dtype=z_q[site].dtype) for site in sites}
     for start in range(0, everything.shape[0], chunk):
         part = everything[start:start + chunk]
         _, cache = model(part, cache=sites, stop_early=True)
         valid = valid_positions(part, ADDITION)
         for site in sites:
-            out[site][start:start + part.shape[0]] = _position_distances(z_q[site], cache[site], valid).amin(dim=1)
-    return out
+            for k, z in enumerate(z_q[site]):
+                out[site][k, start:start + part.shape[0]] = _position_distances(z, cache[site], valid).amin(dim=1)
+    return out if query.ndim == 2 else {site: d[0] for site, d in out.items()}
 
 
 def problem_index(tokens: torch.Tensor) -> torch.Tensor:
