@@ -211,7 +211,9 @@ def decoder_predictions(tensors: dict[str, torch.Tensor], config: dict) -> torch
 
 #: A retrained decoder on another CPU has other weights; its most likely next tokens on held-out pairs must mostly
 #: agree (the operand digits it guesses are uncertain by nature, so agreement there is not expected to be perfect).
-DECODER_CHAOTIC = Chaotic(decoder_predictions, min_agreement=0.8)
+#: Measured: a retraining on an Intel AVX-512 machine agrees with the cache (trained on AMD AVX-512) on 70.3 % of the
+#: 25,783 predictions, an untrained decoder on 6.7 %; the bound sits between them (it was 0.8, never measured).
+DECODER_CHAOTIC = Chaotic(decoder_predictions, min_agreement=0.6)
 
 
 def load_addition_decoder() -> tuple[Decoder, torch.Tensor, dict[str, float]]:
