@@ -93,7 +93,7 @@ class Drift:
         return f"{self.kind} {self.key} {self.why}"
 
 
-_ACTIVE: list[tuple[Trace, tuple[Path, ...]]] = []
+_ACTIVE: list[Trace] = []  # the traces running now (nested tracing adds to each)
 _HOOK_INSTALLED = False
 
 
@@ -113,7 +113,7 @@ def _audit(event: str, args: tuple) -> None:
     text = os.fsdecode(path)
     if text.endswith(_CODE_SUFFIXES) or text.startswith(_SYSTEM_PREFIXES) or _METADATA.search(text) or _importing():
         return
-    for trace, _ in _ACTIVE:
+    for trace in _ACTIVE:
         trace.data.add(Path(text))
 
 
@@ -153,7 +153,7 @@ def tracing(code_roots: Sequence[Path | str] = (PACKAGE_DIR,), *, into: Trace | 
                 if path.suffix == ".py" and path != _THIS_FILE and any(_is_within(path, root) for root in roots):
                     trace.sources.add(path.resolve())
 
-    _ACTIVE.append((trace, roots))
+    _ACTIVE.append(trace)
     previous, previous_threads = sys.getprofile(), threading.getprofile()
     sys.setprofile(profile)
     threading.setprofile(profile)
@@ -162,17 +162,13 @@ def tracing(code_roots: Sequence[Path | str] = (PACKAGE_DIR,), *, into: Trace | 
     finally:
         sys.setprofile(previous)
         threading.setprofile(previous_threads)
-        _ACTIVE.remove((trace, roots))
+        _ACTIVE.remove(trace)
     manifest = (checkpoint_dir() / "manifest.json").resolve()  # describes every cache: its own hash covers weights
     trace.data = {p.resolve() for p in trace.data if p.is_file() and p.resolve() != manifest}
 
 
 def _is_within(path: Path, root: Path) -> bool:
-    try:
-        path.resolve().relative_to(root)
-        return True
-    except ValueError:
-        return False
+    return path.resolve().is_relative_to(root)
 
 
 def short_config(config: Mapping[str, Any], steps: int = SHORT_STEPS) -> dict[str, Any]:
