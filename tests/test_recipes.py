@@ -150,6 +150,7 @@ def test_load_or_train_records_the_recipe_and_stale_caches_names_the_cache(toybo
     import importlib
 
     train = importlib.import_module("toybook.train").train
+    monkeypatch.delenv("CI", raising=False)  # CI refuses to train a missing cache; this test trains on purpose
     monkeypatch.setattr(checkpoints, "learn_recipe",
                         lambda fn, config: learn_recipe(fn, config, code_roots=[toybook / "toybook"]))
     checkpoints.load_or_train("toy", {"steps": 20, "lr": 0.1}, train, tolerances={"total": 1e-9}, root=root)
