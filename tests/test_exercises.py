@@ -42,7 +42,7 @@ def test_every_chapter_exercise_is_found():
     titles = {e.title.split(" — ")[0] for e in EXERCISES}
     assert {"Exercise 0.1", "Exercise 0.2", "Exercise 1.1", "Exercise 1.2", "Exercise 1.3", "Exercise 1.4",
             "Exercise 1.5", "Exercise 1.6", "Exercise 2.1", "Exercise 2.3", "Exercise 2.4", "Exercise 2.5", "Exercise 3.1",
-            "Exercise 3.2", "Exercise 3.4", "Exercise 3.5", "Exercise 4.1", "Exercise 4.2"} <= titles
+            "Exercise 3.2", "Exercise 3.4", "Exercise 3.5", "Exercise 4.1", "Exercise 4.3"} <= titles
 
 
 def test_rotation_exercise_catches_eigenvectors_in_ascending_order():

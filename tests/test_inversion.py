@@ -245,6 +245,7 @@ def test_cumulative_patching_ends_at_the_contrast_and_positions_are_local() -> N
 
 
 def test_viewer_sorts_rules_at_epsilon_once_and_escapes() -> None:
+    from helpers.inversion.analysis import prior_next_token_probs
     from helpers.inversion.viewer import preimage_html, token_shading
 
     tokens = addition_tokens(torch.tensor([111, 222, 333, 444]), torch.tensor([100, 100, 100, 100]))
@@ -257,10 +258,15 @@ def test_viewer_sorts_rules_at_epsilon_once_and_escapes() -> None:
     texts = [re.sub("<[^>]+>", "", line) for line in lines]
     assert texts == ["0.010B444+100=544E", "0.050B222+100=322E", "", "0.200B333+100=433E", "0.300B111+100=211E"]
     decoder = _decoder(3)
-    shade = token_shading(decoder, tokens, torch.randn(16, generator=gen(6)), torch.zeros(16), 1)
+    z = torch.randn(16, generator=gen(6))
+    prior = prior_next_token_probs(tokens)
+    shade = token_shading(decoder, tokens, z, 1, prior)
     assert shade.shape == tokens.shape and (shade[:, 0] == 0).all() and (shade.abs() <= 1).all()
-    same = token_shading(decoder, tokens, torch.ones(16), torch.ones(16), 1)
-    assert (same == 0).all()  # the same activation raises nothing
+    own = decoder(tokens[:, :-1], z.expand(4, -1), torch.ones(4, dtype=torch.long)).softmax(-1)
+    own = own.gather(-1, tokens[:, 1:, None])[..., 0]
+    assert (token_shading(decoder, tokens, z, 1, own) == 0).all()  # a reference equal to the decoder raises nothing
+    with pytest.raises(ValueError, match="reference"):
+        token_shading(decoder, tokens, z, 1, prior[:, 1:])
     with pytest.raises(ValueError, match="non-empty"):
         preimage_html(ADDITION, tokens[:0], distance[:0])
 
@@ -272,11 +278,28 @@ def test_addition_properties_and_shares_by_hand() -> None:
                                                          "B15+861=8E")])
     p = addition_properties(tokens)
     assert p["well_formed"].tolist() == [True, True, True, False]
+    assert p["F1"][:3].tolist() == [6, 8, 1] and p["S1"][:3].tolist() == [8, 6, 1]
     assert p["F1S1"][:3].tolist() == [68, 68, 11]  # the hundreds digits as an unordered pair
     assert p["C2"][:3].tolist() == [0, 0, 1]  # 1 + 6 = 7, no carry; 5 + 6 + 1 = 12, carry
     assert p["A1"][:3].tolist() == [1, 1, 3]
     shares = share_keeping(tokens[0], tokens[1:])  # the malformed one is left out
-    assert shares == {"F1S1": 0.5, "C2": 0.5, "A1": 0.5}
+    # the swapped problem keeps the unordered pair {6, 8} but neither operand's own hundreds digit
+    assert shares == {"F1": 0.0, "S1": 0.0, "F1S1": 0.5, "C2": 0.5, "A1": 0.5}
+
+
+def test_prior_next_token_probs_by_hand() -> None:
+    """The uniform distribution over the 810,000 problems, token by token, against counts done by hand."""
+    from helpers.inversion.analysis import all_addition_tokens, prior_next_token_probs
+
+    tokens = torch.stack([encode(ADDITION, s) for s in ("B615+861=1476E", "B615+861=1477E", "B015+861=876E")])
+    p = prior_next_token_probs(tokens)
+    tenth, ninth = 0.1, 1 / 9
+    assert torch.allclose(p[0], torch.tensor([ninth, tenth, tenth, 1, ninth, tenth, tenth, 1, 1, 1, 1, 1, 1]))
+    assert p[1, 10].item() == 1 and p[1, 11].item() == 0 and p[1, 12].item() == 0  # a wrong last digit, then nothing
+    assert (p[2] == 0).all()  # a leading zero: no problem starts so
+    every = prior_next_token_probs(all_addition_tokens()[::997])  # every problem has probability 1 / 810,000
+    assert torch.allclose(every.log().sum(dim=1).double(), torch.full((every.shape[0],), -math.log(810_000),
+                                                                     dtype=torch.float64), atol=1e-5)
 
 
 def test_roc_auc_matches_counting_pairs() -> None:

@@ -3,6 +3,7 @@ the decoder's proposals are, checked against the true ε-ball over all 810,000 p
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -10,16 +11,19 @@ import torch
 
 from .tasks import ADDITION, addition_tokens
 
-__all__ = ["Completeness", "PROPERTY_NAMES", "addition_properties", "all_addition_tokens", "chance_keeping",
-           "completeness", "decoder_scores", "exact_distances", "problem_index", "roc_auc", "share_keeping"]
+__all__ = ["Completeness", "PROPERTY_NAMES", "addition_properties", "all_addition_tokens", "ball_keeping",
+           "chance_keeping", "completeness", "decoder_scores", "exact_distances", "prior_next_token_probs",
+           "problem_index", "problem_index_of_operands", "roc_auc", "share_keeping"]
 
-#: The properties read off addition preimages at ``=``.
-PROPERTY_NAMES = ("F1S1", "C2", "A1")
+#: The properties read off addition preimages at ``=``: the hundreds digit of each operand, the unordered pair of
+#: them, the tens carry and the first answer digit.
+PROPERTY_NAMES = ("F1", "S1", "F1S1", "C2", "A1")
 
 
 def addition_properties(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per sequence (n, 14): ``well_formed`` (``B ddd + ddd = …``), the operands' hundreds digits as an unordered pair
-    ``F1S1`` (a code), the tens carry ``C2`` (F2 + S2 + the ones carry ≥ 10) and the first answer digit ``A1``.
+    """Per sequence (n, 14): ``well_formed`` (``B ddd + ddd = …``), the operands' hundreds digits ``F1`` and ``S1`` and
+    the unordered pair of them ``F1S1`` (a code), the tens carry ``C2`` (F2 + S2 + the ones carry ≥ 10) and the first
+    answer digit ``A1``.
     Values of malformed sequences are meaningless; mask them with ``well_formed``."""
     if tokens.ndim != 2 or tokens.shape[1] != ADDITION.length:
         raise ValueError(f"tokens must be (n, {ADDITION.length}), got {tuple(tokens.shape)}")
@@ -31,7 +35,7 @@ def addition_properties(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
     tens_carry = (f2 + s2 + ones_carry >= 10).long()
     total = (100 * f1 + 10 * f2 + f3) + (100 * s1 + 10 * s2 + s3)
     a1 = torch.where(total >= 1000, total // 1000, total // 100)
-    return {"well_formed": well_formed, "F1S1": torch.minimum(f1, s1) * 10 + torch.maximum(f1, s1),
+    return {"well_formed": well_formed, "F1": f1, "S1": s1, "F1S1": torch.minimum(f1, s1) * 10 + torch.maximum(f1, s1),
             "C2": tens_carry, "A1": a1}
 
 
@@ -66,6 +70,55 @@ def chance_keeping(query: torch.Tensor) -> dict[str, float]:
     """The share of all 810,000 problems that keep each property of ``query`` (14,): what a preimage that carried
     no information about it would keep."""
     return _share_keeping(query, _all_properties())
+
+
+def ball_keeping(query: torch.Tensor, distance: torch.Tensor, epsilon: float = 0.1) -> tuple[int, dict[str, float]]:
+    """The exact ε-ball of ``query`` (14,) given every problem's ``distance`` (810000,) from :func:`exact_distances`:
+    its size and the share of its members that keep each property of the query (NaN for an empty ball)."""
+    if distance.shape != (all_addition_tokens().shape[0],):
+        raise ValueError(f"distance must hold one value per problem (810000,), got {tuple(distance.shape)}")
+    inside = distance <= epsilon
+    if not inside.any():
+        return 0, {name: float("nan") for name in PROPERTY_NAMES}
+    members = {name: values[inside] for name, values in _all_properties().items()}
+    return int(inside.sum()), _share_keeping(query, members)
+
+
+def prior_next_token_probs(tokens: torch.Tensor) -> torch.Tensor:
+    """``p(x_t | x_<t)`` for t = 1 … 13 (n, 13) under the uniform distribution over the 810,000 problems: what a
+    decoder that saw no activation would learn in the limit, the no-information reference for token shading.
+
+    1/9 for a hundreds digit 1–9, 1/10 for another operand digit, 1 for ``+``, ``=`` and every token of the answer
+    that the operands determine, 0 for a token that no problem continues its prefix with, and 0 after such a token
+    (the prefix is then no problem's)."""
+    if tokens.ndim != 2 or tokens.shape[1] != ADDITION.length:
+        raise ValueError(f"tokens must be (n, {ADDITION.length}), got {tuple(tokens.shape)}")
+    n = tokens.shape[0]
+    digit = tokens <= 9
+    probs = torch.zeros(n, ADDITION.length - 1)
+    for t in range(1, 9):
+        if t in (4, 8):
+            probs[:, t - 1] = (tokens[:, t] == (11 if t == 4 else 12)).float()
+        elif t in (1, 5):
+            probs[:, t - 1] = (digit[:, t] & (tokens[:, t] > 0)).float() / 9
+        else:
+            probs[:, t - 1] = digit[:, t].float() / 10
+    index = problem_index_of_operands(tokens)
+    expected = all_addition_tokens()[index.clamp(min=0)]  # (n, 14): the answer the operands determine
+    probs[:, 8:] = ((tokens[:, 9:] == expected[:, 9:]) & (index >= 0)[:, None]).float()
+    return probs.cumprod(dim=1).gt(0).float() * probs  # 0 after the first impossible token
+
+
+def problem_index_of_operands(tokens: torch.Tensor) -> torch.Tensor:
+    """The row in :func:`all_addition_tokens` of the problem whose prompt ``B ddd + ddd =`` each sequence (n, 14)
+    starts with (whatever follows), or −1 where the first nine tokens are no problem's prompt."""
+    digits = tokens[:, [1, 2, 3, 5, 6, 7]]
+    ok = (tokens[:, 0] == 10) & (tokens[:, 4] == 11) & (tokens[:, 8] == 12) & (digits <= 9).all(dim=1) \
+        & (digits[:, 0] > 0) & (digits[:, 3] > 0)
+    digits = digits.clamp(max=9)
+    a = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
+    b = digits[:, 3] * 100 + digits[:, 4] * 10 + digits[:, 5]
+    return torch.where(ok, (a - 100) * 900 + (b - 100), torch.full_like(a, -1))
 
 
 def roc_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
@@ -121,7 +174,7 @@ def exact_distances(model, query: torch.Tensor, position: int, sites: list[str],
     faster on a CPU: their activations stay in its cache). Each problem goes through the same operations as in one
     pass over all of them, and each query's distances are those of a pass for that query alone: the distances are
     the same, up to a BLAS that rounds a product by its number of rows."""
-    from .distance import _position_distances, min_distance
+    from .distance import min_distance
     from .sampler import valid_positions
 
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
@@ -135,26 +188,23 @@ def exact_distances(model, query: torch.Tensor, position: int, sites: list[str],
     for site in sites:
         for z in z_q[site]:
             min_distance(z, cache_q[site][:1])  # its checks (a finite, non-zero query), once; the loop skips them
+    norms = {site: z_q[site].norm(dim=-1) for site in sites}  # (k,) each
     out = {site: torch.empty(queries.shape[0], everything.shape[0], dtype=z_q[site].dtype) for site in sites}
     for start in range(0, everything.shape[0], chunk):
         part = everything[start:start + chunk]
         _, cache = model(part, cache=sites, stop_early=True)
         valid = valid_positions(part, ADDITION)
         for site in sites:
-            for k, z in enumerate(z_q[site]):
-                out[site][k, start:start + part.shape[0]] = _position_distances(z, cache[site], valid).amin(dim=1)
+            gaps = (cache[site][:, :, None] - z_q[site]).norm(dim=-1) / norms[site]  # (chunk, T, k)
+            out[site][:, start:start + part.shape[0]] = gaps.masked_fill(~valid[..., None], math.inf).amin(dim=1).T
     return out if query.ndim == 2 else {site: d[0] for site, d in out.items()}
 
 
 def problem_index(tokens: torch.Tensor) -> torch.Tensor:
     """The row of each sequence (n, 14) in :func:`all_addition_tokens`, or −1 for a sequence that is not exactly one
     of the 810,000 problems (malformed, or a wrong answer)."""
-    digits = tokens[:, [1, 2, 3, 5, 6, 7]].clamp(max=9)
-    a = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
-    b = digits[:, 3] * 100 + digits[:, 4] * 10 + digits[:, 5]
-    ok = (a >= 100) & (b >= 100)
-    index = torch.where(ok, (a - 100) * 900 + (b - 100), torch.zeros_like(a))
-    exact = ok & (all_addition_tokens()[index] == tokens).all(dim=1)
+    index = problem_index_of_operands(tokens)
+    exact = (index >= 0) & (all_addition_tokens()[index.clamp(min=0)] == tokens).all(dim=1)
     return torch.where(exact, index, torch.full_like(index, -1))
 
 

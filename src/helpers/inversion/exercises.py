@@ -61,7 +61,7 @@ def _patch_inputs() -> list[tuple]:
             for i, site, at in cases]
 
 
-exercise_patch = Exercise("Exercise 4.2 — patch one component from the contrast run", _patch, _patch_inputs,
+exercise_patch = Exercise("Exercise 4.3 — patch one component from the contrast run", _patch, _patch_inputs,
                           rtol=1e-4, atol=1e-5)
 
 #: What an addition preimage at ``=`` might keep, numbered for the reading exercise.
@@ -70,19 +70,18 @@ PROPERTIES = {1: "the hundreds digits {F1, S1}", 2: "the tens carry C2", 3: "the
 
 
 def reading_answer(gain: dict[str, float], threshold: float = 0.5) -> int:
-    """The property (numbered as in :data:`PROPERTIES`) that a site's in-ball samples keep most above chance, from the
-    sampler's statistics. ``gain``: (kept share − chance) / (1 − chance) per property name ``F1S1``, ``C2``, ``A1``
+    """The property (numbered as in :data:`PROPERTIES`) that a site's preimage keeps most above chance, from its
+    statistics (the exact ball's, or the sampler's). ``gain``: (kept share − chance) / (1 − chance) per property name ``F1S1``, ``C2``, ``A1``
     (0 at chance, 1 when always kept); 4 when no gain reaches ``threshold``."""
     names = ["F1S1", "C2", "A1"]
     best = max(names, key=lambda k: gain[k])
     return names.index(best) + 1 if gain[best] >= threshold else 4
 
 
-#: Exercise 4.3: the layer-0 head that attends most to the hundreds digits from ``=`` keeps them in its preimage.
-#: The chapter checks that the sampler's statistics give the same answer (:func:`reading_answer`).
+#: Exercise 4.2: the layer-0 head that attends most to the hundreds digits from ``=`` keeps them in its preimage.
+#: The chapter checks that the exact balls' statistics give the same answer (:func:`reading_answer`).
 exercise_reading = Prediction(
-    "Exercise 4.3 — what does the hundreds head at '=' encode?", 1,
-    hint="look at which digits the rows above the red rule share, and compare with what a random problem would "
-         "share by chance",
-    why="its in-ball samples keep the hundreds digits {F1, S1} almost always, and the tens carry no more often than "
-        "chance")
+    "Exercise 4.2 — what does the hundreds head at '=' encode?", 1,
+    hint="read the head's row of the table: which property do the exact ball's members keep far more often than "
+         "the chance row?",
+    why="every member of its exact ball keeps the hundreds digits, and the tens carry no more often than chance")

@@ -20,17 +20,19 @@ __all__ = ["draw_preimage", "preimage_html", "token_shading"]
 
 
 @torch.no_grad()
-def token_shading(decoder: Decoder, tokens: torch.Tensor, z_query: torch.Tensor, z_baseline: torch.Tensor,
-                  site: int) -> torch.Tensor:
-    """``p(x_t | x_<t, z^q) − p(x_t | x_<t, z_baseline)`` for every token after the first (n, T); column 0 is 0."""
+def token_shading(decoder: Decoder, tokens: torch.Tensor, z_query: torch.Tensor, site: int,
+                  reference: torch.Tensor) -> torch.Tensor:
+    """``p(x_t | x_<t, z^q) − p_ref(x_t | x_<t)`` for every token after the first (n, T); column 0 is 0.
+
+    ``reference``: the no-information probabilities (n, T − 1) of the same tokens, e.g. the uniform distribution over
+    the task's inputs (:func:`~helpers.inversion.analysis.prior_next_token_probs`), which is what a decoder trained
+    without any activation approaches."""
     n = tokens.shape[0]
+    if reference.shape != (n, tokens.shape[1] - 1):
+        raise ValueError(f"reference must be ({n}, {tokens.shape[1] - 1}) probabilities, got {tuple(reference.shape)}")
     sites = torch.full((n,), site, dtype=torch.long)
-
-    def probs(z: torch.Tensor) -> torch.Tensor:
-        p = decoder(tokens[:, :-1], z.expand(n, -1), sites).softmax(dim=-1)  # (n, T − 1, vocab)
-        return p.gather(-1, tokens[:, 1:, None])[..., 0]
-
-    return torch.cat([torch.zeros(n, 1), probs(z_query) - probs(z_baseline)], dim=1)
+    p = decoder(tokens[:, :-1], z_query.expand(n, -1), sites).softmax(dim=-1)  # (n, T − 1, vocab)
+    return torch.cat([torch.zeros(n, 1), p.gather(-1, tokens[:, 1:, None])[..., 0] - reference], dim=1)
 
 
 def _shown(task: Task, tokens: torch.Tensor) -> list[tuple[int, int]]:
