@@ -315,26 +315,6 @@ def test_roc_auc_matches_counting_pairs() -> None:
         roc_auc(torch.tensor([]), neg)
 
 
-def test_completeness_finds_the_true_ball_of_a_known_preimage() -> None:
-    """The embedding of the first digit at position 1 is shared exactly by the problems with the same first digit:
-    a ninth of all 810,000. Every other position has another position embedding, far from it."""
-    from helpers.inversion.analysis import completeness, exact_distances
-
-    class Knows:
-        """A stand-in decoder that scores the members of the ball higher: its AUC must be exactly 1."""
-
-        def log_likelihood(self, tokens, z, site, pad):
-            return (tokens[:, 1] == 6).double()
-
-    model = _model()
-    query = addition_tokens(torch.tensor([615]), torch.tensor([861]))[0]
-    found = addition_tokens(torch.tensor([600, 611, 123]), torch.tensor([100, 999, 456]))  # two members, one not
-    distance = exact_distances(model, query, 1, ["resid_pre0"])["resid_pre0"]
-    z_query = model(query[None], cache=["resid_pre0"])[1]["resid_pre0"][0, 1]
-    result = completeness(Knows(), z_query, 0, distance, found, epsilon=0.01, negatives=2000, generator=gen(8))
-    assert (result.ball_size, result.total, result.distinct_found, result.auc) == (90000, 810000, 2, 1.0)
-
-
 @torch.no_grad()
 def test_exact_distances_of_several_queries_are_each_querys_own(monkeypatch) -> None:
     """k queries in one pass give, row by row, what a pass for each query alone gives (rows not swapped, each query's
@@ -357,11 +337,11 @@ def test_exact_distances_of_several_queries_are_each_querys_own(monkeypatch) -> 
 
 
 @torch.no_grad()
-def test_exact_distances_and_completeness_do_not_depend_on_the_chunk(monkeypatch) -> None:
+def test_exact_distances_and_scores_do_not_depend_on_the_chunk(monkeypatch) -> None:
     """Chunking runs every problem through the same operations, so the distances are min_distance's over all problems
     at once and the decoder's scores those of one call on every sequence, to float32 rounding (bit for bit on one
     thread with MKL; on several threads, or another BLAS, a product may be rounded by its number of rows)."""
-    from helpers.inversion import analysis
+    from helpers.inversion import analysis, ranking
     from helpers.inversion.sampler import valid_positions
 
     problems = addition_tokens(torch.arange(100, 1000).repeat(3)[:2500], torch.arange(999, 99, -1).repeat(3)[:2500])
@@ -380,23 +360,13 @@ def test_exact_distances_and_completeness_do_not_depend_on_the_chunk(monkeypatch
 
     decoder, site = _decoder(len(model.sites)), "resid_post0"
     z_query, site_id = cache_q[site][0, 8], model.sites.index(site)
-    distance = distances[site]
-    epsilon = float(distance.sort().values[99:101].mean())  # a ball of the nearest hundred problems
-    found = torch.empty(0, ADDITION.length, dtype=torch.long)
-    *chunked, one_call = [analysis.completeness(decoder, z_query, site_id, distance, found, epsilon=epsilon,
-                                                negatives=500, chunk=chunk, generator=gen(3))
-                          for chunk in (7, 256, 4096)]
-    assert one_call.loglik.shape[0] < 4096  # the members in one call, the others in another
-    for result in chunked:  # float32 scores of about −40: rounding moves them by 1e-5, a misplaced row by nats
-        assert result.ball_size == one_call.ball_size and torch.equal(result.distance, one_call.distance)
-        assert torch.allclose(result.loglik, one_call.loglik, rtol=0, atol=1e-4)
-        assert math.isclose(result.auc, one_call.auc, abs_tol=1e-3)
     some = problems[:300]
     by_hand = decoder.log_likelihood(some, z_query.expand(300, -1), torch.full((300,), site_id), ADDITION.pad)
-    assert torch.allclose(analysis.decoder_scores(decoder, some, z_query, site_id, ADDITION.pad, chunk=7), by_hand,
-                          rtol=0, atol=1e-4)
+    for chunk in (7, 256):  # the ranking's scores are the decoder's own log-likelihood, in any chunks
+        scores = ranking.sequence_scores(decoder, some, z_query, site_id, chunk=chunk)
+        assert torch.allclose(scores, by_hand, rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match="chunk"):
-        analysis.decoder_scores(decoder, some, z_query, site_id, ADDITION.pad, chunk=0)
+        ranking.sequence_scores(decoder, some, z_query, site_id, chunk=0)
 
 
 def test_chance_keeping_is_share_keeping_over_all_problems() -> None:

@@ -8,8 +8,11 @@
 - :mod:`~helpers.inversion.sampler`: propose candidates with the decoder, verify each by re-running the probed model;
 - :mod:`~helpers.inversion.patching`: cumulative activation patching with contrast inputs;
 - :mod:`~helpers.inversion.viewer`: the verified samples as HTML rows, shaded, with a rule at ε;
-- :mod:`~helpers.inversion.analysis`: which query properties in-ball samples keep, and exact completeness over all
-  810,000 addition problems;
+- :mod:`~helpers.inversion.analysis`: every addition problem's distance to a query (the exact ε-ball), which query
+  properties a ball or the in-ball samples keep, and the uniform prior over the 810,000 problems;
+- :mod:`~helpers.inversion.ranking`: the decoder's ranking of all 810,000 problems, exactly, by branch and bound
+  (completeness);
+- :mod:`~helpers.inversion.constructed`: counting problems with one property changed, to test a reading;
 - :mod:`~helpers.inversion.exercises`: the chapter's exercises (distance and in-ball filter, one patch, reading a
   preimage).
 """

@@ -1,18 +1,16 @@
-"""Reading preimages in numbers (addition): which properties of the query the in-ball samples keep, and how complete
-the decoder's proposals are, checked against the true ε-ball over all 810,000 problems."""
+"""Reading preimages in numbers (addition): the true ε-ball of a query over all 810,000 problems, which properties of
+the query it keeps (or the decoder's in-ball samples keep), and the uniform prior over the problems."""
 
 from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import NamedTuple
-
 import torch
 
 from .tasks import ADDITION, addition_tokens
 
-__all__ = ["Completeness", "PROPERTY_NAMES", "addition_properties", "all_addition_tokens", "ball_keeping",
-           "chance_keeping", "completeness", "decoder_scores", "exact_distances", "prior_next_token_probs",
+__all__ = ["PROPERTY_NAMES", "addition_properties", "all_addition_tokens", "ball_keeping", "chance_keeping",
+           "exact_distances", "prior_next_token_probs",
            "problem_index", "problem_index_of_operands", "roc_auc", "share_keeping"]
 
 #: The properties read off addition preimages at ``=``: the hundreds digit of each operand, the unordered pair of
@@ -137,30 +135,6 @@ def roc_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def decoder_scores(decoder, tokens: torch.Tensor, z_query: torch.Tensor, site_id: int, pad: int, *,
-                   chunk: int = 1024) -> torch.Tensor:
-    """The decoder's teacher-forced log-likelihood (n,) of every sequence of ``tokens`` (n, T) given one activation
-    ``z_query`` (d,) at site ``site_id``, scored ``chunk`` sequences at a time: the memory of one chunk, and the scores
-    of one call on all of them (up to a BLAS that rounds a product by its number of rows)."""
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
-    return torch.cat([decoder.log_likelihood(part, z_query.expand(part.shape[0], -1),
-                                             torch.full((part.shape[0],), site_id), pad)
-                      for part in tokens.split(chunk)])
-
-
-class Completeness(NamedTuple):
-    """The true ball over all problems against what the decoder proposes."""
-
-    ball_size: int
-    total: int
-    distinct_found: int
-    auc: float
-    distance: torch.Tensor  # (m,) true distances of the scored problems: every in-ball one, then the negatives
-    loglik: torch.Tensor  # (m,) the decoder's log-likelihood of each
-
-
-@torch.no_grad()
 def exact_distances(model, query: torch.Tensor, position: int, sites: list[str], *,
                     chunk: int = 256) -> dict[str, torch.Tensor]:
     """The distance ``D`` (minimum over valid positions) of every one of the 810,000 problems to the query's
@@ -188,14 +162,18 @@ def exact_distances(model, query: torch.Tensor, position: int, sites: list[str],
     for site in sites:
         for z in z_q[site]:
             min_distance(z, cache_q[site][:1])  # its checks (a finite, non-zero query), once; the loop skips them
-    norms = {site: z_q[site].norm(dim=-1) for site in sites}  # (k,) each
+    queries64 = {site: z_q[site].double() for site in sites}  # (k, d) each
+    squares = {site: (q * q).sum(-1) for site, q in queries64.items()}  # (k,)
+    norms = {site: q.sqrt() for site, q in squares.items()}
     out = {site: torch.empty(queries.shape[0], everything.shape[0], dtype=z_q[site].dtype) for site in sites}
     for start in range(0, everything.shape[0], chunk):
         part = everything[start:start + chunk]
         _, cache = model(part, cache=sites, stop_early=True)
         valid = valid_positions(part, ADDITION)
         for site in sites:
-            gaps = (cache[site][:, :, None] - z_q[site]).norm(dim=-1) / norms[site]  # (chunk, T, k)
+            z = cache[site].double()  # (chunk, T, d); in float64, ‖z − q‖² = ‖z‖² − 2 z·q + ‖q‖² loses nothing that matters
+            squared = (z * z).sum(-1, keepdim=True) - 2 * z @ queries64[site].T + squares[site]  # (chunk, T, k)
+            gaps = squared.clamp(min=0).sqrt() / norms[site]
             out[site][:, start:start + part.shape[0]] = gaps.masked_fill(~valid[..., None], math.inf).amin(dim=1).T
     return out if query.ndim == 2 else {site: d[0] for site, d in out.items()}
 
@@ -206,30 +184,3 @@ def problem_index(tokens: torch.Tensor) -> torch.Tensor:
     index = problem_index_of_operands(tokens)
     exact = (index >= 0) & (all_addition_tokens()[index.clamp(min=0)] == tokens).all(dim=1)
     return torch.where(exact, index, torch.full_like(index, -1))
-
-
-@torch.no_grad()
-def completeness(decoder, z_query: torch.Tensor, site_id: int, distance: torch.Tensor, found: torch.Tensor, *,
-                 epsilon: float = 0.1, negatives: int = 20_000, chunk: int = 256,
-                 generator: torch.Generator) -> Completeness:
-    """The true ε-ball (from :func:`exact_distances`) against the decoder's view of it.
-
-    ``found``: the decoder's verified in-ball samples (m, 14). The AUC compares the decoder's teacher-forced
-    log-likelihood, given ``z_query`` and ``site_id``, of every in-ball problem with that of ``negatives`` random
-    out-of-ball ones (:func:`decoder_scores`, ``chunk`` sequences at a time).
-    """
-    everything = all_addition_tokens()
-    if distance.shape != (everything.shape[0],):
-        raise ValueError(f"distance must hold one value per problem ({everything.shape[0]},), got {tuple(distance.shape)}")
-    inside = distance <= epsilon
-    members = inside.nonzero()[:, 0]
-    outside = (~inside).nonzero()[:, 0]
-    outside = outside[torch.randperm(outside.shape[0], generator=generator)[:negatives]]
-    positive, negative = (decoder_scores(decoder, everything[rows], z_query, site_id, ADDITION.pad, chunk=chunk)
-                          for rows in (members, outside))
-    auc = roc_auc(positive, negative) if members.numel() else float("nan")
-    index = problem_index(found) if found.numel() else torch.empty(0, dtype=torch.long)
-    index = index[index >= 0]
-    distinct = int(inside[index.unique()].sum()) if index.numel() else 0
-    return Completeness(int(inside.sum()), everything.shape[0], distinct, auc,
-                        torch.cat([distance[members], distance[outside]]), torch.cat([positive, negative]))

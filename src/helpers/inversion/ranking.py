@@ -37,13 +37,19 @@ def sequence_scores(decoder, tokens: torch.Tensor, z: torch.Tensor, site_id: int
     return _prefix_scores(decoder, tokens, z, site_id, temperature, chunk)
 
 
-def _prefix_scores(decoder, tokens: torch.Tensor, z: torch.Tensor, site_id: int, temperature: float,
-                   chunk: int) -> torch.Tensor:
-    """Sum of the log-probabilities of tokens 1 … T−1 of each row of ``tokens`` (n, T), padding excluded."""
+def _check(z: torch.Tensor, temperature: float, chunk: int) -> None:
+    """Refuse a bad temperature, chunk or z before any work."""
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    _copies(z)
+
+
+def _prefix_scores(decoder, tokens: torch.Tensor, z: torch.Tensor, site_id: int, temperature: float,
+                   chunk: int) -> torch.Tensor:
+    """Sum of the log-probabilities of tokens 1 … T−1 of each row of ``tokens`` (n, T), padding excluded."""
+    _check(z, temperature, chunk)
     out = []
     for part in tokens.split(chunk):
         n = part.shape[0]
@@ -58,8 +64,8 @@ def _prefix_scores(decoder, tokens: torch.Tensor, z: torch.Tensor, site_id: int,
 
 def _copies(z: torch.Tensor) -> torch.Tensor:
     """``z`` as copies (c, d): one activation (d,) is one copy."""
-    if z.ndim not in (1, 2) or z.shape[-1] == 0:
-        raise ValueError(f"z must be one activation (d,) or copies of it (c, d), got shape {tuple(z.shape)}")
+    if z.ndim not in (1, 2) or z.shape[-1] == 0 or (z.ndim == 2 and z.shape[0] == 0):
+        raise ValueError(f"z must be one activation (d,) or copies of it (c, d), c ≥ 1, got shape {tuple(z.shape)}")
     return z.reshape(-1, z.shape[-1])
 
 
@@ -70,6 +76,7 @@ def scores_above(decoder, z: torch.Tensor, site_id: int, threshold: float, *, te
     :func:`~helpers.inversion.analysis.all_addition_tokens` (m,) and its log-likelihood (m,), found by extending
     operand prefixes digit by digit and dropping a prefix as soon as its log-likelihood is below the threshold.
     Problems within :data:`SLACK` below the threshold may be returned too."""
+    _check(z, temperature, chunk)
     everything = all_addition_tokens()
     prefixes = everything[:1, :1]  # (1, 1): the start token
     bound = torch.zeros(1)
@@ -113,7 +120,8 @@ class Ranking(NamedTuple):
     ball_size: int
     total: int
     auc: float  # P(member outscores non-member) over all members × all non-members, ties counting ½
-    precision_at_ball: float  # share of members among the top-|ball| problems
+    precision_at_ball: float  # share of members among the top-|ball| problems (a tie at the |ball|-th place is broken
+    #                           by row order, a-major)
     worst_rank: int  # 1 + how many problems score strictly above the ball's worst-scored member
     rows: torch.Tensor  # (m,) every problem scoring at or above the worst member, best first
     scores: torch.Tensor  # (m,) their log-likelihoods
