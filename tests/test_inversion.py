@@ -367,6 +367,10 @@ def test_exact_distances_and_scores_do_not_depend_on_the_chunk(monkeypatch) -> N
         assert torch.allclose(scores, by_hand, rtol=0, atol=1e-4)
     with pytest.raises(ValueError, match="chunk"):
         ranking.sequence_scores(decoder, some, z_query, site_id, chunk=0)
+    assert torch.allclose(analysis.decoder_scores(decoder, some, z_query, site_id, ADDITION.pad, chunk=7), by_hand,
+                          rtol=0, atol=1e-4)  # chapter 5's scores, for any task's padding
+    with pytest.raises(ValueError, match="chunk"):
+        analysis.decoder_scores(decoder, some, z_query, site_id, ADDITION.pad, chunk=0)
 
 
 def test_chance_keeping_is_share_keeping_over_all_problems() -> None:

@@ -10,7 +10,7 @@ import torch
 from .tasks import ADDITION, addition_tokens
 
 __all__ = ["PROPERTY_NAMES", "addition_properties", "all_addition_tokens", "ball_keeping", "chance_keeping",
-           "exact_distances", "prior_next_token_probs",
+           "decoder_scores", "exact_distances", "prior_next_token_probs",
            "problem_index", "problem_index_of_operands", "roc_auc", "share_keeping"]
 
 #: The properties read off addition preimages at ``=``: the hundreds digit of each operand, the unordered pair of
@@ -132,6 +132,19 @@ def roc_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
         ranks[tied] = ranks[tied].mean()
     n_pos, n_neg = positive.numel(), negative.numel()
     return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@torch.no_grad()
+def decoder_scores(decoder, tokens: torch.Tensor, z_query: torch.Tensor, site_id: int, pad: int, *,
+                   chunk: int = 1024) -> torch.Tensor:
+    """The decoder's teacher-forced log-likelihood (n,) of every sequence of ``tokens`` (n, T) given one activation
+    ``z_query`` (d,) at site ``site_id``, scored ``chunk`` sequences at a time: the memory of one chunk, and the scores
+    of one call on all of them (up to a BLAS that rounds a product by its number of rows)."""
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    return torch.cat([decoder.log_likelihood(part, z_query.expand(part.shape[0], -1),
+                                             torch.full((part.shape[0],), site_id), pad)
+                      for part in tokens.split(chunk)])
 
 
 @torch.no_grad()
