@@ -39,16 +39,11 @@ def min_distance(query: torch.Tensor, activations: torch.Tensor, valid: torch.Te
         raise ValueError("the query activation is zero: a distance relative to its norm is undefined")
     if valid is not None and valid.shape != activations.shape[:2]:
         raise ValueError(f"valid must have shape {tuple(activations.shape[:2])}, got {tuple(valid.shape)}")
-    values, positions = _position_distances(query, activations, valid).min(dim=1)
-    return values, torch.where(torch.isfinite(values), positions, torch.full_like(positions, -1))
-
-
-def _position_distances(query: torch.Tensor, activations: torch.Tensor,
-                        valid: torch.Tensor | None) -> torch.Tensor:
-    """``‖z^q − z_t‖ / ‖z^q‖`` at every position (n, T), inf where not ``valid``: :func:`min_distance` without its
-    checks, for callers that check their arguments once and then call it on many batches."""
     d = (activations - query).norm(dim=-1) / float(query.norm())  # (n, T)
-    return d if valid is None else d.masked_fill(~valid, math.inf)
+    if valid is not None:
+        d = d.masked_fill(~valid, math.inf)
+    values, positions = d.min(dim=1)
+    return values, torch.where(torch.isfinite(values), positions, torch.full_like(positions, -1))
 
 
 def ball_sizes(distances: torch.Tensor, epsilons) -> torch.Tensor:

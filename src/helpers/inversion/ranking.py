@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import torch
 
-from .analysis import all_addition_tokens, roc_auc
+from .analysis import activation_copies, all_addition_tokens, decoder_scores, roc_auc
 from .tasks import ADDITION
 
 __all__ = ["Ranking", "exact_ranking", "scores_above", "sequence_scores"]
@@ -28,45 +28,22 @@ _PLUS = 11  # the token '+'
 _OPERAND_DIGITS = (1, 2, 3, 5, 6, 7)  # positions of F1 F2 F3 and S1 S2 S3
 
 
-@torch.no_grad()
 def sequence_scores(decoder, tokens: torch.Tensor, z: torch.Tensor, site_id: int, *, temperature: float = 1.0,
                     chunk: int = 1024) -> torch.Tensor:
     """Teacher-forced ``log p(x | z, site)`` (n,) of complete problems (n, 14) under the decoder's next-token
     distribution at ``temperature`` (logits divided by it), one activation ``z`` (d,) for all, ``chunk`` at a time.
-    With ``z`` of shape (c, d), c copies of an activation (with noise, say), the score is the mean over the copies."""
-    return _prefix_scores(decoder, tokens, z, site_id, temperature, chunk)
+    With ``z`` of shape (c, d), c copies of an activation (with noise, say), the score is the mean over the copies:
+    :func:`~helpers.inversion.analysis.decoder_scores` with the addition task's padding."""
+    return decoder_scores(decoder, tokens, z, site_id, ADDITION.pad, temperature=temperature, chunk=chunk)
 
 
 def _check(z: torch.Tensor, temperature: float, chunk: int) -> None:
-    """Refuse a bad temperature, chunk or z before any work."""
+    """Refuse a bad temperature, chunk or z before the search starts."""
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
-    _copies(z)
-
-
-def _prefix_scores(decoder, tokens: torch.Tensor, z: torch.Tensor, site_id: int, temperature: float,
-                   chunk: int) -> torch.Tensor:
-    """Sum of the log-probabilities of tokens 1 … T−1 of each row of ``tokens`` (n, T), padding excluded."""
-    _check(z, temperature, chunk)
-    out = []
-    for part in tokens.split(chunk):
-        n = part.shape[0]
-        total = torch.zeros(n)
-        for copy in _copies(z):
-            logits = decoder(part[:, :-1], copy.expand(n, -1), torch.full((n,), site_id)) / temperature  # (n, T−1, V)
-            picked = logits.log_softmax(dim=-1).gather(-1, part[:, 1:, None])[..., 0]  # (n, T−1)
-            total += (picked * (part[:, 1:] != ADDITION.pad)).sum(dim=1)
-        out.append(total / _copies(z).shape[0])
-    return torch.cat(out) if out else torch.empty(0)
-
-
-def _copies(z: torch.Tensor) -> torch.Tensor:
-    """``z`` as copies (c, d): one activation (d,) is one copy."""
-    if z.ndim not in (1, 2) or z.shape[-1] == 0 or (z.ndim == 2 and z.shape[0] == 0):
-        raise ValueError(f"z must be one activation (d,) or copies of it (c, d), c ≥ 1, got shape {tuple(z.shape)}")
-    return z.reshape(-1, z.shape[-1])
+    activation_copies(z)
 
 
 @torch.no_grad()
@@ -106,11 +83,12 @@ def _next_log_probs(decoder, prefixes: torch.Tensor, z: torch.Tensor, site_id: i
     out = []
     for part in prefixes.split(chunk):
         n = part.shape[0]
+        copies = activation_copies(z)
         total = 0
-        for copy in _copies(z):
+        for copy in copies:
             logits = decoder(part, copy.expand(n, -1), torch.full((n,), site_id))[:, -1] / temperature
             total = total + logits.log_softmax(dim=-1)
-        out.append(total / _copies(z).shape[0])
+        out.append(total / copies.shape[0])
     return torch.cat(out)
 
 
