@@ -239,7 +239,7 @@ def inversion_measurements() -> list[dict]:
     """Chapter 4's costs, on one thread: the sampler's throughput (candidates proposed by the decoder and verified by
     re-running model A, per second) and the wall time of exact completeness (all 810,000 problems' distances at two
     sites in one pass, then the decoder's exact ranking of all of them at each site, by branch and bound)."""
-    from helpers.inversion import analysis, decoder, probed, ranking, sampler
+    from helpers.inversion import analysis, decoder, decoder_steps, probed, ranking, sampler
     from helpers.inversion.tasks import ADDITION, encode
 
     threads = torch.get_num_threads()
@@ -260,7 +260,7 @@ def inversion_measurements() -> list[dict]:
         distances = analysis.exact_distances(model, query, 8, sites)
         for site in sites:
             z = sampler.activation(model, query[None], site)[0, 8]
-            ranking.exact_ranking(dec, z, model.sites.index(site), distances[site])
+            ranking.exact_ranking(decoder_steps.DecoderSteps(dec, z, model.sites.index(site)), distances[site])
         enumeration = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)

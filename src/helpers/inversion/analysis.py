@@ -168,18 +168,22 @@ def activation_copies(z: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def exact_distances(model, query: torch.Tensor, position: int, sites: list[str], *,
-                    chunk: int = 256) -> dict[str, torch.Tensor]:
+                    chunk: int = 800) -> dict[str, torch.Tensor]:
     """The distance ``D`` (minimum over valid positions) of every one of the 810,000 problems to the query's
     activation at ``position``, per site, in one pass over all problems for all the sites and queries.
 
     Args:
         query: one query (14,), giving distances (810000,) per site, or k queries (k, 14), giving (k, 810000).
+        chunk: problems per step (rounded down to whole hundreds, at least a hundred): the memory of one step.
 
-    The problems go through the model ``chunk`` at a time, each chunk's distances written into the result as they
-    come, so that memory holds one chunk's activations rather than all 810,000 problems' (small chunks are also
-    faster on a CPU: their activations stay in its cache). Each problem goes through the same operations as in one
-    pass over all of them, and each query's distances are those of a pass for that query alone: the distances are
-    the same, up to a BLAS that rounds a product by its number of rows."""
+    A causal model computes the same activations at a shared prefix for every problem that begins with it, so each
+    prefix is run once: the model runs on the 8,100 six-token prefixes ``B F1 F2 F3 + S1`` (its own forward pass),
+    then on S2 for each of them, then on positions 7–12 of every problem, each part attending to its prefix's keys
+    and values (:func:`_run_on_after`, the same operations). Position 13 holds ``E`` or padding, never a valid
+    position. The distances at a prefix's positions are computed once for all the problems that share it.
+    ``‖z − q‖²`` is expanded as ``‖z‖² − 2 z·q + ‖q‖²`` in float64, which loses nothing that matters. Each query's
+    distances are those of a pass for that query alone, in any chunk (up to a BLAS that rounds a product by its
+    number of rows)."""
     from .distance import min_distance
     from .sampler import valid_positions
 
@@ -188,26 +192,91 @@ def exact_distances(model, query: torch.Tensor, position: int, sites: list[str],
     if query.ndim not in (1, 2) or query.shape[-1] != ADDITION.length:
         raise ValueError(f"query must be (14,) or (k, 14) tokens, got {tuple(query.shape)}")
     queries = query.reshape(-1, ADDITION.length)  # (k, 14)
-    everything = all_addition_tokens()  # (810000, 14)
+    everything = all_addition_tokens()  # (810000, 14): S3 varies fastest, then S2
+    if everything.shape[0] % 100 or not (
+            torch.equal(everything[:, :6].reshape(-1, 100, 6), everything[::100, None, :6].expand(-1, 100, -1))
+            and torch.equal(everything[:, :7].reshape(-1, 10, 7), everything[::10, None, :7].expand(-1, 10, -1))):
+        raise ValueError("the problems must come in hundreds that share their first six tokens, in tens that share "
+                         "their first seven")
+    valid = valid_positions(everything, ADDITION)
+    if valid[:, 13:].any():
+        raise ValueError("position 13 must hold E or padding")
     _, cache_q = model(queries, cache=sites)
-    z_q = {site: cache_q[site][:, position] for site in sites}  # (k, d) each
-    for site in sites:
-        for z in z_q[site]:
-            min_distance(z, cache_q[site][:1])  # its checks (a finite, non-zero query), once; the loop skips them
-    queries64 = {site: z_q[site].double() for site in sites}  # (k, d) each
-    squares = {site: (q * q).sum(-1) for site, q in queries64.items()}  # (k,)
-    norms = {site: q.sqrt() for site, q in squares.items()}
-    out = {site: torch.empty(queries.shape[0], everything.shape[0], dtype=z_q[site].dtype) for site in sites}
-    for start in range(0, everything.shape[0], chunk):
-        part = everything[start:start + chunk]
-        _, cache = model(part, cache=sites, stop_early=True)
-        valid = valid_positions(part, ADDITION)
-        for site in sites:
-            z = cache[site].double()  # (chunk, T, d); in float64, ‖z − q‖² = ‖z‖² − 2 z·q + ‖q‖² loses nothing that matters
-            squared = (z * z).sum(-1, keepdim=True) - 2 * z @ queries64[site].T + squares[site]  # (chunk, T, k)
-            gaps = squared.clamp(min=0).sqrt() / norms[site]
-            out[site][:, start:start + part.shape[0]] = gaps.masked_fill(~valid[..., None], math.inf).amin(dim=1).T
-    return out if query.ndim == 2 else {site: d[0] for site, d in out.items()}
+    z_q = torch.stack([cache_q[site][:, position] for site in sites])  # (sites, k, d)
+    for z in z_q.reshape(-1, z_q.shape[-1]):
+        min_distance(z, z_q[:1, :1])  # its checks (a finite, non-zero query), once; the loop skips them
+    q64 = z_q.double()
+    squares, norms = (q64 * q64).sum(-1), (q64 * q64).sum(-1).sqrt()  # (sites, k)
+
+    def gaps(part: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The sites' normalised distances (sites, ..., T, k) from their activations (..., T, d)."""
+        z = torch.stack([part[site] for site in sites]).double()
+        flat = z.reshape(z.shape[0], -1, z.shape[-1])  # (sites, m, d)
+        own = torch.linalg.vector_norm(flat, dim=-1, keepdim=True).square()  # faster than a sum over d of squares
+        squared = torch.baddbmm(own + squares[:, None], flat, q64.transpose(1, 2), alpha=-2)  # (sites, m, k)
+        return squared.clamp_(min=0).sqrt_().div_(norms[:, None]).reshape(*z.shape[:-1], -1)
+
+    wanted = sorted(set(sites) | set(_layer_inputs(model)))
+    n_sites, k = len(sites), queries.shape[0]
+    out = torch.empty(n_sites, k, everything.shape[0], dtype=z_q.dtype)
+    per_step = max(1, chunk // 100)
+    for start in range(0, everything.shape[0] // 100, per_step):
+        rows = slice(100 * start, 100 * (start + per_step))
+        block = everything[rows].reshape(-1, 10, 10, ADDITION.length)  # (g, S2, S3, 14)
+        g = block.shape[0]
+        _, first = model(block[:, 0, 0, :6], cache=wanted, stop_early=True)  # positions 0–5 (g, 6, d)
+        second = _run_on_after(model, block[:, :, 0, 6:7], _inputs(model, first))  # S2 (g, 10, 1, d)
+        seven = [torch.cat([a[:, None].expand(-1, 10, -1, -1), b], dim=2).reshape(g * 10, 7, -1)
+                 for a, b in zip(_inputs(model, first), _inputs(model, second))]  # layer inputs at positions 0–6
+        third = _run_on_after(model, block[..., 7:13].reshape(g * 10, 10, 6), seven)  # (g · 10, 10, 6, d)
+        near = torch.minimum(gaps(first).amin(dim=2)[:, :, None], gaps(second)[:, :, :, 0])  # (sites, g, 10, k)
+        far = gaps(third).masked_fill(~valid[rows, 7:13].reshape(g * 10, 10, 6, 1), math.inf).amin(dim=3)
+        nearest = torch.minimum(near.reshape(n_sites, g * 10, 1, k), far)  # (sites, g · 10, 10, k)
+        out[:, :, rows] = nearest.reshape(n_sites, -1, k).transpose(1, 2)
+    result = {site: out[i] for i, site in enumerate(sites)}
+    return result if query.ndim == 2 else {site: d[0] for site, d in result.items()}
+
+
+def _inputs(model, part: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+    """What each layer reads, from a pass's sites."""
+    return [part[name] for name in _layer_inputs(model)]
+
+
+def _layer_inputs(model) -> list[str]:
+    """The site each layer reads: ``resid_pre0``, then the previous layer's ``resid_post``."""
+    return ["resid_pre0"] + [f"resid_post{layer}" for layer in range(model.n_layers - 1)]
+
+
+def _run_on_after(model, tokens: torch.Tensor, inputs: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The model's sites (p, b, s, d) at the positions P … P + s − 1 of ``tokens`` (p, b, s): b continuations of each
+    of p prefixes whose layer inputs (residual streams, (p, P, d) per layer) are ``inputs``. The operations of
+    :class:`~helpers.inversion.transformer.ProbedTransformer`'s forward pass, with the prefix's keys and values
+    computed from its residual stream and shared by its b continuations; the softmax written out (faster on rows this
+    short)."""
+    p, b, s = tokens.shape
+    P = inputs[0].shape[1]
+    x = model.embed(tokens) + model.pos[P:P + s]  # (p, b, s, d)
+    sites = {"resid_pre0": x}
+    future = torch.ones(s, P + s, dtype=torch.bool).triu(diagonal=P + 1)  # a position sees the prefix and itself
+    for layer in range(model.n_layers):
+        k_old, v_old = torch.einsum("ptd,chde->cphte", model.ln1[layer](inputs[layer]), model.W_QKV[layer][1:])
+        q, k, v = torch.einsum("pbtd,chde->cpbhte", model.ln1[layer](x), model.W_QKV[layer])  # each (p, b, H, s, e)
+        scores = torch.cat([torch.einsum("pbhqe,phke->pbhqk", q, k_old), torch.einsum("pbhqe,pbhke->pbhqk", q, k)],
+                           dim=-1) / math.sqrt(model.d_head)  # (p, b, H, s, P + s)
+        scores = scores.masked_fill(future, -math.inf)
+        weights = (scores - scores.amax(dim=-1, keepdim=True)).exp()
+        weights = weights / weights.sum(dim=-1, keepdim=True)
+        z = torch.einsum("pbhqk,phke->pbhqe", weights[..., :P], v_old) \
+            + torch.einsum("pbhqk,pbhke->pbhqe", weights[..., P:], v)
+        results = torch.einsum("pbhqe,hed->pbhqd", z, model.W_O[layer])  # each head's write (p, b, H, s, d)
+        total = model.b_O[layer]
+        for head in range(model.n_heads):
+            sites[f"attn{layer}.{head}"] = results[:, :, head]
+            total = total + results[:, :, head]
+        x = sites[f"resid_mid{layer}"] = x + total
+        sites[f"mlp{layer}"] = model.mlp[layer](model.ln2[layer](x))
+        x = sites[f"resid_post{layer}"] = x + sites[f"mlp{layer}"]
+    return sites
 
 
 def problem_index(tokens: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 
 from .decoder import Decoder
+from .decoder_steps import DecoderSteps
 from .distance import EPSILON, in_ball, min_distance
 from .tasks import Task
 from .transformer import ProbedTransformer
@@ -61,13 +62,13 @@ def propose_and_verify(decoder: Decoder, model: ProbedTransformer, task: Task, q
     if per_setting < 1:
         raise ValueError(f"per_setting must be positive, got {per_setting}")
     z_query = activation(model, query[None], site)[0, position]  # (d,)
-    site_id = torch.full((per_setting,), model.sites.index(site), dtype=torch.long)
     parts, temps = [], []
     for temperature, noise in settings:
         z = z_query.expand(per_setting, -1)
         if noise > 0:
             z = z + noise * z_query.std() * torch.randn(z.shape, generator=generator)
-        parts.append(decoder.sample(z, site_id, int(query[0]), task.length - 1, temperature, generator))
+        steps = DecoderSteps(decoder, z, model.sites.index(site), temperature=temperature, per_sequence=True)
+        parts.append(steps.sample(per_setting, int(query[0]), task.length - 1, generator))
         temps.append(torch.full((per_setting,), float(temperature)))
     tokens = torch.cat(parts)
     distance, where = min_distance(z_query, activation(model, tokens, site), valid_positions(tokens, task))

@@ -95,14 +95,18 @@ def draw_preimage(ax: plt.Axes, task: Task, tokens: torch.Tensor, distance: torc
                          f"{tuple(distance.shape)}")
     n, width = tokens.shape[0], tokens.shape[1]
     scale = 4 * epsilon  # bars are drawn on [0, 4ε], longer ones clipped
+    rows = torch.arange(n - 1, -1, -1)  # the first sample on top
+    ax.barh(rows, distance.clamp(max=scale) / scale * 3.0, left=-3.6, height=0.6,
+            color=["#3a7" if float(d) <= epsilon else "#bbb" for d in distance])
+    cells = torch.zeros(n, width, 4)  # one coloured cell per character shown (RGBA; transparent elsewhere)
     for row in range(n):
-        d = float(distance[row])
-        y = n - 1 - row
-        ax.barh(y, min(d, scale) / scale * 3.0, left=-3.6, height=0.6, color="#3a7" if d <= epsilon else "#bbb")
         for t, token in _shown(task, tokens[row]):
             face = _colour(float(shading[row, t])) if shading is not None else "none"
-            ax.text(t, y, task.vocab[token], ha="center", va="center", family="monospace", fontsize=8,
-                    bbox={"boxstyle": "square,pad=0.15", "facecolor": _rgba(face), "edgecolor": "none"})
+            if face != "none":
+                cells[row, t] = torch.tensor(_rgba(face))
+            ax.text(t, n - 1 - row, task.vocab[token], ha="center", va="center", family="monospace", fontsize=8)
+    ax.imshow(cells.numpy(), extent=(-0.5, width - 0.5, -0.5, n - 0.5), aspect="auto", interpolation="nearest",
+              zorder=0)
     outside = (distance > epsilon).nonzero()[:, 0]
     if outside.numel() and outside[0] > 0:
         ax.axhline(n - 1 - int(outside[0]) + 0.5, color="crimson", lw=1.5)
