@@ -315,19 +315,28 @@ def test_roc_auc_matches_counting_pairs() -> None:
         roc_auc(torch.tensor([]), neg)
 
 
+def _hundreds(n: int, seed: int) -> torch.Tensor:
+    """n random blocks of the 810,000 problems that share B F1 F2 F3 + S1 (a hundred each, in order): the smallest
+    stand-in that has their structure."""
+    from helpers.inversion.analysis import all_addition_tokens
+
+    blocks = torch.randperm(8100, generator=gen(seed))[:n]
+    return all_addition_tokens()[(blocks[:, None] * 100 + torch.arange(100)).reshape(-1)]
+
+
 @torch.no_grad()
 def test_exact_distances_of_several_queries_are_each_querys_own(monkeypatch) -> None:
     """k queries in one pass give, row by row, what a pass for each query alone gives (rows not swapped, each query's
     own activation and norm); a (14,) query gives one row, as before."""
     from helpers.inversion import analysis
 
-    problems = addition_tokens(torch.arange(100, 1000)[:600], torch.arange(999, 99, -1)[:600])
+    problems = _hundreds(6, seed=31)
     monkeypatch.setattr(analysis, "all_addition_tokens", lambda: problems)
     model, sites = _model(), ["attn0.1", "resid_post0"]
     queries = addition_tokens(torch.tensor([615, 250, 999]), torch.tensor([861, 750, 100]))
-    together = analysis.exact_distances(model, queries, 8, sites, chunk=128)
+    together = analysis.exact_distances(model, queries, 8, sites, chunk=300)
     for k, query in enumerate(queries):
-        alone = analysis.exact_distances(model, query, 8, sites, chunk=128)
+        alone = analysis.exact_distances(model, query, 8, sites, chunk=200)
         for site in sites:
             assert together[site].shape == (3, 600) and alone[site].shape == (600,)
             assert torch.allclose(together[site][k], alone[site], rtol=0, atol=1e-6), (k, site)
@@ -338,35 +347,35 @@ def test_exact_distances_of_several_queries_are_each_querys_own(monkeypatch) -> 
 
 @torch.no_grad()
 def test_exact_distances_and_scores_do_not_depend_on_the_chunk(monkeypatch) -> None:
-    """Chunking runs every problem through the same operations, so the distances are min_distance's over all problems
-    at once and the decoder's scores those of one call on every sequence, to float32 rounding (bit for bit on one
-    thread with MKL; on several threads, or another BLAS, a product may be rounded by its number of rows)."""
-    from helpers.inversion import analysis, ranking
+    """The pass over shared prefixes gives min_distance's distances over all problems run at once through the model's
+    own forward pass, in any chunk, to float32 rounding; and the decoder's scores are those of one call on every
+    sequence. Problems that do not come in tens sharing a prefix, or in hundreds, are refused."""
+    from helpers.inversion import analysis
     from helpers.inversion.sampler import valid_positions
 
-    problems = addition_tokens(torch.arange(100, 1000).repeat(3)[:2500], torch.arange(999, 99, -1).repeat(3)[:2500])
+    problems = _hundreds(25, seed=32)
     monkeypatch.setattr(analysis, "all_addition_tokens", lambda: problems)  # 2,500 problems stand in for 810,000
     model, sites = _model(), ["attn0.1", "resid_post0", "resid_mid1"]
     query = addition_tokens(torch.tensor([615]), torch.tensor([861]))[0]
     _, cache_q = model(query[None], cache=sites)
     _, cache = model(problems, cache=sites)
-    for chunk in (1, 256, 1000):
+    for chunk in (1, 256, 1000, 5000):
         distances = analysis.exact_distances(model, query, 8, sites, chunk=chunk)
         for site in sites:  # distances of order 1: rounding moves them by 1e-7, a misplaced chunk by far more
             at_once = min_distance(cache_q[site][0, 8], cache[site], valid_positions(problems, ADDITION))[0]
             assert torch.allclose(distances[site], at_once, rtol=0, atol=1e-6), (chunk, site)
     with pytest.raises(ValueError, match="chunk"):
         analysis.exact_distances(model, query, 8, sites, chunk=0)
+    for shuffled in (problems[torch.randperm(2500, generator=gen(33))], problems[:2450]):
+        monkeypatch.setattr(analysis, "all_addition_tokens", lambda: shuffled)
+        with pytest.raises(ValueError, match="hundreds"):
+            analysis.exact_distances(model, query, 8, sites)
+    monkeypatch.setattr(analysis, "all_addition_tokens", lambda: problems)
 
     decoder, site = _decoder(len(model.sites)), "resid_post0"
     z_query, site_id = cache_q[site][0, 8], model.sites.index(site)
     some = problems[:300]
     by_hand = decoder.log_likelihood(some, z_query.expand(300, -1), torch.full((300,), site_id), ADDITION.pad)
-    for chunk in (7, 256):  # the ranking's scores are the decoder's own log-likelihood, in any chunks
-        scores = ranking.sequence_scores(decoder, some, z_query, site_id, chunk=chunk)
-        assert torch.allclose(scores, by_hand, rtol=0, atol=1e-4)
-    with pytest.raises(ValueError, match="chunk"):
-        ranking.sequence_scores(decoder, some, z_query, site_id, chunk=0)
     assert torch.allclose(analysis.decoder_scores(decoder, some, z_query, site_id, ADDITION.pad, chunk=7), by_hand,
                           rtol=0, atol=1e-4)  # chapter 5's scores, for any task's padding
     with pytest.raises(ValueError, match="chunk"):
