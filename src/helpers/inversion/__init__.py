@@ -5,6 +5,7 @@
 - :mod:`~helpers.inversion.probed`: training and evaluating the two probed models;
 - :mod:`~helpers.inversion.distance`: the normalised distance and the ε-preimage's in-ball filter;
 - :mod:`~helpers.inversion.decoder`: the decoder conditioned on an activation and its site, and its training;
+- :mod:`~helpers.inversion.decoder_steps`: the decoder run a position at a time with its keys and values kept;
 - :mod:`~helpers.inversion.sampler`: propose candidates with the decoder, verify each by re-running the probed model;
 - :mod:`~helpers.inversion.patching`: cumulative activation patching with contrast inputs;
 - :mod:`~helpers.inversion.viewer`: the verified samples as HTML rows, shaded, with a rule at ε;
