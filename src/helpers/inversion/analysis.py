@@ -9,7 +9,7 @@ import torch
 
 from .tasks import ADDITION, addition_tokens
 
-__all__ = ["PROPERTY_NAMES", "activation_copies", "addition_properties", "all_addition_tokens", "ball_keeping",
+__all__ = ["PROPERTY_NAMES", "addition_properties", "all_addition_tokens", "ball_keeping",
            "chance_keeping", "decoder_scores", "exact_distances", "prior_next_token_probs",
            "problem_index", "problem_index_of_operands", "roc_auc", "share_keeping"]
 
@@ -135,35 +135,16 @@ def roc_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
 
 @torch.no_grad()
 def decoder_scores(decoder, tokens: torch.Tensor, z_query: torch.Tensor, site_id: int, pad: int, *,
-                   temperature: float = 1.0, chunk: int = 1024) -> torch.Tensor:
+                   chunk: int = 1024) -> torch.Tensor:
     """The decoder's teacher-forced log-likelihood (n,) of every sequence of ``tokens`` (n, T) given one activation
-    ``z_query`` (d,) at site ``site_id``, padding ``pad`` left out, under its next-token distribution at
-    ``temperature`` (logits divided by it; at 1, :meth:`Decoder.log_likelihood`'s operations exactly). With
-    ``z_query`` of shape (c, d), c copies of an activation (with noise, say), the score is the mean over the copies.
-    Scored ``chunk`` sequences at a time: the memory of one chunk, and the scores of one call on all of them (up to a
-    BLAS that rounds a product by its number of rows)."""
-    if not temperature > 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+    ``z_query`` (d,) at site ``site_id``, padding ``pad`` left out (:meth:`Decoder.log_likelihood`), scored ``chunk``
+    sequences at a time: the memory of one chunk, and the scores of one call on all of them (up to a BLAS that rounds
+    a product by its number of rows)."""
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be a positive int, got {chunk!r}")
-    copies = activation_copies(z_query)
-    out = []
-    for part in tokens.split(chunk):
-        n = part.shape[0]
-        total = torch.zeros(n)
-        for copy in copies:
-            logits = decoder(part[:, :-1], copy.expand(n, -1), torch.full((n,), site_id)) / temperature  # (n, T−1, V)
-            picked = logits.log_softmax(dim=-1).gather(-1, part[:, 1:, None])[..., 0]  # (n, T−1)
-            total += (picked * (part[:, 1:] != pad)).sum(dim=1)
-        out.append(total / copies.shape[0])
-    return torch.cat(out) if out else torch.empty(0)
-
-
-def activation_copies(z: torch.Tensor) -> torch.Tensor:
-    """``z`` as copies (c, d), c ≥ 1: one activation (d,) is one copy."""
-    if z.ndim not in (1, 2) or z.shape[-1] == 0 or (z.ndim == 2 and z.shape[0] == 0):
-        raise ValueError(f"z must be one activation (d,) or copies of it (c, d), c ≥ 1, got shape {tuple(z.shape)}")
-    return z.reshape(-1, z.shape[-1])
+    return torch.cat([decoder.log_likelihood(part, z_query.expand(part.shape[0], -1),
+                                             torch.full((part.shape[0],), site_id), pad)
+                      for part in tokens.split(chunk)])
 
 
 @torch.no_grad()

@@ -15,9 +15,14 @@ from typing import Any, Protocol
 
 import torch
 
-from .analysis import activation_copies
-
 __all__ = ["DecoderSteps", "Steps"]
+
+
+def _copies(z: torch.Tensor) -> torch.Tensor:
+    """``z`` as copies (c, d), c ≥ 1: one activation (d,) is one copy."""
+    if z.ndim not in (1, 2) or z.shape[-1] == 0 or (z.ndim == 2 and z.shape[0] == 0):
+        raise ValueError(f"z must be one activation (d,) or copies of it (c, d), c ≥ 1, got shape {tuple(z.shape)}")
+    return z.reshape(-1, z.shape[-1])
 
 
 class Steps(Protocol):
@@ -42,7 +47,7 @@ class DecoderSteps:
                  per_sequence: bool = False) -> None:
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
-        rows = activation_copies(z)
+        rows = _copies(z)
         self.decoder, self.temperature = decoder, temperature
         self.c = 1 if per_sequence else rows.shape[0]
         with torch.no_grad():
