@@ -11,7 +11,7 @@ from .tasks import ADDITION, addition_tokens
 
 __all__ = ["PROPERTY_NAMES", "addition_properties", "all_addition_tokens", "ball_keeping",
            "chance_keeping", "decoder_scores", "exact_distances", "prior_next_token_probs",
-           "problem_index", "problem_index_of_operands", "roc_auc", "share_keeping"]
+           "problem_index", "problem_index_of_operands", "require_positive_int", "roc_auc", "share_keeping"]
 
 #: The properties read off addition preimages at ``=``: the hundreds digit of each operand, the unordered pair of
 #: them, the tens carry and the first answer digit.
@@ -140,8 +140,7 @@ def decoder_scores(decoder, tokens: torch.Tensor, z_query: torch.Tensor, site_id
     ``z_query`` (d,) at site ``site_id``, padding ``pad`` left out (:meth:`Decoder.log_likelihood`), scored ``chunk``
     sequences at a time: the memory of one chunk, and the scores of one call on all of them (up to a BLAS that rounds
     a product by its number of rows)."""
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    require_positive_int(chunk, "chunk")
     return torch.cat([decoder.log_likelihood(part, z_query.expand(part.shape[0], -1),
                                              torch.full((part.shape[0],), site_id), pad)
                       for part in tokens.split(chunk)])
@@ -168,8 +167,7 @@ def exact_distances(model, query: torch.Tensor, position: int, sites: list[str],
     from .distance import min_distance
     from .sampler import valid_positions
 
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
+    require_positive_int(chunk, "chunk")
     if query.ndim not in (1, 2) or query.shape[-1] != ADDITION.length:
         raise ValueError(f"query must be (14,) or (k, 14) tokens, got {tuple(query.shape)}")
     queries = query.reshape(-1, ADDITION.length)  # (k, 14)
@@ -258,6 +256,12 @@ def _run_on_after(model, tokens: torch.Tensor, inputs: list[torch.Tensor]) -> di
         sites[f"mlp{layer}"] = model.mlp[layer](model.ln2[layer](x))
         x = sites[f"resid_post{layer}"] = x + sites[f"mlp{layer}"]
     return sites
+
+
+def require_positive_int(value: object, name: str) -> None:
+    """Refuse anything but a positive int (a bool is not one), naming the argument."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def problem_index(tokens: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import torch
 
+from .analysis import require_positive_int
 from .tasks import COUNTING, encode
 from .transformer import ProbedTransformer
 
@@ -32,8 +33,7 @@ class Variants(NamedTuple):
 
 def counting_variants(n: int, generator: torch.Generator) -> Variants:
     """``n`` random problems (target count 1–8, the two other letters 2–9 and 1–9 times) and their three variants."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    require_positive_int(n, "n")
     letters = string.ascii_lowercase
     out: dict[str, list[torch.Tensor]] = {"original": [], "more": [], "shuffled": [], "renamed": []}
 

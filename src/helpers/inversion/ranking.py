@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-from .analysis import all_addition_tokens, roc_auc
+from .analysis import all_addition_tokens, require_positive_int, roc_auc
 from .decoder_steps import Steps
 from .tasks import ADDITION
 
@@ -54,11 +54,6 @@ def _options(position: int) -> torch.Tensor:
     return torch.arange(1 if position in (1, 5) else 0, 10)
 
 
-def _check_chunk(chunk: int) -> None:
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
-
-
 @torch.no_grad()
 def scores_above(steps: Steps, threshold: float, *, among: torch.Tensor | None = None,
                  chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,7 +63,7 @@ def scores_above(steps: Steps, threshold: float, *, among: torch.Tensor | None =
     log-likelihood is below the threshold (or no problem of ``among`` begins with it), ``chunk`` prefixes a step.
     Problems within :data:`SLACK` below the threshold may be returned too. ``threshold=-math.inf`` scores every
     problem of ``among``."""
-    _check_chunk(chunk)
+    require_positive_int(chunk, "chunk")
     everything = all_addition_tokens()
     counts = None
     if among is not None:
