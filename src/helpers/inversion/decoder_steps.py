@@ -66,7 +66,7 @@ class DecoderSteps:
         d, (n, s) = self.decoder, tokens.shape
         start = 0 if past is None else past[0][0].shape[3] - 1
         x = (d.embed(tokens) + d.pos[start:start + s]).expand(self.c, n, s, -1)  # (c, n, s, d)
-        seen = torch.arange(1 + start + s) <= 1 + start + torch.arange(s)[:, None]  # the slot, the past, causal
+        future = None if s == 1 else torch.ones(s, 1 + start + s, dtype=torch.bool).triu(2 + start)
         new_past = []
         for layer, block in enumerate(d.blocks):
             q, k, v = self._split(block, block.qkv(block.ln1(x)))  # each (c, n, H, s, e)
@@ -78,11 +78,12 @@ class DecoderSteps:
                 old_k, old_v = past[layer][0][:, parents], past[layer][1][:, parents]
             k, v = torch.cat([old_k, k], dim=3), torch.cat([old_v, v], dim=3)  # (c, n, H, 1 + P + s, e)
             new_past.append((k, v))
-            scores = torch.einsum("cnhqe,cnhke->cnhqk", q, k) / math.sqrt(block.d_head)
-            scores = scores.masked_fill(~seen, -math.inf)
+            scores = q @ k.transpose(-1, -2) / math.sqrt(block.d_head)  # (c, n, H, s, 1 + P + s)
+            if future is not None:  # a position sees the slot, the past and itself
+                scores = scores.masked_fill(future, -math.inf)
             weights = (scores - scores.amax(dim=-1, keepdim=True)).exp()  # a softmax, faster on rows this short
             weights = weights / weights.sum(dim=-1, keepdim=True)
-            mixed = torch.einsum("cnhqk,cnhke->cnqhe", weights, v).reshape(self.c, n, s, -1 if n else 0)
+            mixed = (weights @ v).transpose(2, 3).reshape(self.c, n, s, -1 if n else 0)  # (c, n, s, d)
             x = x + block.out(mixed)
             x = x + block.mlp(block.ln2(x))
         logits = d.unembed(d.ln_f(x)) / self.temperature
