@@ -161,7 +161,8 @@ def exact_distances(model, query: torch.Tensor, position: int, sites: list[str],
     then on S2 for each of them, then on positions 7–12 of every problem, each part attending to its prefix's keys
     and values (:func:`_run_on_after`, the same operations). Position 13 holds ``E`` or padding, never a valid
     position. The distances at a prefix's positions are computed once for all the problems that share it.
-    ``‖z − q‖²`` is expanded as ``‖z‖² − 2 z·q + ‖q‖²`` in float64, which loses nothing that matters. Each query's
+    ``‖z − q‖`` is computed from the differences, as :func:`~helpers.inversion.distance.min_distance` does
+    (``torch.cdist`` without its matrix-product shortcut, which would lose small distances to cancellation). Each query's
     distances are those of a pass for that query alone, in any chunk (up to a BLAS that rounds a product by its
     number of rows)."""
     from .distance import min_distance
@@ -184,16 +185,14 @@ def exact_distances(model, query: torch.Tensor, position: int, sites: list[str],
     z_q = torch.stack([cache_q[site][:, position] for site in sites])  # (sites, k, d)
     for z in z_q.reshape(-1, z_q.shape[-1]):
         min_distance(z, z_q[:1, :1])  # its checks (a finite, non-zero query), once; the loop skips them
-    q64 = z_q.double()
-    squares, norms = (q64 * q64).sum(-1), (q64 * q64).sum(-1).sqrt()  # (sites, k)
+    norms = z_q.norm(dim=-1)  # (sites, k)
 
     def gaps(part: dict[str, torch.Tensor]) -> torch.Tensor:
         """The sites' normalised distances (sites, ..., T, k) from their activations (..., T, d)."""
-        z = torch.stack([part[site] for site in sites]).double()
+        z = torch.stack([part[site] for site in sites])
         flat = z.reshape(z.shape[0], -1, z.shape[-1])  # (sites, m, d)
-        own = torch.linalg.vector_norm(flat, dim=-1, keepdim=True).square()  # faster than a sum over d of squares
-        squared = torch.baddbmm(own + squares[:, None], flat, q64.transpose(1, 2), alpha=-2)  # (sites, m, k)
-        return squared.clamp_(min=0).sqrt_().div_(norms[:, None]).reshape(*z.shape[:-1], -1)
+        near = torch.cdist(flat, z_q, compute_mode="donot_use_mm_for_euclid_dist")  # ‖z − q‖ from the differences
+        return near.div_(norms[:, None]).reshape(*z.shape[:-1], -1)
 
     wanted = sorted(set(sites) | set(_layer_inputs(model)))
     n_sites, k = len(sites), queries.shape[0]
