@@ -6,8 +6,8 @@ posterior ``p(w) ∝ exp(−nβ L(w) − (γ/2)‖w − w*‖²)`` with stochast
     w ← w − (ε/2) [nβ ∇L(w) + γ (w − w*)] + √ε · ξ,    ξ ~ N(0, I),
 
 and reads ``λ̂ = nβ (E[L(w)] − L(w*))`` off the draws: the more the loss rises when the sampler is free to wander,
-the fewer directions are free. Here the loss is full-batch (the book's models and potentials are small), every
-chain runs in one vectorised update (``torch.func.vmap`` over ``torch.func.grad_and_value``), and each draw
+the fewer directions are free. Here the loss is full-batch by default (the book's models and potentials are small)
+or computed on a batch per step (``batches``), every chain runs in one vectorised update (``torch.func.vmap`` over ``torch.func.grad_and_value``), and each draw
 records the loss at the parameters *before* its step, as devinterp does.
 """
 
@@ -60,9 +60,11 @@ def llc_from_trace(trace: torch.Tensor, init_loss: float, n_beta: float) -> torc
     return n_beta * (trace.mean(dim=1) - init_loss)
 
 
-def estimate_llc(loss: Callable[[torch.Tensor], torch.Tensor], w_star: torch.Tensor, *, n_beta: float, step: float,
+def estimate_llc(loss: Callable[..., torch.Tensor], w_star: torch.Tensor, *, n_beta: float, step: float,
                  localization: float = 0.0, chains: int = 8, draws: int = 1000, burnin: int = 1000,
-                 generator: torch.Generator | None = None) -> LLCEstimate:
+                 generator: torch.Generator | None = None,
+                 batches: Callable[[int], torch.Tensor] | None = None,
+                 init_loss: float | None = None) -> LLCEstimate:
     """λ̂ of ``loss`` (a function of one flat parameter vector (d,) returning a scalar) around ``w_star``.
 
     Args:
@@ -70,9 +72,13 @@ def estimate_llc(loss: Callable[[torch.Tensor], torch.Tensor], w_star: torch.Ten
         step: the SGLD step size ε.
         localization: γ, the pull back towards ``w_star`` (0: none).
         chains, draws, burnin: independent chains from ``w_star``; draws kept per chain after ``burnin`` steps.
+        batches: for a loss on minibatches, ``batches(t)`` gives step ``t``'s batch (the same for every chain) and
+            the loss is called ``loss(w, batch)``; each draw records the loss on its own step's batch. Then
+            ``init_loss`` must be given: ``L(w*)`` on the data the batches are drawn from.
+        init_loss: ``L(w*)``; computed as ``loss(w_star)`` when there are no batches.
 
     Raises:
-        ValueError: bad arguments or a non-finite ``loss(w_star)``.
+        ValueError: bad arguments or a non-finite ``L(w*)``.
         FloatingPointError: a chain diverged (non-finite loss); lower the step size or localise more.
     """
     require_tensor(w_star, "w_star", ndim=1)
@@ -81,15 +87,23 @@ def estimate_llc(loss: Callable[[torch.Tensor], torch.Tensor], w_star: torch.Ten
     for name, value, least in (("chains", chains, 1), ("draws", draws, 1), ("burnin", burnin, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name} must be an int ≥ {least}, got {value!r}")
-    init_loss = float(loss(w_star))
+    if batches is None:
+        if init_loss is not None:
+            raise ValueError("init_loss is computed from the loss itself when there are no batches")
+        init_loss = float(loss(w_star))
+    elif init_loss is None:
+        raise ValueError("with batches, give init_loss: L(w*) on the data the batches are drawn from")
+    init_loss = float(init_loss)
     if not math.isfinite(init_loss):
-        raise ValueError(f"loss(w_star) is not finite ({init_loss})")
+        raise ValueError(f"L(w_star) is not finite ({init_loss})")
 
-    grads_and_values = vmap(grad_and_value(loss))  # one forward and backward pass per chain and step
+    # one forward and backward pass per chain and step; the batch, if any, is shared by the chains
+    grads_and_values = vmap(grad_and_value(loss), in_dims=(0,) if batches is None else (0, None))
     w = w_star.detach().expand(chains, -1).clone()  # (chains, d)
     trace = torch.empty(chains, draws, dtype=torch.float64)
     for t in range(burnin + draws):
-        grads, values = grads_and_values(w)  # (chains, d), (chains,): at the parameters before this step
+        arguments = (w,) if batches is None else (w, batches(t))
+        grads, values = grads_and_values(*arguments)  # (chains, d), (chains,): at the parameters before this step
         if not torch.isfinite(values).all():
             raise FloatingPointError(f"SGLD diverged at step {t} with step size {step:g}: lower it or localise more")
         if t >= burnin:

@@ -16,7 +16,7 @@ from .._checks import require_tensor
 from ..lib.modadd import ModAddTransformer
 
 __all__ = ["attention_pattern", "class_matrices", "dominant_frequency", "fourier_matrix", "frequency_power", "key_frequencies",
-           "logit_parts", "token_readout"]
+           "logit_parts", "logits_with_pattern", "token_readout"]
 
 
 def _bilinear(model: ModAddTransformer) -> None:
@@ -116,3 +116,19 @@ def attention_pattern(model: ModAddTransformer, tokens: torch.Tensor) -> torch.T
     q = torch.einsum("nd,hde->nhe", x[:, -1], model.W_Q)  # (n, h, e)
     k = torch.einsum("nsd,hde->nhse", x, model.W_K)  # (n, h, s, e)
     return (torch.einsum("nhe,nhse->nhs", q, k) / math.sqrt(model.d_head)).softmax(dim=-1)
+
+
+@torch.no_grad()
+def logits_with_pattern(model: ModAddTransformer, tokens: torch.Tensor, pattern: torch.Tensor) -> torch.Tensor:
+    """The model's logits (n, p) with the attention of the query at ``=`` replaced by ``pattern`` (n, heads, 3),
+    e.g. every head's mean pattern: the values, the residual stream, the MLP and the unembedding as the model has
+    them. With ``attention_pattern(model, tokens)`` it computes the model's own logits."""
+    pattern = require_tensor(pattern, "pattern", ndim=3)
+    if pattern.shape != (tokens.shape[0], model.n_heads, 3):
+        raise ValueError(f"pattern must have shape {(tokens.shape[0], model.n_heads, 3)}, got {tuple(pattern.shape)}")
+    x = model.embed(tokens)  # (n, 3, d)
+    values = torch.einsum("nsd,hde->nhse", x, model.W_V)  # (n, h, s, e)
+    moved = torch.einsum("nhs,nhse,hed->nd", pattern.to(x.dtype), values, model.W_O)  # (n, d)
+    resid_mid = x[:, -1] + moved
+    one = torch.ones(len(resid_mid), 1, dtype=resid_mid.dtype)
+    return model.unembed(torch.cat([model.mlp(torch.cat([resid_mid, one], 1)[:, None])[:, 0], one], 1))
