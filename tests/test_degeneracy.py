@@ -221,6 +221,56 @@ def test_sgld_rejects_bad_arguments_and_reports_divergence() -> None:
                      generator=gen(0))
 
 
+def test_sgld_on_batches_uses_step_ts_batch_and_the_given_init_loss() -> None:
+    """A loss on minibatches: step t sees batches(t) (asked for in order, shared by the chains), the draws record the
+    loss on their own step's batch, and λ̂ subtracts the init_loss given, not a batch's loss at w*."""
+    data = torch.tensor([1.0, 2.0, 4.0], dtype=F64)
+    loss = lambda w, rows: ((w[0] - data[rows]) ** 2).mean()  # noqa: E731
+    asked = []
+
+    def batches(t: int) -> torch.Tensor:
+        asked.append(t)
+        return torch.tensor([t % 3])
+
+    w_star = torch.tensor([0.5], dtype=F64)
+    est = estimate_llc(loss, w_star, n_beta=2.0, step=0.01, chains=2, draws=3, burnin=2, generator=gen(0),
+                       batches=batches, init_loss=0.25)
+    assert asked == [0, 1, 2, 3, 4]
+    g, w = gen(0), w_star.expand(2, 1).clone()
+    expected = []
+    for t in range(5):
+        target = data[t % 3]
+        values, grads = (w[:, 0] - target) ** 2, 2 * (w - target)
+        expected.append(values)
+        w = w - 0.005 * (2.0 * grads) + 0.1 * torch.randn(w.shape, generator=g, dtype=F64)
+    assert np.allclose(est.trace, torch.stack(expected[2:], dim=1).numpy(), rtol=1e-12)
+    assert np.allclose(est.per_chain, 2.0 * (est.trace.mean(axis=1) - 0.25), rtol=1e-12)
+    assert est.init_loss == 0.25
+
+
+def test_sgld_on_the_whole_data_as_a_batch_is_the_full_batch_estimate() -> None:
+    x = torch.linspace(-1, 1, 7, dtype=F64)
+    full = lambda w: ((w[0] * x + w[1] - x ** 2) ** 2).mean()  # noqa: E731
+    by_rows = lambda w, rows: ((w[0] * x[rows] + w[1] - x[rows] ** 2) ** 2).mean()  # noqa: E731
+    w_star = torch.tensor([0.0, 0.4], dtype=F64)
+    settings = dict(n_beta=20.0, step=1e-3, localization=5.0, chains=3, draws=20, burnin=5)
+    a = estimate_llc(full, w_star, generator=gen(3), **settings)
+    b = estimate_llc(by_rows, w_star, generator=gen(3), batches=lambda t: torch.arange(7),
+                     init_loss=float(full(w_star)), **settings)
+    assert np.allclose(a.trace, b.trace, rtol=1e-12) and math.isclose(a.mean, b.mean, rel_tol=1e-12)
+
+
+def test_sgld_batches_and_init_loss_come_together() -> None:
+    w = torch.zeros(2, dtype=F64)
+    with pytest.raises(ValueError, match="init_loss"):
+        estimate_llc(lambda v, rows: (v ** 2).sum(), w, n_beta=1.0, step=1e-3, batches=lambda t: None)
+    with pytest.raises(ValueError, match="init_loss"):
+        estimate_llc(lambda v: (v ** 2).sum(), w, n_beta=1.0, step=1e-3, init_loss=0.0)
+    with pytest.raises(ValueError, match="not finite"):
+        estimate_llc(lambda v, rows: (v ** 2).sum(), w, n_beta=1.0, step=1e-3, batches=lambda t: None,
+                     init_loss=float("inf"))
+
+
 # ---------------------------------------------------------------- the Interaction Basis is blind to types 1 and 2
 
 def _mlp_graphs(model: torch.nn.Sequential, x: torch.Tensor) -> tuple[list[torch.Tensor], dict]:

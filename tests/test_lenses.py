@@ -206,16 +206,88 @@ def test_symmetries_applied_by_hand_leave_the_outputs_unchanged(tiny):
     assert torch.allclose(f_moved(w_moved, tokens.double()), before, atol=1e-10)
 
 
-def test_symmetry_tangents_are_flat_independent_and_counted(tiny):
-    model, tokens = tiny
-    tangents = network.symmetry_tangents(model)
-    assert tangents.shape[0] == network.symmetry_count(7, 8, 2, 6) == 2 * 2 * 16 + 2 * 6 + 3 * 8
-    assert int(torch.linalg.matrix_rank(tangents)) == tangents.shape[0]
+@pytest.fixture(scope="module")
+def small():
+    """An untrained bilinear mod-13 model (d 8, 2 heads of 4, 6 units): more classes than residual dimensions and a
+    bilinear layer with fewer parameters than quadratic forms, so the data add no degeneracy of their own."""
+    torch.manual_seed(1)
+    model = ModAddTransformer(13, 8, 2, 6, mlp="bilinear").double().requires_grad_(False)
+    return model, modadd.pairs(13)[0]
+
+
+def test_symmetry_family_sizes_by_hand():
+    # d = 8, h = 2, e = 4, m = 6: 64 + 64 + 2·(64 − 8) + 2·16 + 12 + 24 + 2·(4 − 2)
+    assert network.symmetry_family_sizes(8, 2, 6) == {
+        "residual basis": 64, "embedding basis": 64, "query-key": 112, "value-output": 32, "bilinear rescaling": 12,
+        "shifts": 24, "values against =": 4}
+    assert network.symmetry_count(13, 8, 2, 6) == 312
+    assert network.symmetry_family_sizes(16, 4, 32)["values against ="] == 0  # heads of 4 with 4 heads: none
+    assert network.symmetry_count(113, 64, 4, 256) == 17_904  # the lens model
+    with pytest.raises(ValueError, match="multiple"):
+        network.symmetry_family_sizes(10, 3, 4)
+
+
+def test_every_family_is_flat_and_together_they_span_the_measured_null_space(small):
+    """Each family's tangents leave every log-probability unchanged to first order; they are independent; and their
+    number is the measured nullity of the Jacobian of all p² · p log-probabilities (nothing left unexplained)."""
+    model, tokens = small
     f, w = network.flat_network(model)
-    jac = torch.func.jacfwd(lambda v: f(v, tokens.double()))(w).reshape(-1, w.numel())  # (49·7, P)
-    assert float((jac @ tangents.T).abs().max()) < 1e-10 * float(jac.abs().max())
-    random = torch.randn(w.numel(), 5, dtype=torch.float64)
-    assert float((jac @ random).abs().max()) > 1e-3 * float(jac.abs().max())
+    tangents = network.symmetry_tangents(model)
+    jac = network.log_probability_jacobian(f, w, tokens, chunk=64)  # (P, 13³)
+    assert jac.shape == (w.numel(), 13**3)
+    scale = float(jac.abs().max())
+    for family, t in tangents.items():
+        assert t.shape == (network.symmetry_family_sizes(8, 2, 6)[family], w.numel()), family
+        assert float((t @ jac).abs().max()) < 1e-10 * scale, family
+    union = torch.cat(list(tangents.values()))
+    nullity, above, below = network.jacobian_nullity(torch.linalg.svdvals(jac), w.numel())
+    assert nullity == int(torch.linalg.matrix_rank(union)) == union.shape[0] == 312
+    assert above > 1e-9 and below < 1e-13  # a clean gap at a random point
+    random = torch.randn(w.numel(), 5, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert float((random.T @ jac).abs().max()) > 1e-3 * scale
+
+
+def test_values_against_equals_needs_every_part_of_its_formula(small):
+    """The seventh family's move, rebuilt here without the normaliser's term or without moving c, is not flat: each
+    part of the formula is needed (the family is not an artefact of a loose tolerance)."""
+    model, tokens = small
+    f, w = network.flat_network(model)
+    t = network.symmetry_tangents(model)["values against ="][0]
+    jvp = lambda d: float(torch.func.jvp(lambda v: f(v, tokens.double()), (w,), (d,))[1].abs().max())  # noqa: E731
+    assert jvp(t) < 1e-12 * jvp(torch.randn_like(w))
+    sizes = {name: p.numel() for name, p in model.named_parameters()}
+    start = 0
+    parts = {}
+    for name, size in sizes.items():
+        parts[name] = slice(start, start + size)
+        start += size
+    numbers = t[parts["W_E"]].reshape(14, 8)[:13]
+    constant_only = t.clone()
+    constant_only[parts["W_E"]] = torch.cat([numbers.mean(0).expand(13, 8), t[parts["W_E"]].reshape(14, 8)[13:]]).reshape(-1)
+    without_c = t.clone()
+    for name in ("W_pos", "W_K"):
+        without_c[parts[name]] = 0
+    without_c[parts["W_E"]] = torch.cat([numbers, torch.zeros(1, 8, dtype=t.dtype)]).reshape(-1)
+    for broken in (constant_only, without_c):
+        assert jvp(broken) > 1e-6 * jvp(torch.randn_like(w))
+
+
+def test_jacobian_nullity_finds_the_largest_step_down():
+    s = torch.tensor([2.0, 1.0, 1e-3, 1e-4, 1e-17, 0.0], dtype=torch.float64)
+    assert network.jacobian_nullity(s, 8) == (4, 5e-5, 5e-18)  # rank 4: the step from 1e-4 to 1e-17, 2 columns more
+    assert network.jacobian_nullity(s.flip(0), 6)[0] == 2  # order does not matter
+    for bad, size in ((torch.tensor([1.0]), 3), (torch.tensor([0.0, 0.0]), 2), (torch.ones(4), 3)):
+        with pytest.raises(ValueError):
+            network.jacobian_nullity(bad, size)
+
+
+def test_log_probability_jacobian_equals_autograd(tiny):
+    model, tokens = tiny
+    f, w = network.flat_network(model)
+    expected = torch.func.jacrev(lambda v: f(v, tokens[:5].double()).reshape(-1))(w)  # (5·7, P)
+    assert torch.allclose(network.log_probability_jacobian(f, w, tokens[:5], chunk=7), expected.T, atol=1e-12)
+    with pytest.raises(ValueError, match="chunk"):
+        network.log_probability_jacobian(f, w, tokens[:5], chunk=0)
 
 
 def test_symmetry_tangents_refuse_the_relu_model():
@@ -234,9 +306,27 @@ def test_exercise_references_pass_their_own_checks():
     lens_exercises.exercise_key_frequencies.check(lambda: 4)
 
 
-def test_symmetry_direction_is_a_combination_of_the_tangents(tiny):
-    model, _ = tiny
-    direction = network.symmetry_direction(model, torch.Generator().manual_seed(3))
-    tangents = network.symmetry_tangents(model)  # (k, P)
-    coefficients = torch.linalg.lstsq(tangents.T, direction[:, None]).solution
-    assert float((tangents.T @ coefficients - direction[:, None]).norm()) < 1e-10 * float(direction.norm())
+def test_symmetry_direction_is_a_combination_of_one_familys_tangents(small):
+    model, _ = small
+    tangents = network.symmetry_tangents(model)
+    for family in (None, "embedding basis", "values against ="):
+        direction = network.symmetry_direction(model, torch.Generator().manual_seed(3), family)
+        span = torch.cat(list(tangents.values())) if family is None else tangents[family]  # (k, P)
+        coefficients = torch.linalg.lstsq(span.T, direction[:, None]).solution
+        assert float((span.T @ coefficients - direction[:, None]).norm()) < 1e-10 * float(direction.norm())
+    with pytest.raises(ValueError, match="family"):
+        network.symmetry_direction(model, torch.Generator(), "rotations")
+
+
+def test_logits_with_the_models_own_pattern_are_its_logits_and_a_one_hot_pattern_by_hand(small):
+    model, tokens = small
+    pattern = bilinear_lens.attention_pattern(model, tokens)
+    assert torch.allclose(bilinear_lens.logits_with_pattern(model, tokens, pattern), model(tokens), atol=1e-12)
+    on_a = torch.zeros_like(pattern)
+    on_a[..., 0] = 1.0  # every head reads only the first operand
+    x = model.W_E[tokens] + model.W_pos  # (n, 3, d)
+    mid = x[:, 2] + torch.einsum("nd,hde,hef->nf", x[:, 0], model.W_V, model.W_O)
+    by_hand = (mid + ((mid @ model.W_in) * (mid @ model.V_in)) @ model.W_out) @ model.W_U
+    assert torch.allclose(bilinear_lens.logits_with_pattern(model, tokens, on_a), by_hand, atol=1e-12)
+    with pytest.raises(ValueError, match="shape"):
+        bilinear_lens.logits_with_pattern(model, tokens, pattern[:, :1])

@@ -73,11 +73,12 @@ def log_probability_jacobian(f: Callable[[torch.Tensor, torch.Tensor], torch.Ten
 def jacobian_nullity(singular_values: torch.Tensor, size: int) -> tuple[int, float, float]:
     """``(nullity, above, below)`` from the singular values of a Jacobian with ``size`` columns: the rank is where
     the sorted values take their largest step down on a log scale (``above`` → ``below``, both relative to the
-    largest; a value of exactly 0 counts as 1e-300), and every column beyond the rank is a null direction."""
+    largest; values below 1e-18 of the largest, exact zeros included, count as 1e-18: all of them are rounding), and
+    every column beyond the rank is a null direction."""
     s = singular_values.double().sort(descending=True).values
     if s.ndim != 1 or len(s) < 2 or len(s) > size or s[0] <= 0:
         raise ValueError("need at least two singular values, the largest positive, and no more than the columns")
-    relative = (s / s[0]).clamp_min(1e-300)
+    relative = (s / s[0]).clamp_min(1e-18)
     steps = relative[:-1].log10() - relative[1:].log10()
     rank = int(steps.argmax()) + 1
     return size - rank, float(relative[rank - 1]), float(relative[rank])
