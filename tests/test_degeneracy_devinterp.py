@@ -68,3 +68,38 @@ def test_llc_agrees_with_devinterp_within_standard_errors(powers: list[int]) -> 
         )
     their_se = theirs["llc/std"] / math.sqrt(8)
     assert abs(book.mean - theirs["llc/mean"]) < 3 * math.hypot(book.standard_error, their_se)
+
+
+def test_llc_on_the_lens_twin_agrees_with_devinterp_on_a_fixed_batch() -> None:
+    """Chapter 5's twin (3,552 parameters) under one of its protocols, a fixed batch of training pairs (64 here, to
+    keep the test short): nβ = n / log n for its n = 505 training pairs, γ = 100, step 1e-4, 4 chains of 200
+    burn-in and 200 kept steps. The two estimators draw independent noise: |Δλ̂| < 3 combined standard errors."""
+    from helpers.lenses import network
+    from helpers.lenses.model import TWIN_CONFIG, load_twin_model
+    from helpers.lib import modadd
+
+    twin, tokens, labels = load_twin_model()
+    train, _ = modadd.split_pairs(TWIN_CONFIG["p"], TWIN_CONFIG["train_fraction"], TWIN_CONFIG["split_seed"])
+    batch = train[torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:64]]
+    x, y = tokens[batch], labels[batch]
+    n_beta = len(train) / math.log(len(train))
+    f, w_star = network.flat_network(twin)
+    loss = lambda w: -f(w, x.double()).gather(1, y[:, None]).mean()  # noqa: E731
+    settings = dict(chains=4, draws=200, burnin=200)
+    book = estimate_llc(loss, w_star, n_beta=n_beta, step=1e-4, localization=100.0,
+                        generator=torch.Generator().manual_seed(0), **settings)
+    model = modadd.build_model(TWIN_CONFIG).double()
+    model.load_state_dict(twin.state_dict())
+    loader = DataLoader(TensorDataset(x, y), batch_size=len(batch), shuffle=False)  # the same batch at every step
+    evaluate = lambda m, data: (torch.nn.functional.cross_entropy(m(data[0]), data[1]), {})  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = estimate_learning_coeff_with_summary(
+            model, loader, evaluate=evaluate, sampling_method=SGLD,
+            optimizer_kwargs={"lr": 1e-4, "localization": 100.0, "nbeta": n_beta}, num_chains=settings["chains"],
+            num_draws=settings["draws"], num_burnin_steps=settings["burnin"], init_loss=book.init_loss, seed=0,
+            verbose=False,
+        )
+    their_se = theirs["llc/std"] / math.sqrt(settings["chains"])
+    assert abs(book.mean - theirs["llc/mean"]) < 3 * math.hypot(book.standard_error, their_se)
+    assert 5 < book.mean < 100  # an order of magnitude below the twin's measured bound (P − 1,244)/2 = 1,154
