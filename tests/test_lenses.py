@@ -330,3 +330,21 @@ def test_logits_with_the_models_own_pattern_are_its_logits_and_a_one_hot_pattern
     assert torch.allclose(bilinear_lens.logits_with_pattern(model, tokens, on_a), by_hand, atol=1e-12)
     with pytest.raises(ValueError, match="shape"):
         bilinear_lens.logits_with_pattern(model, tokens, pattern[:, :1])
+
+
+def test_the_twins_nullity_stops_moving_at_1244():
+    """Chapter 5 reads the twin's nullity on 192 training inputs; with 256, at the trained weights and at the
+    chapter's random point, it is the same 1,244 that the seven families give."""
+    from helpers.lenses.model import TWIN_CONFIG, load_twin_model
+
+    twin, tokens, _ = load_twin_model()
+    train, _ = modadd.split_pairs(TWIN_CONFIG["p"], TWIN_CONFIG["train_fraction"], TWIN_CONFIG["split_seed"])
+    torch.manual_seed(1)
+    random_twin = modadd.build_model(TWIN_CONFIG).double().requires_grad_(False)
+    derived = network.symmetry_count(**{k: TWIN_CONFIG[k] for k in ("p", "d_model", "n_heads", "d_mlp")})
+    for net, n_inputs in ((twin, 256), (random_twin, 256)):
+        f, w = network.flat_network(net)
+        jac = network.log_probability_jacobian(f, w, tokens[train[:n_inputs]])
+        jac = jac / jac.norm(dim=1, keepdim=True)
+        nullity, above, below = network.jacobian_nullity(torch.linalg.svdvals(jac), w.numel())
+        assert nullity == derived == 1244 and above > 1e-13 and below < 1e-14
