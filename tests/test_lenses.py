@@ -348,3 +348,16 @@ def test_the_twins_nullity_stops_moving_at_1244():
         jac = jac / jac.norm(dim=1, keepdim=True)
         nullity, above, below = network.jacobian_nullity(torch.linalg.svdvals(jac), w.numel())
         assert nullity == derived == 1244 and above > 1e-13 and below < 1e-14
+
+
+def test_the_count_formula_is_the_measured_nullity_at_other_sizes():
+    """Three heads of width 4 (one 'values against =' direction each), at a random point, on all 23² inputs: the
+    formula the chapter carries to the lens model matches a measurement at sizes it was not derived on."""
+    torch.manual_seed(2)
+    model = ModAddTransformer(23, 12, 3, 16, mlp="bilinear").double().requires_grad_(False)
+    f, w = network.flat_network(model)
+    jac = network.log_probability_jacobian(f, w, modadd.pairs(23)[0])
+    jac = jac / jac.norm(dim=1, keepdim=True)
+    nullity, above, below = network.jacobian_nullity(torch.linalg.svdvals(jac), w.numel())
+    assert nullity == network.symmetry_count(23, 12, 3, 16) == 288 + 252 + 48 + 32 + 36 + 3
+    assert above > 1e-10 and below < 1e-14
