@@ -7,8 +7,8 @@ posterior ``p(w) ∝ exp(−nβ L(w) − (γ/2)‖w − w*‖²)`` with stochast
 
 and reads ``λ̂ = nβ (E[L(w)] − L(w*))`` off the draws: the more the loss rises when the sampler is free to wander,
 the fewer directions are free. Here the loss is full-batch by default (the book's models and potentials are small)
-or computed on a batch per step (``batches``), every chain runs in one vectorised update (``torch.func.vmap`` over ``torch.func.grad_and_value``), and each draw
-records the loss at the parameters *before* its step, as devinterp does.
+or computed on a batch per step (``batches``), every chain runs in one vectorised update (``torch.func.vmap`` over
+``torch.func.grad_and_value``), and each draw records the loss at the parameters *before* its step, as devinterp does.
 """
 
 from __future__ import annotations

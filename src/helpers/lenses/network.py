@@ -2,11 +2,13 @@
 network as ``f(w, x)``), its Jacobian's measured null space, and the continuous symmetries of its architecture as
 explicit tangent directions, family by family.
 
-The model reads ``a b =`` and predicts at ``=`` only, with no LayerNorm. Write ``c = W_E[=] + W_pos[2]`` (the
-stream at ``=`` before attention), ``y_s(t) = W_E[t] + W_pos[s] − c`` (an operand ``t`` at position ``s``,
-relative to ``=``), ``κ_h = W_K^h W_Q^hᵀ cᵀ / √d_head`` and ``OV_h = W_V^h W_O^h``. Then head ``h`` gives
-position ``s`` the weight ``exp(y_s · κ_h)`` against ``1`` for ``=``, and the stream after attention is
-``c (I + Σ_h OV_h) + Σ_h Σ_{s∈{0,1}} α_hs y_s OV_h``. The families below are read off this form.
+The model reads ``a b =`` and predicts at ``=`` only, with no LayerNorm. Write ``x_= = W_E[=] + W_pos[2]`` (the
+stream at ``=`` before attention), ``y_j(t) = W_E[t] + W_pos[j] − x_=`` (an operand ``t`` at position ``j``,
+relative to ``=``), ``κ_h = W_K^h W_Q^hᵀ x_=ᵀ / √d_head`` and ``OV_h = W_V^h W_O^h``. Then head ``h`` gives position
+``j`` the weight ``exp(y_j · κ_h)`` against ``1`` for ``=``, and the stream after attention is
+``x_= (I + Σ_h OV_h) + Σ_h Σ_{j∈{0,1}} α_hj y_j OV_h``. The seven families of :func:`symmetry_tangents` are read
+off this form (chapter 5 derives them): residual basis, embedding basis, query-key, value-output, bilinear
+rescaling, shifts, and values against ``=``.
 """
 
 from __future__ import annotations
@@ -19,23 +21,8 @@ from torch.func import functional_call, jvp, vmap
 
 from ..lib.modadd import ModAddTransformer
 
-__all__ = ["SYMMETRY_FAMILIES", "flat_network", "jacobian_nullity", "log_probability_jacobian", "symmetry_count",
+__all__ = ["flat_network", "jacobian_nullity", "log_probability_jacobian", "symmetry_count",
            "symmetry_direction", "symmetry_family_sizes", "symmetry_tangents"]
-
-#: The families of :func:`symmetry_tangents`, in their order, with what each one moves.
-SYMMETRY_FAMILIES = {
-    "residual basis": "every vector of the residual stream written in another basis: x → x M, everywhere",
-    "embedding basis": "the operands' embeddings in another basis, undone inside the heads (W_Q, W_K, W_V) and "
-                       "by moving c so that the stream after attention stays the same",
-    "query-key": "W_Q and W_K of a head, where they leave the one vector κ_h = W_K W_Qᵀ cᵀ unchanged",
-    "value-output": "W_V A and A⁻¹ W_O of a head (A invertible, d_head × d_head)",
-    "bilinear rescaling": "w_a → s w_a or v_a → s v_a with W_out[a] → W_out[a] / s",
-    "shifts": "one vector added to every column of W_U; = moved between W_E[=] and W_pos[2]; every number's "
-              "embedding moved against the positions 0 and 1",
-    "values against =": "the operands' values moved in proportion to 1 + 1 / ((1 + ρ_h) φ_h(t)), the = token's "
-                        "moved to compensate through the softmax's normaliser",
-}
-
 
 def flat_network(model: ModAddTransformer) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], torch.Tensor]:
     """``(f, w_star)``: ``f(w, tokens)`` the log-probabilities (n, p) of the model with flat parameters ``w`` (in the
@@ -255,10 +242,11 @@ _FAMILY_MOVES = {"residual basis": _residual_basis, "embedding basis": _embeddin
 
 
 def symmetry_tangents(model: ModAddTransformer) -> dict[str, torch.Tensor]:
-    """The tangent directions at the model's parameters of its architecture's continuous symmetries, one matrix
-    (k, P) per family of :data:`SYMMETRY_FAMILIES`: moving along any of them leaves the log-probabilities of every
-    input unchanged to first order. Row ``i`` of a family is its move with unit coefficient ``i``; the counts are
-    :func:`symmetry_family_sizes`. Built row by row: for small models (the twin: 1,244 rows of 3,552)."""
+    """The tangent directions at the model's parameters of its architecture's continuous symmetries: one matrix
+    (k, P) per family, named and ordered as in the module's docstring. Moving along any of them leaves the
+    log-probabilities of every input unchanged to first order. Row ``i`` of a family is its move with unit
+    coefficient ``i``; the counts are :func:`symmetry_family_sizes`. Built row by row: for small models (the twin:
+    1,244 rows of 3,552)."""
     parts = _Parts(model)
     sizes = symmetry_family_sizes(parts.d, parts.h, parts.m)
     tangents = {}
