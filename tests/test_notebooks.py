@@ -13,13 +13,12 @@ import nbformat
 import pytest
 import yaml
 
-from tools.notebooks import noise_prints
+from tools.notebooks import RUNNING_TIME, noise_prints, rounded_seconds, stated_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 BENCH = ROOT / "data" / "bench.json"
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:work|root|home|tmp|Users|usr|opt|var)/")
-RUNNING_TIME = re.compile(r"\*\*Running time\.?\*\*[^\n]*?(\d+(?:\.\d+)?)\s*(s|seconds|min|minutes)\b", re.I)
 FIGURE_CHECK_LINE = re.compile(r"^figure '[^']+': data matches its reference", re.M)
 
 
@@ -99,16 +98,15 @@ def test_opens_with_title_objectives_prerequisites_and_time(chapter):
     assert RUNNING_TIME.search(text), f"{path.name}: no '**Running time.** … N s/min' line"
 
 
-def test_stated_running_time_matches_bench(chapter):
-    """The running time a chapter states is the one `make bench` measured (within a factor of two, or 10 s)."""
+def test_stated_running_time_is_the_benchs(chapter):
+    """The running time a chapter states is the one `make bench` measured, rounded as `make bench` writes it."""
     path, nb = chapter
     bench = json.loads(BENCH.read_text())
     measured = {row["chapter"]: row["seconds"] for row in bench["chapters"]}
     assert path.stem in measured, f"{path.stem} is not in data/bench.json; run `make bench`"
-    value, unit = RUNNING_TIME.search(nb.cells[0].source).groups()
-    stated = float(value) * (60 if unit.lower().startswith("min") else 1)
-    actual = measured[path.stem]
-    assert actual / 2 - 10 <= stated <= actual * 2 + 10, f"{path.name} states {stated:.0f} s, make bench measured {actual:.0f} s"
+    assert stated_seconds(nb) == rounded_seconds(measured[path.stem]), (
+        f"{path.name} states {stated_seconds(nb):.0f} s, make bench measured {measured[path.stem]:.0f} s: "
+        "run `make bench`, which rewrites the sentence")
 
 
 def test_every_figure_is_checked(chapter):

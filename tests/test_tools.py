@@ -96,3 +96,19 @@ def test_noise_guard_reads_rich_outputs_too():
     nb = _notebook_printing("ok")
     nb.cells[2].outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": "| err | 3e-16 |"})]
     assert noise_prints(nb) == [(2, "| err | 3e-16 |")]
+
+
+def test_running_time_is_stated_from_the_bench_rounded(tmp_path):
+    from tools.notebooks import rounded_seconds, state_running_time, stated_seconds
+
+    assert [rounded_seconds(s) for s in (0.4, 6.7, 22.4, 32.9, 57.6, 98.7, 105.5, 125)] == [5, 5, 20, 35, 60, 100, 110,
+                                                                                           120]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "# 9. A chapter\n\n**Running time.** About 2 minutes on a laptop (see the bench); later 40 s of retraining.")])
+    path = tmp_path / "09_chapter.ipynb"
+    nbformat.write(nb, path)
+    assert stated_seconds(nb) == 120
+    assert state_running_time(path, 98.7) is True
+    text = nbformat.read(path, as_version=4).cells[0].source
+    assert "About 100 s on a laptop" in text and "later 40 s of retraining" in text  # only the first number changes
+    assert state_running_time(path, 101.0) is False  # already stated

@@ -3,7 +3,8 @@
 Each chapter runs in a child process that executes it with nbclient on a fresh kernel, so that the peak
 resident memory of that process's children (the kernel) can be read back. Results go to ``data/bench.json``
 (read by the notebook checks), ``book/bench.md`` (a page of the book) and ``book/instructor_timings.md`` (each
-chapter's sections, included by the instructor page). It also times the book's build from scratch.
+chapter's sections, included by the instructor page), and each chapter's "Running time" sentence is rewritten from
+it (rounded), so that the two cannot drift apart. It also times the book's build from scratch.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 import torch
 
 from tools.kernels import KERNELS, MEASUREMENTS
-from tools.notebooks import ROOT, chapter_paths, execute, section_seconds
+from tools.notebooks import ROOT, chapter_paths, execute, section_seconds, state_running_time
 
 BENCH_JSON = ROOT / "data" / "bench.json"
 BENCH_PAGE = ROOT / "book" / "bench.md"
@@ -191,6 +192,9 @@ def main(argv: list[str]) -> int:
     print(f"  {result['book_seconds']} s", flush=True)
     BENCH_JSON.write_text(json.dumps(result, indent=2) + "\n")
     BENCH_PAGE.write_text(_page(result))
+    for path, row in zip(chapter_paths(), chapters):  # each chapter states what was just measured
+        if state_running_time(path, row["seconds"]):
+            print(f"bench: {path.name} now states about {row['seconds']:.0f} s, rounded")
     print(f"wrote {BENCH_JSON.relative_to(ROOT)}, {BENCH_PAGE.relative_to(ROOT)} and {SECTIONS_PAGE.relative_to(ROOT)}")
     return 0 if all(k["agree"] for k in kernels) else 1
 

@@ -97,6 +97,40 @@ def section_seconds(nb: nbformat.NotebookNode) -> list[tuple[str, float]]:
     return [(title, seconds) for i, (title, seconds) in enumerate(sections) if i == 0 or seconds > 0]
 
 
+#: The sentence in a chapter's opening cell that states its running time: ``**Running time.** About N s …``.
+RUNNING_TIME = re.compile(r"(\*\*Running time\.?\*\*[^\n]*?)(\d+(?:\.\d+)?)(\s*)(s|seconds|min|minutes)\b", re.I)
+
+
+def rounded_seconds(seconds: float) -> int:
+    """How a chapter states a measured running time: to the nearest 5 s below a minute, to the nearest 10 s above
+    (never 0)."""
+    step = 5 if seconds < 60 else 10
+    return max(step, int(round(seconds / step)) * step)
+
+
+def stated_seconds(nb: nbformat.NotebookNode) -> float:
+    """The running time (s) a chapter's opening cell states."""
+    match = RUNNING_TIME.search(nb.cells[0].source)
+    if match is None:
+        raise ValueError("no '**Running time.** … N s' sentence in the opening cell")
+    return float(match.group(2)) * (60 if match.group(4).lower().startswith("min") else 1)
+
+
+def state_running_time(path: Path, seconds: float) -> bool:
+    """Write the measured ``seconds``, rounded (:func:`rounded_seconds`), into the chapter's running-time sentence;
+    only the opening cell's text changes (no re-execution). Returns whether the file changed."""
+    nb = nbformat.read(path, as_version=4)
+    text = nb.cells[0].source
+    if RUNNING_TIME.search(text) is None:
+        raise ValueError(f"{path.name}: no '**Running time.** … N s' sentence in the opening cell")
+    new = RUNNING_TIME.sub(lambda m: f"{m.group(1)}{rounded_seconds(seconds)} s", text, count=1)
+    if new == text:
+        return False
+    nb.cells[0].source = new
+    nbformat.write(nb, path)
+    return True
+
+
 # A number in a chapter's output, and the words that make a small number a stated bound rather than a measurement.
 _NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?(?![\w.])")
 _BOUND_BEFORE = re.compile(r"(?:≤|≥|[<>]=?|\b(?:atol|rtol|tol|tolerance|bound|threshold|to|within|below|above)\s*[=:]?)\s*$",
