@@ -288,3 +288,12 @@ def test_a_prediction_passes_only_with_its_answer(capsys):
     with pytest.raises(TypeError, match="function itself"):
         exercise_predict.check(10)
     assert isinstance(exercise_predict, Prediction)
+
+
+def test_pinv_mask_exercise_rejects_the_transpose():
+    """With orthonormal eigenvectors the pseudo-inverse is the transpose; the check's inputs are not orthonormal, so
+    the plausible wrong answer (a row of the transpose) fails."""
+    from helpers.bilinear.exercises import exercise_pinv_mask
+
+    with pytest.raises(ExerciseFailed):
+        exercise_pinv_mask.check(lambda vectors, embed, j: vectors[:, j] @ embed)
