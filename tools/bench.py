@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from tools.kernels import KERNELS, MEASUREMENTS
-from tools.notebooks import ROOT, chapter_paths, execute, section_seconds, state_running_time
+from tools.notebooks import ROOT, chapter_paths, execute, rounded_seconds, section_seconds, state_running_time
 
 BENCH_JSON = ROOT / "data" / "bench.json"
 BENCH_PAGE = ROOT / "book" / "bench.md"
@@ -196,7 +196,7 @@ def main(argv: list[str]) -> int:
     BENCH_PAGE.write_text(_page(result))
     for path, row in zip(chapter_paths(), chapters):  # each chapter states what was just measured
         if state_running_time(path, row["seconds"]):
-            print(f"bench: {path.name} now states about {row['seconds']:.0f} s, rounded")
+            print(f"bench: {path.name} now states about {rounded_seconds(row['seconds'])} s")
     print(f"wrote {BENCH_JSON.relative_to(ROOT)}, {BENCH_PAGE.relative_to(ROOT)} and {SECTIONS_PAGE.relative_to(ROOT)}")
     return 0 if all(k["agree"] for k in kernels) else 1
 
