@@ -133,8 +133,7 @@ def state_running_time(path: Path, seconds: float) -> bool:
 
 # A number in a chapter's output, and the words that make a small number a stated bound rather than a measurement.
 _NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?(?![\w.])")
-_BOUND_BEFORE = re.compile(r"(?:≤|≥|[<>]=?|\b(?:atol|rtol|tol|tolerance|bound|threshold|to|within|below|above)\s*[=:]?)\s*$",
-                           re.I)
+_BOUND_BEFORE = re.compile(r"(?:≤|<=?|\b(?:atol|rtol|tol|tolerance|bound|threshold|to|within|below)\s*[=:]?)\s*$", re.I)
 NOISE_FLOOR = 1e-9
 
 
@@ -154,7 +153,7 @@ def noise_prints(nb: nbformat.NotebookNode, *, floor: float = NOISE_FLOOR) -> li
 
     Such a number is almost always a rounding residual, and rounding differs between CPUs: the book prints a verdict
     against a bound instead (:func:`helpers.verdicts.verdict`). A number counts as a stated bound when it follows
-    ``≤``, ``≥``, ``<``, ``atol=``, ``tolerance``, ``to``, ``within``, ``above`` and the like. Returns ``(code cell number, line)`` pairs,
+    ``≤``, ``<``, ``atol=``, ``tolerance``, ``to``, ``within`` and the like. Returns ``(code cell number, line)`` pairs,
     code cells counted from 1 as in the hygiene tests' messages.
     """
     found = []
