@@ -28,6 +28,7 @@ import math
 
 import pytest
 
+from helpers.degeneracy.behaviour import output_jacobian
 from helpers.lenses import bilinear_lens, decoder as lens_decoder, network, preimages
 from helpers.lenses import exercises as lens_exercises
 from helpers.lib.modadd import ModAddTransformer
@@ -233,7 +234,7 @@ def test_every_family_is_flat_and_together_they_span_the_measured_null_space(sma
     model, tokens = small
     f, w = network.flat_network(model)
     tangents = network.symmetry_tangents(model)
-    jac = network.log_probability_jacobian(f, w, tokens, chunk=64)  # (P, 13³)
+    jac = output_jacobian(f, w, tokens.double(), chunk=64).T  # (P, 13³)
     assert jac.shape == (w.numel(), 13**3)
     scale = float(jac.abs().max())
     for family, t in tangents.items():
@@ -281,13 +282,13 @@ def test_jacobian_nullity_finds_the_largest_step_down():
             network.jacobian_nullity(bad, size)
 
 
-def test_log_probability_jacobian_equals_autograd(tiny):
+def test_output_jacobian_in_chunks_equals_autograd(tiny):
     model, tokens = tiny
     f, w = network.flat_network(model)
     expected = torch.func.jacrev(lambda v: f(v, tokens[:5].double()).reshape(-1))(w)  # (5·7, P)
-    assert torch.allclose(network.log_probability_jacobian(f, w, tokens[:5], chunk=7), expected.T, atol=1e-12)
+    assert torch.allclose(output_jacobian(f, w, tokens[:5].double(), chunk=7), expected, atol=1e-12)
     with pytest.raises(ValueError, match="chunk"):
-        network.log_probability_jacobian(f, w, tokens[:5], chunk=0)
+        output_jacobian(f, w, tokens[:5].double(), chunk=0)
 
 
 def test_symmetry_tangents_refuse_the_relu_model():
@@ -344,8 +345,8 @@ def test_the_twins_nullity_stops_moving_at_1244():
     derived = network.symmetry_count(**{k: TWIN_CONFIG[k] for k in ("p", "d_model", "n_heads", "d_mlp")})
     for net, n_inputs in ((twin, 256), (random_twin, 256)):
         f, w = network.flat_network(net)
-        jac = network.log_probability_jacobian(f, w, tokens[train[:n_inputs]])
-        jac = jac / jac.norm(dim=1, keepdim=True)
+        jac = output_jacobian(f, w, tokens[train[:n_inputs]].double(), chunk=256)
+        jac = jac / jac.norm(dim=0)  # each parameter's column to unit length
         nullity, above, below = network.jacobian_nullity(torch.linalg.svdvals(jac), w.numel())
         assert nullity == derived == 1244 and above > 1e-13 and below < 1e-14
 
@@ -356,8 +357,8 @@ def test_the_count_formula_is_the_measured_nullity_at_other_sizes():
     torch.manual_seed(2)
     model = ModAddTransformer(23, 12, 3, 16, mlp="bilinear").double().requires_grad_(False)
     f, w = network.flat_network(model)
-    jac = network.log_probability_jacobian(f, w, modadd.pairs(23)[0])
-    jac = jac / jac.norm(dim=1, keepdim=True)
+    jac = output_jacobian(f, w, modadd.pairs(23)[0].double(), chunk=256)
+    jac = jac / jac.norm(dim=0)
     nullity, above, below = network.jacobian_nullity(torch.linalg.svdvals(jac), w.numel())
     assert nullity == network.symmetry_count(23, 12, 3, 16) == 288 + 252 + 48 + 32 + 36 + 3
     assert above > 1e-10 and below < 1e-14

@@ -17,11 +17,11 @@ import math
 from collections.abc import Callable
 
 import torch
-from torch.func import functional_call, jvp, vmap
+from torch.func import functional_call
 
 from ..lib.modadd import ModAddTransformer
 
-__all__ = ["flat_network", "jacobian_nullity", "log_probability_jacobian", "symmetry_count",
+__all__ = ["flat_network", "jacobian_nullity", "symmetry_count",
            "symmetry_direction", "symmetry_family_sizes", "symmetry_tangents"]
 
 def flat_network(model: ModAddTransformer) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], torch.Tensor]:
@@ -41,20 +41,6 @@ def flat_network(model: ModAddTransformer) -> tuple[Callable[[torch.Tensor, torc
         return functional_call(model, params, (tokens.round().long(),)).log_softmax(dim=-1)
 
     return f, w_star
-
-
-def log_probability_jacobian(f: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], w: torch.Tensor,
-                             tokens: torch.Tensor, *, chunk: int = 256) -> torch.Tensor:
-    """The Jacobian (P, n·p) of every log-probability ``f(w, tokens)`` (n, p) with respect to the parameters ``w``
-    (P,), one forward-mode derivative per parameter, ``chunk`` parameters at a time; transposed (a row per
-    parameter), which is how it is built."""
-    if w.ndim != 1:
-        raise ValueError(f"w must be a flat parameter vector, got shape {tuple(w.shape)}")
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be a positive int, got {chunk!r}")
-    x = tokens.double()
-    eye = torch.eye(len(w), dtype=w.dtype)
-    return vmap(lambda v: jvp(lambda u: f(u, x).reshape(-1), (w,), (v,))[1], chunk_size=chunk)(eye)
 
 
 def jacobian_nullity(singular_values: torch.Tensor, size: int) -> tuple[int, float, float]:
@@ -107,6 +93,9 @@ class _Parts:
         self.kappa = torch.einsum("hde,he->hd", w["W_K"], self.v) / math.sqrt(self.e)  # (h, d): κ_h
         self.ov = torch.einsum("hde,hef->hdf", w["W_V"], w["W_O"])  # (h, d, d)
         self.carry = torch.eye(self.d, dtype=self.c.dtype) + self.ov.sum(0)  # c_total = c · carry
+        self.carry_inverse = torch.linalg.inv(self.carry)
+        self.v_dual = self.v / (self.v**2).sum(1, keepdim=True)  # (h, e): δW_K = x ⊗ v_dual moves W_K v by x
+        self.size = sum(t.numel() for t in self.w.values())  # P
         relative = w["W_E"][: self.p, None] + w["W_pos"][None, :2] - self.c  # (p, 2, d): y_s(t)
         self.scores = torch.einsum("tsd,hd->hts", relative, self.kappa)  # (h, p, 2)
 
@@ -119,11 +108,11 @@ class _Parts:
     def move_c(self, delta: dict[str, torch.Tensor], dc: torch.Tensor) -> None:
         """Move ``c`` by ``dc`` (through ``W_E[=]``) with every ``y_s`` and every ``κ_h`` kept: the operand
         positions move with it, and ``W_K`` absorbs the change of the query ``c W_Q``."""
-        delta["W_E"] = delta["W_E"] + torch.zeros_like(delta["W_E"]).index_copy(0, torch.tensor([self.p]), dc[None])
+        delta["W_E"] = delta["W_E"].index_add(0, torch.tensor([self.p]), dc[None])
         delta["W_pos"] = delta["W_pos"] + torch.stack([dc, dc, torch.zeros_like(dc)])
         dv = torch.einsum("d,hde->he", dc, self.w["W_Q"])  # (h, e) the change of the query
         kept = -torch.einsum("hde,he->hd", self.w["W_K"], dv)  # (h, d): −W_K δv, to be written along v
-        delta["W_K"] = delta["W_K"] + torch.einsum("hd,he->hde", kept, self.v / (self.v**2).sum(1, keepdim=True))
+        delta["W_K"] = delta["W_K"] + torch.einsum("hd,he->hde", kept, self.v_dual)
 
 
 def _residual_basis(parts: _Parts, g: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -138,12 +127,12 @@ def _embedding_basis(parts: _Parts, g: torch.Tensor) -> dict[str, torch.Tensor]:
     """y → y (I + g) for the operands, κ_h → (I − g) κ_h, W_V → (I − g) W_V; c moves so that c_total stays."""
     w, delta = parts.w, parts.zero()
     g = g.reshape(parts.d, parts.d)
-    dc = parts.c @ torch.einsum("ij,hjk->ik", g, parts.ov) @ torch.linalg.inv(parts.carry)  # keeps c·carry
+    dc = parts.c @ torch.einsum("ij,hjk->ik", g, parts.ov) @ parts.carry_inverse  # keeps c·carry
     relative = w["W_pos"][:2] - parts.c  # (2, d)
     numbers = torch.cat([w["W_E"][: parts.p] @ g, torch.zeros_like(w["W_E"][parts.p :])])
     delta.update(W_E=numbers, W_pos=torch.cat([relative @ g, torch.zeros_like(w["W_pos"][2:])]), W_V=-g @ w["W_V"])
     target = -torch.einsum("ij,hj->hi", g, parts.kappa) * math.sqrt(parts.e)  # (h, d): √e δκ_h
-    delta["W_K"] = torch.einsum("hd,he->hde", target, parts.v / (parts.v**2).sum(1, keepdim=True))
+    delta["W_K"] = torch.einsum("hd,he->hde", target, parts.v_dual)
     parts.move_c(delta, dc)  # κ and y kept under the move of c; the two changes add
     return delta
 
@@ -154,17 +143,13 @@ def _query_key(parts: _Parts, coefficients: torch.Tensor) -> dict[str, torch.Ten
     w, delta, d, e, h = parts.w, parts.zero(), parts.d, parts.e, parts.h
     a, b, t = coefficients.reshape(h, -1).split([(d - 1) * e, d * (e - 1), e], dim=1)
     c_perp = _complement(parts.c)  # (d, d − 1)
-    dq = torch.einsum("dk,hke->hde", c_perp, a.reshape(h, d - 1, e))
+    dq, dk = [], []
     for head in range(h):
-        v = parts.v[head]
-        v_perp = _complement(v)  # (e, e − 1)
-        dk = b[head].reshape(d, e - 1) @ v_perp.T  # (d, e): kills v
-        dq_t = torch.outer(parts.c, t[head]) / (parts.c @ parts.c)  # c δW_Q = t
-        dk_t = -torch.outer(w["W_K"][head] @ t[head], v) / (v @ v)  # W_K δv + δW_K v = 0
-        delta["W_Q"] = delta["W_Q"] + torch.zeros_like(delta["W_Q"]).index_copy(0, torch.tensor([head]),
-                                                                              (dq[head] + dq_t)[None])
-        delta["W_K"] = delta["W_K"] + torch.zeros_like(delta["W_K"]).index_copy(0, torch.tensor([head]),
-                                                                              (dk + dk_t)[None])
+        moved_query = torch.outer(parts.c, t[head]) / (parts.c @ parts.c)  # c δW_Q = t
+        dq.append(c_perp @ a[head].reshape(d - 1, e) + moved_query)
+        dk_kill = b[head].reshape(d, e - 1) @ _complement(parts.v[head]).T  # (d, e): kills v
+        dk.append(dk_kill - torch.outer(w["W_K"][head] @ t[head], parts.v_dual[head]))  # W_K δv + δW_K v = 0
+    delta.update(W_Q=torch.stack(dq), W_K=torch.stack(dk))
     return delta
 
 
@@ -207,7 +192,7 @@ def _values_against_equals(parts: _Parts, coefficients: torch.Tensor) -> dict[st
         numbers = numbers - torch.outer(1 + 1 / ((1 + rho) * phi), g)
         gained = gained + g @ parts.ov[head]
     delta["W_E"] = torch.cat([numbers, torch.zeros_like(w["W_E"][p:])])
-    parts.move_c(delta, gained @ torch.linalg.inv(parts.carry))
+    parts.move_c(delta, gained @ parts.carry_inverse)
     return delta
 
 
@@ -253,7 +238,7 @@ def symmetry_tangents(model: ModAddTransformer) -> dict[str, torch.Tensor]:
     for family, move in _FAMILY_MOVES.items():
         units = torch.eye(sizes[family], dtype=parts.c.dtype)
         tangents[family] = (torch.stack([parts.flat(move(parts, u)) for u in units]) if sizes[family]
-                            else torch.zeros(0, sum(t.numel() for t in parts.w.values()), dtype=parts.c.dtype))
+                            else torch.zeros(0, parts.size, dtype=parts.c.dtype))
     return tangents
 
 
@@ -265,7 +250,7 @@ def symmetry_direction(model: ModAddTransformer, generator: torch.Generator,
     sizes = symmetry_family_sizes(parts.d, parts.h, parts.m)
     if family is not None and family not in sizes:
         raise ValueError(f"family must be one of {list(sizes)}, got {family!r}")
-    total = torch.zeros(sum(t.numel() for t in parts.w.values()), dtype=parts.c.dtype)
+    total = torch.zeros(parts.size, dtype=parts.c.dtype)
     for name, move in _FAMILY_MOVES.items():
         if (family is None or name == family) and sizes[name]:
             total = total + parts.flat(move(parts, torch.randn(sizes[name], generator=generator, dtype=parts.c.dtype)))
