@@ -481,3 +481,51 @@ def test_modules_recovered_by_hand() -> None:
     assert modules_recovered(right, graph, inputs, outputs)
     assert not modules_recovered(mixed, graph, inputs, outputs)
     assert not modules_recovered(split, graph, inputs, outputs)  # module 0 torn over two communities
+
+
+def test_sgld_drop_mode_counts_diverged_chains_and_keeps_the_rest() -> None:
+    """With on_divergence="drop" a run without divergence is the default run, draw for draw; on a quartic at a step
+    where some chains blow up, those are counted and left out, the rest estimated from their own draws, while the
+    default mode raises on the same run and "drop" raises once every chain has diverged."""
+    quartic = lambda v: (v ** 4).sum()  # noqa: E731
+    w = torch.zeros(1, dtype=F64)
+    settings = dict(n_beta=100.0, chains=64, draws=100, burnin=0)
+    calm = estimate_llc(quartic, w, step=0.01, generator=gen(0), **settings)
+    kept = estimate_llc(quartic, w, step=0.01, generator=gen(0), on_divergence="drop", **settings)
+    assert kept.diverged == 0 and np.array_equal(kept.trace, calm.trace) and kept.mean == calm.mean
+    rough = estimate_llc(quartic, w, step=0.03, generator=gen(0), on_divergence="drop", **settings)
+    assert 0 < rough.diverged < 64 and rough.trace.shape == (64 - rough.diverged, 100)
+    assert np.isfinite(rough.trace).all()
+    assert np.allclose(rough.per_chain, 100.0 * rough.trace.mean(axis=1), rtol=1e-12)
+    assert math.isclose(rough.std, float(np.std(rough.per_chain, ddof=1)), rel_tol=1e-12)
+    with pytest.raises(FloatingPointError):
+        estimate_llc(quartic, w, step=0.03, generator=gen(0), **settings)
+    with pytest.raises(FloatingPointError):
+        estimate_llc(quartic, w + 1, step=10.0, generator=gen(0), on_divergence="drop", **settings)
+    with pytest.raises(ValueError, match="on_divergence"):
+        estimate_llc(quartic, w, step=0.01, on_divergence="ignore", **settings)
+
+
+def test_coupled_pair_llc_against_a_two_dimensional_grid_and_its_limits() -> None:
+    """nβ E[c a² b²] under exp(−nβ c a² b² − γ(a² + b²)/2): against a brute-force sum over a fine 2-D grid (an
+    independent computation: no conditioning on a), 0 without coupling, nβc/γ² to first order in c (a and b then
+    independent Gaussians of variance 1/γ), rising with c and staying below the asymptotic ½."""
+    from helpers.degeneracy.sgld import coupled_pair_llc
+
+    n_beta, gamma = 144.76, 10.0
+    x = np.linspace(-8, 8, 2001) / math.sqrt(gamma)
+    a, b = np.meshgrid(x, x)
+    for c in (1.0, 10.0, 100.0):
+        k = c * a * a * b * b
+        weight = np.exp(-n_beta * k - gamma / 2 * (a * a + b * b))
+        brute = float((n_beta * k * weight).sum() / weight.sum())
+        assert math.isclose(coupled_pair_llc(c, n_beta=n_beta, localization=gamma), brute, rel_tol=1e-6)
+    assert coupled_pair_llc(0.0, n_beta=n_beta, localization=gamma) == 0.0
+    tiny = 1e-6
+    assert math.isclose(coupled_pair_llc(tiny, n_beta=n_beta, localization=gamma), n_beta * tiny / gamma ** 2,
+                        rel_tol=1e-4)
+    values = [coupled_pair_llc(c, n_beta=n_beta, localization=gamma) for c in (1.0, 10.0, 1e3, 1e6)]
+    assert all(u < v for u, v in zip(values, values[1:])) and values[-1] < 0.5
+    for bad in ({"coupling": -1.0}, {"localization": 0.0}, {"n_beta": 0.0}):
+        with pytest.raises(ValueError):
+            coupled_pair_llc(**{"coupling": 1.0, "n_beta": n_beta, "localization": gamma, **bad})

@@ -23,18 +23,20 @@ from torch.func import grad_and_value, vmap
 
 from .._checks import require_tensor
 
-__all__ = ["LLCEstimate", "estimate_llc", "llc_from_trace", "quadratic_llc", "sgld_step"]
+__all__ = ["LLCEstimate", "coupled_pair_llc", "estimate_llc", "llc_from_trace", "quadratic_llc", "sgld_step"]
 
 
 class LLCEstimate(NamedTuple):
     """``mean`` and ``std`` (unbiased, across chains) of λ̂; ``per_chain`` (chains,); ``trace`` (chains, draws) of
-    losses; ``init_loss`` = ``L(w*)``."""
+    losses; ``init_loss`` = ``L(w*)``; ``diverged``: chains dropped because they diverged (only with
+    ``on_divergence="drop"``; the other fields describe the chains that stayed finite)."""
 
     mean: float
     std: float
     per_chain: np.ndarray
     trace: np.ndarray
     init_loss: float
+    diverged: int = 0
 
     @property
     def standard_error(self) -> float:
@@ -64,7 +66,7 @@ def estimate_llc(loss: Callable[..., torch.Tensor], w_star: torch.Tensor, *, n_b
                  localization: float = 0.0, chains: int = 8, draws: int = 1000, burnin: int = 1000,
                  generator: torch.Generator | None = None,
                  batches: Callable[[int], torch.Tensor] | None = None,
-                 init_loss: float | None = None) -> LLCEstimate:
+                 init_loss: float | None = None, on_divergence: str = "raise") -> LLCEstimate:
     """λ̂ of ``loss`` (a function of one flat parameter vector (d,) returning a scalar) around ``w_star``.
 
     Args:
@@ -76,10 +78,14 @@ def estimate_llc(loss: Callable[..., torch.Tensor], w_star: torch.Tensor, *, n_b
             the loss is called ``loss(w, batch)``; each draw records the loss on its own step's batch. Then
             ``init_loss`` must be given: ``L(w*)`` on the data the batches are drawn from.
         init_loss: ``L(w*)``; computed as ``loss(w_star)`` when there are no batches.
+        on_divergence: ``"raise"`` (the default) stops at the first chain whose loss is not finite; ``"drop"``
+            runs on, leaves such chains out of the estimate and counts them in ``diverged`` (to measure how often a
+            step size diverges).
 
     Raises:
         ValueError: bad arguments or a non-finite ``L(w*)``.
-        FloatingPointError: a chain diverged (non-finite loss); lower the step size or localise more.
+        FloatingPointError: a chain diverged (non-finite loss; with ``"drop"``: every chain); lower the step size or
+            localise more.
     """
     require_tensor(w_star, "w_star", ndim=1)
     n_beta, step = _positive(n_beta, "n_beta"), _positive(step, "step")
@@ -87,6 +93,8 @@ def estimate_llc(loss: Callable[..., torch.Tensor], w_star: torch.Tensor, *, n_b
     for name, value, least in (("chains", chains, 1), ("draws", draws, 1), ("burnin", burnin, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise ValueError(f"{name} must be an int ≥ {least}, got {value!r}")
+    if on_divergence not in ("raise", "drop"):
+        raise ValueError(f"on_divergence must be 'raise' or 'drop', got {on_divergence!r}")
     if batches is None:
         if init_loss is not None:
             raise ValueError("init_loss is computed from the loss itself when there are no batches")
@@ -101,18 +109,22 @@ def estimate_llc(loss: Callable[..., torch.Tensor], w_star: torch.Tensor, *, n_b
     grads_and_values = vmap(grad_and_value(loss), in_dims=(0,) if batches is None else (0, None))
     w = w_star.detach().expand(chains, -1).clone()  # (chains, d)
     trace = torch.empty(chains, draws, dtype=torch.float64)
+    finite = torch.ones(chains, dtype=torch.bool)  # chains that have stayed finite so far
     for t in range(burnin + draws):
         arguments = (w,) if batches is None else (w, batches(t))
         grads, values = grads_and_values(*arguments)  # (chains, d), (chains,): at the parameters before this step
-        if not torch.isfinite(values).all():
+        finite &= torch.isfinite(values) & torch.isfinite(grads).all(dim=1)
+        if not (finite.all() if on_divergence == "raise" else finite.any()):
             raise FloatingPointError(f"SGLD diverged at step {t} with step size {step:g}: lower it or localise more")
         if t >= burnin:
             trace[:, t - burnin] = values.detach().double()
         noise = torch.randn(w.shape, generator=generator, dtype=w.dtype)
-        w = sgld_step(w, grads, w_star, n_beta, step, localization, noise)
+        # a dropped chain stays at w* so that it produces no overflow; its draws are discarded below
+        w = torch.where(finite[:, None], sgld_step(w, grads, w_star, n_beta, step, localization, noise), w_star)
+    trace = trace[finite]
     per_chain = llc_from_trace(trace, init_loss, n_beta).numpy()
-    std = float(per_chain.std(ddof=1)) if chains > 1 else float("nan")
-    return LLCEstimate(float(per_chain.mean()), std, per_chain, trace.numpy(), init_loss)
+    std = float(per_chain.std(ddof=1)) if len(per_chain) > 1 else float("nan")
+    return LLCEstimate(float(per_chain.mean()), std, per_chain, trace.numpy(), init_loss, int((~finite).sum()))
 
 
 def quadratic_llc(curvatures: torch.Tensor, *, n_beta: float, localization: float = 0.0, step: float = 0.0) -> float:
@@ -138,3 +150,39 @@ def quadratic_llc(curvatures: torch.Tensor, *, n_beta: float, localization: floa
         raise ValueError(f"step {step:g} is at or above the stability limit 4 / {float(a.max()):g}: the chain diverges")
     variance = 1 / (a * (1 - step * a / 4))
     return float(0.5 * (n_beta * h * variance).nan_to_num(0.0).sum())
+
+
+def coupled_pair_llc(coupling: float, *, n_beta: float, localization: float) -> float:
+    """What the estimator returns, in the limit of a small step, on the loss ``c a² b²`` of two parameters localised
+    at ``a = b = 0``: ``nβ E[c a² b²]`` under ``p(a, b) ∝ exp(−nβ c a² b² − (γ/2)(a² + b²))``.
+
+    Given ``a`` the density of ``b`` is Gaussian with precision ``P(a) = 2nβ c a² + γ``, so
+    ``nβ E[c a² b² | a] = nβ c a² / P(a)``, and integrating ``b`` out leaves ``a`` with density
+    ``∝ exp(−γ a²/2) P(a)^(−1/2)``: one integral over ``a``, done by quadrature. The answer rises from 0 (``c = 0``)
+    towards the asymptotic ½ of the cross ``a² b²`` only as ``nβ c / γ²`` grows (logarithmically slowly).
+
+    Raises:
+        ValueError: a negative coupling, a non-positive ``n_beta`` or ``localization`` (without localisation the
+            density cannot be normalised).
+    """
+    from scipy.integrate import quad
+
+    coupling = _positive(coupling, "coupling", zero_ok=True)
+    n_beta, localization = _positive(n_beta, "n_beta"), _positive(localization, "localization")
+
+    def precision(a: float) -> float:
+        return 2 * n_beta * coupling * a * a + localization
+
+    def density(a: float) -> float:  # of a, unnormalised; even in a, so integrate over a ≥ 0
+        return math.exp(-localization * a * a / 2) / math.sqrt(precision(a))
+
+    # a's density is peaked at 0 with width 1/√γ, and where 2nβc a² passes γ (the knee) it bends: split there
+    knee = math.sqrt(localization / (2 * n_beta * coupling)) if coupling > 0 else math.inf
+    cuts = sorted({0.0, min(knee, 1e6), 1 / math.sqrt(localization), 10 / math.sqrt(localization)}) + [math.inf]
+
+    def integral(f: Callable[[float], float]) -> float:
+        return sum(quad(f, lo, hi, epsabs=0, epsrel=1e-12, limit=200)[0] for lo, hi in zip(cuts, cuts[1:]))
+
+    mass = integral(density)
+    moment = integral(lambda a: density(a) * n_beta * coupling * a * a / precision(a))
+    return moment / mass
