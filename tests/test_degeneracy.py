@@ -529,3 +529,87 @@ def test_coupled_pair_llc_against_a_two_dimensional_grid_and_its_limits() -> Non
     for bad in ({"coupling": -1.0}, {"localization": 0.0}, {"n_beta": 0.0}):
         with pytest.raises(ValueError):
             coupled_pair_llc(**{"coupling": 1.0, "n_beta": n_beta, "localization": gamma, **bad})
+
+
+def test_stationary_variance_by_a_long_chain_and_its_exercise_rejects_the_plausible_wrong_answers() -> None:
+    """1/(a(1 − εa/4)) against the empirical variance of a long scalar chain (an independent computation); inf at
+    and beyond the limit εa = 4; and the exercise rejects 1/a, 1/(a(1 − εa/2)) and an answer that misses the limit."""
+    from helpers.degeneracy.exercises import exercise_stationary_variance
+    from helpers.degeneracy.sgld import stationary_variance
+    from helpers.exercises import ExerciseFailed
+
+    a, step = 300.0, 0.01  # εa = 3: the step's bias quadruples the variance
+    g, t, draws = gen(1), torch.zeros(4096, dtype=F64), []
+    for k in range(400):
+        t = (1 - step * a / 2) * t + math.sqrt(step) * torch.randn(4096, generator=g, dtype=F64)
+        if k >= 100:
+            draws.append(t)
+    empirical = float(torch.stack(draws).var())
+    exact = float(stationary_variance(torch.tensor([a], dtype=F64), step)[0])
+    assert math.isclose(exact, 4 / a, rel_tol=1e-12) and abs(empirical / exact - 1) < 0.03
+    assert torch.equal(stationary_variance(torch.tensor([4.0, 5.0], dtype=F64), 1.0), torch.full((2,), torch.inf,
+                                                                                             dtype=F64))
+    assert math.isclose(float(stationary_variance(torch.tensor([2.0], dtype=F64), 0.0)[0]), 0.5, rel_tol=1e-15)
+    with pytest.raises(ValueError):
+        stationary_variance(torch.tensor([0.0], dtype=F64), 0.1)
+    wrong = {"continuous time": lambda p, s: 1 / p, "half instead of quarter": lambda p, s: 1 / (p * (1 - s * p / 2)),
+             "no limit": lambda p, s: 1 / (p * (1 - s * p / 4))}
+    for answer in wrong.values():
+        with pytest.raises(ExerciseFailed):
+            exercise_stationary_variance.check(answer)
+    # the derivation's own form, ε / (1 − (1 − εa/2)²), is the same answer
+    exercise_stationary_variance.check(lambda p, s: torch.where(s * p < 4, s / (1 - (1 - s * p / 2) ** 2), torch.inf))
+
+
+def test_effective_edge_share_by_hand_and_a_truncated_graph_against_its_full_one() -> None:
+    """(Σe)²/Σe²/N on the hand-made graph (edges 4, 1, 3, 2 once the constant column is left out: 100/30/4); 1 for
+    equal edges, 1/N for one edge; and a graph cut to its first features keeps exactly the full graph's edges among
+    those features (edges of a feature do not depend on which other features are kept), its bases cut to match."""
+    from helpers.degeneracy.interaction import (basis_graphs, effective_edge_share, neuron_basis,
+                                                 truncated_graph)
+    from helpers.lib import InteractionGraph, identity_basis
+    from helpers.models import relu_mlp
+
+    edges = torch.tensor([[100.0, 4.0, 1.0], [100.0, 3.0, 2.0]], dtype=F64)
+    graph = InteractionGraph(("in", "out"), (neuron_basis(2), identity_basis(2)), (edges,))
+    assert math.isclose(effective_edge_share(graph), 100 / 30 / 4, rel_tol=1e-12)
+    for inner, share in (([[0.0, 5.0, 5.0], [0.0, 5.0, 5.0]], 1.0), ([[9.0, 0.0, 0.0], [9.0, 0.0, 7.0]], 0.25)):
+        one = InteractionGraph(("in", "out"), (neuron_basis(2), identity_basis(2)), (torch.tensor(inner, dtype=F64),))
+        assert math.isclose(effective_edge_share(one), share, rel_tol=1e-12)
+
+    g = gen(4)
+    model = relu_mlp([5, 6, 4, 3]).double().requires_grad_(False)
+    for p in model.parameters():
+        p.copy_(torch.randn(p.shape, generator=g, dtype=F64))
+    x = torch.randn(200, 5, generator=g, dtype=F64) @ torch.randn(5, 5, generator=g, dtype=F64)
+    pca = basis_graphs(model, x)["pca"]
+    cut = truncated_graph(model, x, pca, [3, 2, 2])
+    assert [b.size for b in cut.bases] == [4, 3, 3, pca.bases[-1].size]
+    assert torch.allclose(cut.edges[0], pca.edges[0][:3, :4], rtol=1e-10, atol=1e-12)  # hidden features 0–2, inputs 0–3
+    assert torch.allclose(cut.edges[2], pca.edges[2][:, :3], rtol=1e-10, atol=1e-12)
+    for sizes in ([3, 2], [0, 2, 2], [3, 2, 99], [3.0, 2, 2]):
+        with pytest.raises(ValueError):
+            truncated_graph(model, x, pca, sizes)
+
+
+def test_ib_edges_of_a_linear_network_are_diagonal_and_pca_edges_are_not() -> None:
+    """The book's derivation: between two layers related by an invertible affine map, the whitened activations differ
+    by an orthogonal map, so both layers rotate onto the same eigenvectors and the IB features are the same up to
+    sign: hidden-to-hidden IB edges are diagonal, with the features' second moments Λ on the diagonal. PCA's are
+    not (its features follow each layer's variances, which the weights do not map onto each other)."""
+    from helpers.degeneracy.interaction import basis_graphs
+
+    g = gen(6)
+    model = torch.nn.Sequential(*(torch.nn.Linear(a, b) for a, b in ((6, 5), (5, 5), (5, 5), (5, 6)))).double()
+    model.requires_grad_(False)
+    for p in model.parameters():
+        p.copy_(torch.randn(p.shape, generator=g, dtype=F64))
+    x = torch.randn(400, 6, generator=g, dtype=F64) @ torch.randn(6, 6, generator=g, dtype=F64)
+    graphs = basis_graphs(model, x)
+    for l in (1, 2):  # hidden 1 → hidden 2 → hidden 3
+        ib = graphs["ib"].edges[l][1:, 1:]
+        assert ib.shape == (5, 5)
+        assert float((ib - torch.diag(ib.diagonal())).abs().max() / ib.max()) < 1e-10
+        assert torch.allclose(ib.diagonal(), graphs["ib"].bases[l].values[1:], rtol=1e-8)
+        pca = graphs["pca"].edges[l][1:, 1:]
+        assert float((pca - torch.diag(pca.diagonal())).abs().max() / pca.max()) > 1e-3

@@ -1,4 +1,4 @@
-"""Chapter 2's exercises: λ from a log–log slope, counting free directions, one SGLD step and the λ̂ formula."""
+"""Chapter 2's exercises: λ from a log–log slope, counting free directions, one SGLD step and the step's bias."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import torch
 
 from ..exercises import Exercise, Prediction
 from .counts import free_directions, planted
-from .sgld import llc_from_trace, sgld_step
+from .sgld import sgld_step, stationary_variance
 from .volume import loglog_slope
 
 __all__ = [
     "exercise_free_directions",
-    "exercise_llc",
     "exercise_predict_dead",
     "exercise_sgld_step",
     "exercise_slope",
+    "exercise_stationary_variance",
 ]
 
 
@@ -77,10 +77,15 @@ def _step_inputs() -> list[tuple]:
 exercise_sgld_step = Exercise("Exercise 2.4 — one SGLD step", sgld_step, _step_inputs, rtol=1e-12, atol=1e-12)
 
 
-def _llc_inputs() -> list[tuple]:
-    g = torch.Generator().manual_seed(24)
-    return [(torch.rand(c, t, generator=g, dtype=torch.float64) + base, base, nb)
-            for c, t, base, nb in ((4, 50, 0.2, 144.8), (1, 10, 0.0, 10.0), (8, 200, 1.5, 1000 / np.log(1000)))]
+def _variance_inputs() -> list[tuple]:
+    """Precisions with ε a from small to just under the limit 4, exactly at it and beyond (``inf``), where the
+    plausible wrong answers (``1/a``, ``1/(a(1 − εa/2))``, ``ε/(1 − (1 − εa)²)``) all differ from the right one."""
+    g = torch.Generator().manual_seed(25)
+    return [(torch.tensor([0.5, 10.0, 100.0, 250.0, 390.0], dtype=torch.float64), 0.01),
+            (torch.rand(6, generator=g, dtype=torch.float64) * 3.9 + 0.05, 1.0),
+            (torch.tensor([1.0, 3.0, 4.0, 7.0], dtype=torch.float64), 1.0),
+            (torch.tensor([2.0, 300.0], dtype=torch.float64), 0.001)]
 
 
-exercise_llc = Exercise("Exercise 2.5 — λ̂ from the draws", llc_from_trace, _llc_inputs, rtol=1e-12, atol=1e-12)
+exercise_stationary_variance = Exercise("Exercise 2.5 — the step's bias", stationary_variance, _variance_inputs,
+                                        rtol=1e-12, atol=0.0)

@@ -8,6 +8,7 @@ The Interaction Basis (IB) of a layer is LIB's construction with the *network ou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import torch
 
@@ -16,7 +17,8 @@ from ..lib import Basis, InteractionGraph
 from ..models import relu_mlp
 from .counts import MLP
 
-__all__ = ["as_relu_mlp", "basis_graphs", "feature_modules", "modules_recovered", "neuron_basis", "top_edge_share"]
+__all__ = ["as_relu_mlp", "basis_graphs", "effective_edge_share", "feature_modules", "modules_recovered",
+           "neuron_basis", "top_edge_share", "truncated_graph"]
 
 
 def as_relu_mlp(net: MLP, w: torch.Tensor) -> torch.nn.Sequential:
@@ -54,19 +56,58 @@ def basis_graphs(model: torch.nn.Sequential, x: torch.Tensor, *, names: Sequence
     return {"neuron": neuron, "pca": output["pca"], "ib": output["lib"], "lib": local["lib"]}
 
 
-def top_edge_share(graph: InteractionGraph, k: int = 10) -> float:
-    """The share of all edge strength (squared attributions, every layer pair pooled) carried by the ``k`` strongest
-    edges. Edges of constant features are left out: they carry biases, not interactions."""
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+def _pooled_edges(graph: InteractionGraph) -> torch.Tensor:
+    """Every edge of every layer pair in one vector, edges of constant features left out (they carry biases, not
+    interactions; the logits have no constant feature)."""
     pooled = []
     for l, e in enumerate(graph.edges):
-        rows = 0 if graph.bases[l + 1].kind == "identity" else 1  # the logits have no constant feature
+        rows = 0 if graph.bases[l + 1].kind == "identity" else 1
         pooled.append(e[rows:, 1:].reshape(-1))
     edges = torch.cat(pooled)
     if edges.sum() <= 0:
         raise ValueError("the graph has no edge strength")
+    return edges
+
+
+def top_edge_share(graph: InteractionGraph, k: int = 10) -> float:
+    """The share of all edge strength (squared attributions, every layer pair pooled) carried by the ``k`` strongest
+    edges. Edges of constant features are left out: they carry biases, not interactions. A basis with fewer features
+    has fewer edges to spread the strength over, so this share favours bases that truncate."""
+    if not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    edges = _pooled_edges(graph)
     return float(edges.sort(descending=True).values[:k].sum() / edges.sum())
+
+
+def effective_edge_share(graph: InteractionGraph) -> float:
+    """The effective number of edges as a share of all edges: ``(Σ e)² / Σ e²`` over the pooled edges (constant
+    features left out, as in :func:`top_edge_share`), divided by their number. 1 when every edge is equally strong,
+    ``1 / N`` when one edge carries everything; lower is sparser. Dividing by the basis's own number of edges keeps a
+    basis from looking sparse merely because it keeps fewer features."""
+    edges = _pooled_edges(graph)
+    return float(edges.sum() ** 2 / (edges ** 2).sum() / edges.numel())
+
+
+def truncated_graph(model: torch.nn.Sequential, x: torch.Tensor, graph: InteractionGraph,
+                    sizes: Sequence[int]) -> InteractionGraph:
+    """``graph`` (of the ``relu_mlp`` ``model`` on inputs ``x``) with each node layer but the last cut to its first
+    ``sizes[l]`` non-constant features, and its edges recomputed: for example PCA kept to the IB's feature counts.
+
+    Raises:
+        ValueError: one size per node layer but the last is needed, each between 1 and the layer's feature count.
+    """
+    inner = graph.bases[:-1]
+    if len(sizes) != len(inner):
+        raise ValueError(f"need {len(inner)} sizes (every node layer but the last), got {len(sizes)}")
+    for l, (k, basis) in enumerate(zip(sizes, inner)):
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= basis.size - 1:
+            raise ValueError(f"size {k!r} for layer {l}: need an int in 1..{basis.size - 1}")
+    bases = tuple(replace(b, C=b.C[:, :k + 1], C_pinv=b.C_pinv[:k + 1], values=b.values[:k + 1])
+                  for b, k in zip(inner, sizes)) + (graph.bases[-1],)
+    sections = lib.mlp_sections(model)
+    acts = [a.double() for a in lib.node_activations(sections, x)]
+    edges = tuple(lib.squared_edges(s, b, nb, a) for s, b, nb, a in zip(sections, bases[:-1], bases[1:], acts[:-1]))
+    return InteractionGraph(graph.names, bases, edges)
 
 
 def feature_modules(basis: Basis, modules: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

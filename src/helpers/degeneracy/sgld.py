@@ -23,7 +23,8 @@ from torch.func import grad_and_value, vmap
 
 from .._checks import require_tensor
 
-__all__ = ["LLCEstimate", "coupled_pair_llc", "estimate_llc", "llc_from_trace", "quadratic_llc", "sgld_step"]
+__all__ = ["LLCEstimate", "coupled_pair_llc", "estimate_llc", "llc_from_trace", "quadratic_llc", "sgld_step",
+           "stationary_variance"]
 
 
 class LLCEstimate(NamedTuple):
@@ -127,6 +128,19 @@ def estimate_llc(loss: Callable[..., torch.Tensor], w_star: torch.Tensor, *, n_b
     return LLCEstimate(float(per_chain.mean()), std, per_chain, trace.numpy(), init_loss, int((~finite).sum()))
 
 
+def stationary_variance(precision: torch.Tensor, step: float) -> torch.Tensor:
+    """The long-run variance of the discretised chain ``t ← (1 − ε a / 2) t + √ε ξ`` along a direction of precision
+    ``a`` (elementwise over ``precision``): ``1 / (a (1 − ε a / 4))``, and ``inf`` where ``ε a ≥ 4`` (the chain
+    diverges). In the long run the variance ``V`` is the same before and after a step, ``V = (1 − ε a / 2)² V + ε``.
+    With ``step = 0`` it is the continuous-time ``1 / a``."""
+    a = require_tensor(precision, "precision").to(torch.float64)
+    step = _positive(step, "step", zero_ok=True)
+    if (a <= 0).any():
+        raise ValueError("every precision must be positive (a direction with none has no stationary variance)")
+    stable = step * a < 4
+    return torch.where(stable, 1 / (a * (1 - step * a / 4)).where(stable, 1.0), torch.inf)
+
+
 def quadratic_llc(curvatures: torch.Tensor, *, n_beta: float, localization: float = 0.0, step: float = 0.0) -> float:
     """What the estimator returns, exactly, on the quadratic loss ``½ Σ_i h_i t_i²`` (``h_i`` the Hessian's
     eigenvalues), in the long run of its chains.
@@ -148,8 +162,10 @@ def quadratic_llc(curvatures: torch.Tensor, *, n_beta: float, localization: floa
     a = n_beta * h + localization  # (d,) precisions
     if step > 0 and step * float(a.max()) >= 4:
         raise ValueError(f"step {step:g} is at or above the stability limit 4 / {float(a.max()):g}: the chain diverges")
-    variance = 1 / (a * (1 - step * a / 4))
-    return float(0.5 * (n_beta * h * variance).nan_to_num(0.0).sum())
+    stiff = h > 0  # a free direction (h = 0) adds nothing, whatever its variance
+    if not stiff.any():
+        return 0.0
+    return float(0.5 * (n_beta * h[stiff] * stationary_variance(a[stiff], step)).sum())
 
 
 def coupled_pair_llc(coupling: float, *, n_beta: float, localization: float) -> float:
