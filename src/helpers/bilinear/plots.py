@@ -20,7 +20,11 @@ from .tensors import eigendecompose
 
 __all__ = ["contribution_bars", "decomposition_diagram"]
 
-_CMAP = "RdBu_r"
+_CMAP = "RdBu_r"  # red for positive, blue for negative: the bars below use the same convention
+
+
+def _sign_colours(values) -> list[str]:
+    return ["tab:red" if v > 0 else "tab:blue" for v in values]
 
 
 def _heat(ax: Axes, values: np.ndarray, limit: float, *, annotate: bool = True, fontsize: float = 7) -> None:
@@ -76,7 +80,7 @@ def decomposition_diagram(tensor: torch.Tensor, u: torch.Tensor, labels: Sequenc
     ax_q.set_title("Q = Σₐ uₐ B[a]", fontsize=9)
 
     ax_l = fig.add_axes((0.855, 0.64, 0.135, 0.22))
-    ax_l.bar(range(len(values)), values, color=["tab:blue" if v > 0 else "tab:red" for v in values])
+    ax_l.bar(range(len(values)), values, color=_sign_colours(values))
     ax_l.axhline(0, color="k", lw=0.5)
     ax_l.set_xticks(range(len(values)), [f"λ{i + 1}" for i in range(len(values))], fontsize=7)
     ax_l.tick_params(axis="y", labelsize=7)
@@ -104,7 +108,7 @@ def contribution_bars(ax: Axes, contributions: torch.Tensor, title: str, top: in
     shown = order[:top]
     heights = [float(c[i]) for i in shown] + [float(c[order[top:]].sum())]
     names = [f"#{int(i) + 1}" for i in shown] + ["rest"]
-    ax.bar(range(len(heights)), heights, color=["tab:blue" if v > 0 else "tab:red" for v in heights])
+    ax.bar(range(len(heights)), heights, color=_sign_colours(heights))
     ax.axhline(0, color="k", lw=0.5)
     ax.set_xticks(range(len(heights)), names, fontsize=7)
     ax.set_title(title, fontsize=9)
