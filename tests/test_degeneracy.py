@@ -557,25 +557,29 @@ def test_stationary_variance_by_a_long_chain_and_its_exercise_rejects_the_plausi
     for answer in wrong.values():
         with pytest.raises(ExerciseFailed):
             exercise_stationary_variance.check(answer)
-    # the derivation's own form, ε / (1 − (1 − εa/2)²), is the same answer
-    exercise_stationary_variance.check(lambda p, s: torch.where(s * p < 4, s / (1 - (1 - s * p / 2) ** 2), torch.inf))
+    # the recurrence's own form, ε / (1 − (1 − εa/2)²), is 0/0 without a step: the check asks for ε = 0 too
+    with pytest.raises(ExerciseFailed):
+        exercise_stationary_variance.check(lambda p, s: torch.where(s * p < 4, s / (1 - (1 - s * p / 2) ** 2),
+                                                                    torch.inf))
+    exercise_stationary_variance.check(lambda p, s: torch.where(s * p < 4, 4 / (p * (4 - s * p)), torch.inf))
 
 
-def test_effective_edge_share_by_hand_and_a_truncated_graph_against_its_full_one() -> None:
-    """(Σe)²/Σe²/N on the hand-made graph (edges 4, 1, 3, 2 once the constant column is left out: 100/30/4); 1 for
-    equal edges, 1/N for one edge; and a graph cut to its first features keeps exactly the full graph's edges among
-    those features (edges of a feature do not depend on which other features are kept), its bases cut to match."""
-    from helpers.degeneracy.interaction import (basis_graphs, effective_edge_share, neuron_basis,
-                                                 truncated_graph)
+def test_effective_edges_by_hand_and_a_truncated_graph_against_its_full_one() -> None:
+    """(Σe)²/Σe² on the hand-made graph (edges 4, 1, 3, 2 once the constant column is left out: 100/30); N for N equal
+    edges, 1 for one edge, unchanged by edges of zero strength; and a graph cut to its first features keeps exactly
+    the full graph's edges among those features, its bases cut to match."""
+    from helpers.degeneracy.interaction import basis_graphs, effective_edges, neuron_basis, truncated_graph
     from helpers.lib import InteractionGraph, identity_basis
     from helpers.models import relu_mlp
 
-    edges = torch.tensor([[100.0, 4.0, 1.0], [100.0, 3.0, 2.0]], dtype=F64)
-    graph = InteractionGraph(("in", "out"), (neuron_basis(2), identity_basis(2)), (edges,))
-    assert math.isclose(effective_edge_share(graph), 100 / 30 / 4, rel_tol=1e-12)
-    for inner, share in (([[0.0, 5.0, 5.0], [0.0, 5.0, 5.0]], 1.0), ([[9.0, 0.0, 0.0], [9.0, 0.0, 7.0]], 0.25)):
-        one = InteractionGraph(("in", "out"), (neuron_basis(2), identity_basis(2)), (torch.tensor(inner, dtype=F64),))
-        assert math.isclose(effective_edge_share(one), share, rel_tol=1e-12)
+    def one_pair(inner: list[list[float]], d_in: int = 2) -> InteractionGraph:
+        return InteractionGraph(("in", "out"), (neuron_basis(d_in), identity_basis(2)), (torch.tensor(inner, dtype=F64),))
+
+    assert math.isclose(effective_edges(one_pair([[100.0, 4.0, 1.0], [100.0, 3.0, 2.0]])), 100 / 30, rel_tol=1e-12)
+    assert math.isclose(effective_edges(one_pair([[0.0, 5.0, 5.0], [0.0, 5.0, 5.0]])), 4.0, rel_tol=1e-12)
+    assert math.isclose(effective_edges(one_pair([[9.0, 0.0, 0.0], [9.0, 0.0, 7.0]])), 1.0, rel_tol=1e-12)
+    padded = one_pair([[100.0, 4.0, 1.0, 0.0, 0.0], [100.0, 3.0, 2.0, 0.0, 0.0]], d_in=4)  # two features of no strength
+    assert math.isclose(effective_edges(padded), 100 / 30, rel_tol=1e-12)
 
     g = gen(4)
     model = relu_mlp([5, 6, 4, 3]).double().requires_grad_(False)
@@ -585,11 +589,36 @@ def test_effective_edge_share_by_hand_and_a_truncated_graph_against_its_full_one
     pca = basis_graphs(model, x)["pca"]
     cut = truncated_graph(model, x, pca, [3, 2, 2])
     assert [b.size for b in cut.bases] == [4, 3, 3, pca.bases[-1].size]
-    assert torch.allclose(cut.edges[0], pca.edges[0][:3, :4], rtol=1e-10, atol=1e-12)  # hidden features 0–2, inputs 0–3
+    # rows: the next layer's constant and first 2 features; columns: this layer's constant and first 3
+    assert torch.allclose(cut.edges[0], pca.edges[0][:3, :4], rtol=1e-10, atol=1e-12)
     assert torch.allclose(cut.edges[2], pca.edges[2][:, :3], rtol=1e-10, atol=1e-12)
     for sizes in ([3, 2], [0, 2, 2], [3, 2, 99], [3.0, 2, 2]):
         with pytest.raises(ValueError):
             truncated_graph(model, x, pca, sizes)
+
+
+def test_output_error_is_zero_for_lossless_bases_and_matches_a_hand_projection() -> None:
+    """The neuron basis, full PCA and the IB keep every direction the output uses (error at rounding level); PCA cut
+    to one hidden feature loses output, and exactly what a hand-written projection onto that feature loses."""
+    from helpers.degeneracy.interaction import basis_graphs, output_error, truncated_graph
+    from helpers.models import relu_mlp
+
+    g = gen(8)
+    model = relu_mlp([4, 5, 3]).double().requires_grad_(False)
+    for p in model.parameters():
+        p.copy_(torch.randn(p.shape, generator=g, dtype=F64))
+    x = torch.randn(150, 4, generator=g, dtype=F64)
+    graphs = basis_graphs(model, x)
+    for name in ("neuron", "pca", "ib"):
+        assert output_error(model, x, graphs[name]) < 1e-10, name
+    cut = truncated_graph(model, x, graphs["pca"], [4, 1])  # inputs whole, the hidden layer kept to 1 feature
+    hidden = torch.relu(x @ model.fc0.weight.T + model.fc0.bias)  # (150, 5)
+    mean = hidden.mean(0)
+    top = torch.linalg.eigh(torch.cov(hidden.T, correction=0)).eigenvectors[:, -1]  # the largest-variance direction
+    projected = mean + ((hidden - mean) @ top)[:, None] * top
+    out, by_hand = model(x), projected @ model.fc1.weight.T + model.fc1.bias
+    expected = float((by_hand - out).abs().max() / out.abs().max())
+    assert expected > 0.01 and math.isclose(output_error(model, x, cut), expected, rel_tol=1e-6)
 
 
 def test_ib_edges_of_a_linear_network_are_diagonal_and_pca_edges_are_not() -> None:

@@ -78,13 +78,15 @@ exercise_sgld_step = Exercise("Exercise 2.4 — one SGLD step", sgld_step, _step
 
 
 def _variance_inputs() -> list[tuple]:
-    """Precisions with ε a from small to just under the limit 4, exactly at it and beyond (``inf``), where the
-    plausible wrong answers (``1/a``, ``1/(a(1 − εa/2))``, ``ε/(1 − (1 − εa)²)``) all differ from the right one."""
+    """Precisions with ε a from small to just under the limit 4, exactly at it and beyond (``inf``), and no step at
+    all, where the plausible wrong answers (``1/a``, ``1/(a(1 − εa/2))``, the recurrence ``ε/(1 − (1 − εa/2)²)`` that
+    is 0/0 at ε = 0, no ``inf`` past the limit) all differ from the right one."""
     g = torch.Generator().manual_seed(25)
     return [(torch.tensor([0.5, 10.0, 100.0, 250.0, 390.0], dtype=torch.float64), 0.01),
             (torch.rand(6, generator=g, dtype=torch.float64) * 3.9 + 0.05, 1.0),
             (torch.tensor([1.0, 3.0, 4.0, 7.0], dtype=torch.float64), 1.0),
-            (torch.tensor([2.0, 300.0], dtype=torch.float64), 0.001)]
+            (torch.tensor([2.0, 300.0], dtype=torch.float64), 0.001),
+            (torch.tensor([2.0, 300.0], dtype=torch.float64), 0.0)]  # no step: the continuous-time 1/a
 
 
 exercise_stationary_variance = Exercise("Exercise 2.5 — the step's bias", stationary_variance, _variance_inputs,
