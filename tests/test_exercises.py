@@ -60,6 +60,23 @@ def test_rotation_exercise_catches_eigenvectors_in_ascending_order():
         exercise_rotate.check(ascending)
 
 
+def test_rotation_exercise_catches_an_absolute_threshold():
+    """The reference implementation's convention and a plausible slip: truncating Λ at an absolute threshold instead
+    of one relative to the largest Λ. On a small-scaled M (one of the check's inputs) it keeps no feature at all."""
+    from helpers.lib.exercises import exercise_rotate
+
+    def absolute(M, R, threshold):
+        lam_rest, v_rest = torch.linalg.eigh(M[1:, 1:])
+        lam_rest, v_rest = lam_rest.flip(0), v_rest.flip(1)  # largest first
+        v = torch.block_diag(torch.ones(1, 1, dtype=M.dtype), v_rest)
+        lam = torch.cat([M[:1, 0], lam_rest])
+        kept = torch.cat([torch.tensor([True]), lam_rest > threshold])
+        return R @ v[:, kept] * lam[kept].sqrt(), lam[kept]
+
+    with pytest.raises(ExerciseFailed):
+        exercise_rotate.check(absolute)
+
+
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda e: e.title)
 def test_a_wrong_answer_fails(exercise):
     with pytest.raises(ExerciseFailed):

@@ -126,7 +126,9 @@ def _page(result: dict) -> str:
                 "the graph twice (the time is the faster build). *Peak memory* is that process's largest resident set;",
                 "*peak before the build* is the largest it reached while loading, so a build that stays below it adds",
                 "nothing to the peak; *the build's own* is what the first build itself took above the memory resident",
-                "when it started (the process's high-water mark reset just before it; Linux).",
+                "when it started (the process's high-water mark reset just before it; Linux). Where a build stays",
+                "below the loading's peak, the peak column measures the loading, which varies between machines and",
+                "runs: compare the ways by the build's own memory.",
                 "",
                 "| way | how | time (s) | speed-up over generic | peak memory (MiB) | peak before the build (MiB) "
                 "| the build's own (MiB) | same as generic |",

@@ -58,6 +58,9 @@ def _rotate_inputs() -> list[tuple[torch.Tensor, torch.Tensor, float]]:
     for rows, dt, d in [(9, 5, 6), (3, 6, 6), (12, 4, 3)]:  # 3 rows: rank 3 < 5 non-constant directions, truncated
         a = torch.randn(rows, dt, generator=g, dtype=torch.float64)
         cases.append((a.T @ a, torch.randn(d + 1, dt, generator=g, dtype=torch.float64), 1e-10))
+    # the threshold is relative to the largest eigenvalue: on M scaled by 1e-12 an absolute 1e-10 would drop everything
+    a = torch.randn(9, 5, generator=g, dtype=torch.float64)
+    cases.append((1e-12 * (a.T @ a), torch.randn(7, 5, generator=g, dtype=torch.float64), 1e-10))
     return cases
 
 
