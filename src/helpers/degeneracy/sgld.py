@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+from scipy.integrate import quad
 from torch.func import grad_and_value, vmap
 
 from .._checks import require_tensor
@@ -181,8 +182,6 @@ def coupled_pair_llc(coupling: float, *, n_beta: float, localization: float) -> 
         ValueError: a negative coupling, a non-positive ``n_beta`` or ``localization`` (without localisation the
             density cannot be normalised).
     """
-    from scipy.integrate import quad
-
     coupling = _positive(coupling, "coupling", zero_ok=True)
     n_beta, localization = _positive(n_beta, "n_beta"), _positive(localization, "localization")
 
