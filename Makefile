@@ -14,7 +14,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize
 
 ASSETS := web/node_modules/.package-lock.json
 
-.PHONY: book test audit lab execute references retrain bench install assets student wheelhouse clean help
+.PHONY: book test audit lab execute references retrain bench mutants install assets student wheelhouse clean help
 
 help:
 	@sed -n '1,8p' Makefile
@@ -94,6 +94,11 @@ retrain: $(STAMP)
 ## make bench: run each chapter once and the benchmark kernels; writes book/bench.md and data/bench.json
 bench: $(STAMP) $(ASSETS)
 	$(PY) -m tools.bench
+
+## make mutants: mutation testing wing by wing (WINGS="lib lenses" for some); the share of mutants each wing's unit
+## tests kill, equivalent ones set aside (tools/mutants_equivalent.toml); slow, not part of make test
+mutants: $(STAMP)
+	$(PY) -m tools.mutants $(WINGS)
 
 ## make student: learners' copies of every chapter (solutions replaced by stubs) in build/student/chapters
 student: $(STAMP)

@@ -110,3 +110,44 @@ def test_running_time_is_stated_from_the_bench_rounded(tmp_path):
     text = nbformat.read(path, as_version=4).cells[0].source
     assert "About 100 s on a laptop" in text and "later 40 s of retraining" in text  # only the first number changes
     assert state_running_time(path, 101.0) is False  # already stated
+
+
+def test_mutants_reads_results_sets_equivalents_aside_and_reports_stale_entries():
+    """The mutation tool's bookkeeping, by hand: statuses parsed from mutmut's listing (names with dots and
+    underscores, statuses with spaces); killed and timeout count as caught, survived and 'no tests' do not; an
+    equivalent mutant is set aside only while it survives, else it is stale; the share is over the counted ones."""
+    from tools import mutants
+
+    listing = "\n".join(["    helpers.lib.bases.x_gram__mutmut_1: killed", "    helpers.lib.bases.x_gram__mutmut_2: survived",
+                         "    helpers.lib.bases.x_gram__mutmut_3: no tests", "    helpers.lib.bases.x_gram__mutmut_4: timeout",
+                         "    helpers.lib.bases.xǁBasisǁsize__mutmut_1: survived", ""])
+    statuses = mutants.parse_results(listing)
+    assert statuses["helpers.lib.bases.x_gram__mutmut_3"] == "no tests" and len(statuses) == 5
+    listed = {"helpers.lib.bases.xǁBasisǁsize__mutmut_1": "returns the same number", "helpers.lib.bases.x_gram__mutmut_1": "x"}
+    t = mutants.tally("lib", statuses, listed)
+    assert list(t.equivalent) == ["helpers.lib.bases.xǁBasisǁsize__mutmut_1"]
+    assert t.stale == ["helpers.lib.bases.x_gram__mutmut_1"]  # listed, but the tests kill it
+    assert t.killed == 2 and len(t.counted) == 4 and t.share == 0.5
+    assert t.survivors == ["helpers.lib.bases.x_gram__mutmut_2", "helpers.lib.bases.x_gram__mutmut_3"]
+    text = mutants.report([t])
+    assert "| lib | 5 | 1 | 2 | 2 | 50.0% (below 95%) |" in text and "returns the same number" in text and "Stale" in text
+
+
+def test_every_mutants_wing_names_existing_files_and_a_valid_mutmut_table():
+    """The wings of pyproject.toml: sources that exist under src/helpers, test files that exist, and a mutmut table
+    that TOML reads back with the wing's own files."""
+    import tomllib
+    from pathlib import Path
+
+    from tools import mutants
+
+    root = Path(mutants.ROOT)
+    found = mutants.wings()
+    assert {w.name for w in found} >= {"bilinear", "degeneracy", "inversion", "lenses", "lib", "machinery"}
+    for wing in found:
+        assert all(list(root.glob(pattern)) for pattern in wing.source), wing.name
+        assert all(pattern.startswith("src/helpers/") for pattern in wing.source)
+        assert all((root / test).is_file() for test in wing.tests), wing.name
+        table = tomllib.loads(mutants.mutmut_config(wing))["tool"]["mutmut"]
+        assert table["only_mutate"] == wing.source and table["pytest_add_cli_args_test_selection"] == wing.tests
+    assert isinstance(mutants.equivalents(), dict)

@@ -1,0 +1,195 @@
+"""Mutation testing, wing by wing: how many plausible bugs each wing's own unit tests catch.
+
+``make mutants`` (or ``python -m tools.mutants [WING ...]``) runs mutmut once per wing of ``src/helpers`` listed in
+``pyproject.toml`` under ``[tool.book.mutants.<wing>]`` (``source``: the files to mutate, ``tests``: the unit-test
+files that are that wing's own). Each wing runs in its own copy of the repository under ``build/mutants/<wing>``,
+so that mutmut's configuration is the wing's and the working tree is never touched. mutmut changes one thing at a
+time (an operator, a constant, a comparison, an argument) and runs the tests that reach the changed function; a
+mutant is *killed* when one of them fails (or hangs past the timeout), and *survives* when they all pass or when no
+test of the wing reaches it.
+
+Surviving mutants that cannot be killed, because they do not change behaviour (an equivalent mutant), are listed
+with the reason in ``tools/mutants_equivalent.toml``; they are set aside from the share and printed. A listed name
+that no longer survives is reported as stale, so that the list stays honest.
+
+Slow (minutes per wing); not part of ``make test``. Run it after changing a wing's helpers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "mutants"
+EQUIVALENT = ROOT / "tools" / "mutants_equivalent.toml"
+COPIED = ("src", "tests", "data", "tools", "pyproject.toml")  # what a wing's tests may read
+KILLED = {"killed", "timeout"}  # a hang is a detected change too; mutmut's timeout is generous (below)
+
+
+@dataclass
+class Wing:
+    name: str
+    source: list[str]
+    tests: list[str]
+
+
+@dataclass
+class Tally:
+    """One wing's mutants by status, and the equivalent ones set aside."""
+
+    wing: str
+    statuses: dict[str, str] = field(default_factory=dict)  # mutant name -> mutmut's status
+    equivalent: dict[str, str] = field(default_factory=dict)  # surviving mutant -> why it is equivalent
+    stale: list[str] = field(default_factory=list)  # listed as equivalent but not surviving
+
+    @property
+    def counted(self) -> list[str]:
+        return [m for m in self.statuses if m not in self.equivalent]
+
+    @property
+    def killed(self) -> int:
+        return sum(self.statuses[m] in KILLED for m in self.counted)
+
+    @property
+    def survivors(self) -> list[str]:
+        return sorted(m for m in self.counted if self.statuses[m] not in KILLED)
+
+    @property
+    def share(self) -> float:
+        return self.killed / len(self.counted) if self.counted else float("nan")
+
+
+def wings(pyproject: Path = ROOT / "pyproject.toml") -> list[Wing]:
+    """The wings of ``[tool.book.mutants]``, in the order they are listed."""
+    table = tomllib.loads(pyproject.read_text())["tool"]["book"]["mutants"]
+    return [Wing(name, list(spec["source"]), list(spec["tests"])) for name, spec in table.items()]
+
+
+def mutmut_config(wing: Wing) -> str:
+    """The ``[tool.mutmut]`` table of one wing's copy: mutate its files, run its unit tests only."""
+    def toml_list(items: list[str]) -> str:
+        return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+
+    return "\n".join([
+        "", "[tool.mutmut]",
+        'source_paths = ["src/helpers"]',
+        f"only_mutate = {toml_list(wing.source)}",
+        f"pytest_add_cli_args_test_selection = {toml_list(wing.tests)}",
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]',
+        'process_isolation = "forkserver"',  # torch is not fork-safe after it has run
+        # a mutant's tests run in a fresh collection; the suite's own timings leave no room for that, so add a minute
+        "timeout_constant = 60.0",
+        'also_copy = ["data/", "tools/"]',
+        "",
+    ])
+
+
+def prepare(wing: Wing) -> Path:
+    """A fresh copy of the repository's tracked files for one wing, with its mutmut configuration."""
+    work = WORK / wing.name
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    tracked = subprocess.run(["git", "ls-files", "-z", *COPIED], cwd=ROOT, check=True, capture_output=True).stdout
+    for rel in filter(None, tracked.decode().split("\0")):
+        target = work / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+    with (work / "pyproject.toml").open("a") as f:
+        f.write(mutmut_config(wing))
+    return work
+
+
+def run(wing: Wing, max_children: int) -> dict[str, str]:
+    """Run mutmut on one wing; return every mutant's status (killed, survived, no tests, timeout, …)."""
+    work = prepare(wing)
+    mutmut = [sys.executable, "-m", "mutmut"]
+    env = {**os.environ, "BOOK_PROGRESS": "0", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    log = WORK / f"{wing.name}.log"
+    with log.open("w") as out:
+        done = subprocess.run([*mutmut, "run", "--max-children", str(max_children)], cwd=work, env=env,
+                              stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise SystemExit(f"mutmut failed on the wing {wing.name} (exit {done.returncode}); see {log}")
+    listed = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env, check=True,
+                            capture_output=True, text=True).stdout
+    return parse_results(listed)
+
+
+def parse_results(text: str) -> dict[str, str]:
+    """``name: status`` lines of ``mutmut results --all true`` as a dict."""
+    statuses = {}
+    for line in text.splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and name:
+            statuses[name] = status.strip()
+    return statuses
+
+
+def equivalents(path: Path = EQUIVALENT) -> dict[str, dict[str, str]]:
+    """Per wing, the mutants listed as equivalent, with the reason."""
+    if not path.exists():
+        return {}
+    return {wing: dict(entries) for wing, entries in tomllib.loads(path.read_text()).items()}
+
+
+def tally(wing: str, statuses: dict[str, str], listed: dict[str, str]) -> Tally:
+    """Set the listed equivalent mutants aside (only those that survive; the rest are stale)."""
+    result = Tally(wing, statuses)
+    for name, why in listed.items():
+        if statuses.get(name) is not None and statuses[name] not in KILLED:
+            result.equivalent[name] = why
+        else:
+            result.stale.append(name)
+    return result
+
+
+def report(tallies: list[Tally], target: float = 0.95) -> str:
+    lines = ["| wing | mutants | equivalent (set aside) | killed | survived or unreached | share killed |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for t in tallies:
+        lines.append(f"| {t.wing} | {len(t.statuses)} | {len(t.equivalent)} | {t.killed} | {len(t.survivors)} "
+                     f"| {t.share:.1%}{'' if t.share >= target else ' (below ' + format(target, '.0%') + ')'} |")
+    for t in tallies:
+        if t.equivalent:
+            lines += ["", f"Equivalent mutants of {t.wing} (tools/mutants_equivalent.toml):"]
+            lines += [f"- {name}: {why}" for name, why in sorted(t.equivalent.items())]
+        if t.stale:
+            lines += ["", f"Stale entries for {t.wing} (listed as equivalent, no longer surviving): " + ", ".join(t.stale)]
+        if t.survivors:
+            lines += ["", f"Survivors of {t.wing} ({len(t.survivors)}; `mutmut show NAME` in build/mutants/{t.wing}):"]
+            lines += ["  " + name for name in t.survivors]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("wing", nargs="*", help="wings to test (default: every wing of pyproject.toml)")
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args(argv)
+    known = {w.name: w for w in wings()}
+    unknown = [w for w in args.wing if w not in known]
+    if unknown:
+        parser.error(f"unknown wing(s) {unknown}; the wings are {sorted(known)}")
+    listed = equivalents()
+    tallies = []
+    for name in args.wing or list(known):
+        print(f"mutants: {name} …", flush=True)
+        tallies.append(tally(name, run(known[name], args.max_children), listed.get(name, {})))
+        print(f"  {tallies[-1].killed} of {len(tallies[-1].counted)} killed ({tallies[-1].share:.1%})", flush=True)
+    text = report(tallies)
+    print(text)
+    WORK.mkdir(parents=True, exist_ok=True)
+    (WORK / "report.md").write_text(text + "\n")
+    return 0 if all(t.share >= 0.95 for t in tallies) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
