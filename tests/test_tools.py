@@ -130,7 +130,11 @@ def test_mutants_reads_results_sets_equivalents_aside_and_reports_stale_entries(
     assert t.killed == 2 and len(t.counted) == 4 and t.share == 0.5
     assert t.survivors == ["helpers.lib.bases.x_gram__mutmut_2", "helpers.lib.bases.x_gram__mutmut_3"]
     text = mutants.report([t])
-    assert "| lib | 5 | 1 | 2 | 2 | 50.0% (below 95%) |" in text and "returns the same number" in text and "Stale" in text
+    assert "| lib | 5 | 0 | 1 | 2 | 2 | 50.0% (below 95%) |" in text and "returns the same number" in text
+    assert "Stale" in text
+    recipes = mutants.tally("lib", statuses, {}, {"helpers.lib.bases.x_gram": "a recipe"})  # four of five set aside
+    assert len(recipes.set_aside) == 4 and recipes.counted == ["helpers.lib.bases.xǁBasisǁsize__mutmut_1"]
+    assert recipes.share == 0.0 and "Set aside in lib (a recipe): helpers.lib.bases.x_gram" in mutants.report([recipes])
 
 
 def test_every_mutants_wing_names_existing_files_and_a_valid_mutmut_table():

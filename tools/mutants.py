@@ -3,7 +3,7 @@
 ``make mutants`` (or ``python -m tools.mutants [WING ...]``) runs mutmut once per wing of ``src/helpers`` listed in
 ``pyproject.toml`` under ``[tool.book.mutants.<wing>]`` (``source``: the files to mutate, ``tests``: the unit-test
 files that are that wing's own). Each wing runs in its own copy of the repository under ``build/mutants/<wing>``,
-so that mutmut's configuration is the wing's and the working tree is never touched. mutmut changes one thing at a
+so that mutmut's configuration is the wing's and the working tree is never touched; a stopped run resumes where it stopped. mutmut changes one thing at a
 time (an operator, a constant, a comparison, an argument) and runs the tests that reach the changed function; a
 mutant is *killed* when one of them fails (or hangs past the timeout), and *survives* when they all pass or when no
 test of the wing reaches it.
@@ -38,6 +38,7 @@ class Wing:
     name: str
     source: list[str]
     tests: list[str]
+    set_aside: dict[str, str] = field(default_factory=dict)  # mutant-name prefix -> why unit tests do not judge it
 
 
 @dataclass
@@ -48,10 +49,11 @@ class Tally:
     statuses: dict[str, str] = field(default_factory=dict)  # mutant name -> mutmut's status
     equivalent: dict[str, str] = field(default_factory=dict)  # surviving mutant -> why it is equivalent
     stale: list[str] = field(default_factory=list)  # listed as equivalent but not surviving
+    set_aside: dict[str, str] = field(default_factory=dict)  # mutant -> why no unit test judges it (a recipe)
 
     @property
     def counted(self) -> list[str]:
-        return [m for m in self.statuses if m not in self.equivalent]
+        return [m for m in self.statuses if m not in self.equivalent and m not in self.set_aside]
 
     @property
     def killed(self) -> int:
@@ -69,7 +71,8 @@ class Tally:
 def wings(pyproject: Path = ROOT / "pyproject.toml") -> list[Wing]:
     """The wings of ``[tool.book.mutants]``, in the order they are listed."""
     table = tomllib.loads(pyproject.read_text())["tool"]["book"]["mutants"]
-    return [Wing(name, list(spec["source"]), list(spec["tests"])) for name, spec in table.items()]
+    return [Wing(name, list(spec["source"]), list(spec["tests"]), dict(spec.get("set_aside", {})))
+            for name, spec in table.items()]
 
 
 def mutmut_config(wing: Wing) -> str:
@@ -92,16 +95,18 @@ def mutmut_config(wing: Wing) -> str:
 
 
 def prepare(wing: Wing) -> Path:
-    """A fresh copy of the repository's tracked files for one wing, with its mutmut configuration."""
+    """The wing's copy of the repository's tracked files, with its mutmut configuration. An existing copy is brought
+    up to date, not replaced: mutmut keeps its results there and re-tests only functions that changed, so a long
+    run can be stopped and resumed (``rm -r build/mutants`` starts afresh)."""
     work = WORK / wing.name
-    if work.exists():
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
     tracked = subprocess.run(["git", "ls-files", "-z", *COPIED], cwd=ROOT, check=True, capture_output=True).stdout
     for rel in filter(None, tracked.decode().split("\0")):
-        target = work / rel
+        source, target = ROOT / rel, work / rel
+        if target.exists() and target.read_bytes() == source.read_bytes() and rel != "pyproject.toml":
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, target)
+        shutil.copy2(source, target)
     with (work / "pyproject.toml").open("a") as f:
         f.write(mutmut_config(wing))
     return work
@@ -140,9 +145,15 @@ def equivalents(path: Path = EQUIVALENT) -> dict[str, dict[str, str]]:
     return {wing: dict(entries) for wing, entries in tomllib.loads(path.read_text()).items()}
 
 
-def tally(wing: str, statuses: dict[str, str], listed: dict[str, str]) -> Tally:
-    """Set the listed equivalent mutants aside (only those that survive; the rest are stale)."""
+def tally(wing: str, statuses: dict[str, str], listed: dict[str, str],
+          set_aside: dict[str, str] | None = None) -> Tally:
+    """Set the listed equivalent mutants aside (only those that survive; the rest are stale), and every mutant of a
+    function the wing sets aside (by name prefix: training recipes, which ``make audit`` judges, not unit tests)."""
     result = Tally(wing, statuses)
+    for name in statuses:
+        for prefix, why in (set_aside or {}).items():
+            if name.startswith(prefix):
+                result.set_aside[name] = why
     for name, why in listed.items():
         if statuses.get(name) is not None and statuses[name] not in KILLED:
             result.equivalent[name] = why
@@ -152,12 +163,16 @@ def tally(wing: str, statuses: dict[str, str], listed: dict[str, str]) -> Tally:
 
 
 def report(tallies: list[Tally], target: float = 0.95) -> str:
-    lines = ["| wing | mutants | equivalent (set aside) | killed | survived or unreached | share killed |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| wing | mutants | recipes (set aside) | equivalent (set aside) | killed | survived or unreached "
+             "| share killed |", "|---|---:|---:|---:|---:|---:|---:|"]
     for t in tallies:
-        lines.append(f"| {t.wing} | {len(t.statuses)} | {len(t.equivalent)} | {t.killed} | {len(t.survivors)} "
+        lines.append(f"| {t.wing} | {len(t.statuses)} | {len(t.set_aside)} | {len(t.equivalent)} | {t.killed} "
+                     f"| {len(t.survivors)} "
                      f"| {t.share:.1%}{'' if t.share >= target else ' (below ' + format(target, '.0%') + ')'} |")
     for t in tallies:
+        for why in sorted(set(t.set_aside.values())):
+            names = sorted({n.split("__mutmut_")[0] for n, w in t.set_aside.items() if w == why})
+            lines += ["", f"Set aside in {t.wing} ({why}): " + ", ".join(names)]
         if t.equivalent:
             lines += ["", f"Equivalent mutants of {t.wing} (tools/mutants_equivalent.toml):"]
             lines += [f"- {name}: {why}" for name, why in sorted(t.equivalent.items())]
@@ -182,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     tallies = []
     for name in args.wing or list(known):
         print(f"mutants: {name} …", flush=True)
-        tallies.append(tally(name, run(known[name], args.max_children), listed.get(name, {})))
+        tallies.append(tally(name, run(known[name], args.max_children), listed.get(name, {}), known[name].set_aside))
         print(f"  {tallies[-1].killed} of {len(tallies[-1].counted)} killed ({tallies[-1].share:.1%})", flush=True)
     text = report(tallies)
     print(text)
