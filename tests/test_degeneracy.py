@@ -84,6 +84,20 @@ def test_n_eff_counts_curvatures_above_the_scale() -> None:
         n_eff(h, 0.0)
 
 
+def test_n_eff_in_a_box_other_than_one_and_exactly_at_the_threshold() -> None:
+    """h counts when 2ε/h < box², strictly: with box 2 the threshold is ε/2 (a box of 1 hides box² against 1/box², or
+    a 2 against a 3), and a curvature exactly on it does not count; bad arguments are named in the message."""
+    h = torch.tensor([4.0, 1.0, 0.25, 0.1], dtype=F64)
+    assert n_eff(h, 0.5, box=2.0) == 2  # threshold 2 · 0.5 / 4 = 0.25: 4 and 1 count, 0.25 sits on it, 0.1 below
+    assert n_eff(h, 0.5, box=0.5) == 0  # threshold 2 · 0.5 / 0.25 = 4: 4.0 sits on it and does not count
+    assert n_eff(torch.tensor([4.0 + 1e-9], dtype=F64), 0.5, box=0.5) == 1
+    assert n_eff(h, 2.0, box=1.0) == 0  # threshold 4, on the largest curvature
+    with pytest.raises(ValueError, match=r"^eps and box must be positive, got 0.5 and 0.0$"):
+        n_eff(h, 0.5, box=0.0)
+    with pytest.raises(ValueError, match=r"^curvatures must have 1 dimensions"):
+        n_eff(h[None], 0.5)
+
+
 # ---------------------------------------------------------------- exact counts of free directions
 
 NET = MLP(4, 6, 3)  # d = 51 parameters; a generic ReLU network keeps one free rescaling per hidden neuron

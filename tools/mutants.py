@@ -89,6 +89,7 @@ def mutmut_config(wing: Wing) -> str:
         'process_isolation = "forkserver"',  # torch is not fork-safe after it has run
         # a mutant's tests run in a fresh collection; the suite's own timings leave no room for that, so add a minute
         "timeout_constant = 60.0",
+        "timeout_multiplier = 4.0",  # mutmut's default 15 lets a looping mutant of a slow test run for many minutes
         'also_copy = ["data/", "tools/"]',
         "",
     ])
