@@ -656,3 +656,144 @@ def test_ib_edges_of_a_linear_network_are_diagonal_and_pca_edges_are_not() -> No
         assert torch.allclose(ib.diagonal(), graphs["ib"].bases[l].values[1:], rtol=1e-8)
         pca = graphs["pca"].edges[l][1:, 1:]
         assert float((pca - torch.diag(pca.diagonal())).abs().max() / pca.max()) > 1e-3
+
+
+# ------------------------------------------------ mutation-testing survivors: boundaries, messages, special inputs
+
+def test_gapped_inputs_is_rejection_sampling_in_batches_of_2n_and_checks_its_arguments() -> None:
+    """The algorithm written out independently: draws of 2n rows from the given generator, rows inside the slab
+    dropped, until n are kept; exactly n rows even when the slab rejects most draws (a wide margin over many seeds);
+    n = 1 and margin = 0 are allowed, n = 0 or a negative margin not, with the message that says so."""
+    normal = torch.tensor([0.6, 0.8, 0.0], dtype=F64)
+    expected, g = [], gen(3)
+    while sum(len(e) for e in expected) < 5:
+        x = torch.randn(10, 3, generator=g, dtype=F64)
+        expected.append(x[(x @ normal + 0.3).abs() >= 0.5])
+    assert torch.equal(gapped_inputs(5, normal, 0.3, 0.5, gen(3)), torch.cat(expected)[:5])
+    for seed in range(20):  # margin 2: about 1 draw in 20 is kept, so several batches are needed
+        x = gapped_inputs(3, normal, 0.0, 2.0, gen(seed))
+        assert x.shape == (3, 3) and bool(((x @ normal).abs() >= 2.0).all())
+    assert gapped_inputs(1, normal, 0.0, 0.0, gen(0)).shape == (1, 3)
+    with pytest.raises(ValueError, match=r"^need n ≥ 1 and margin ≥ 0, got 0 and 0.5$"):
+        gapped_inputs(0, normal, 0.0, 0.5, gen(0))
+    with pytest.raises(ValueError, match=r"^need n ≥ 1 and margin ≥ 0, got 3 and -0.1$"):
+        gapped_inputs(3, normal, 0.0, -0.1, gen(0))
+    with pytest.raises(ValueError, match=r"^normal must have 1 dimensions"):
+        gapped_inputs(3, normal[None], 0.0, 0.5, gen(0))
+
+
+def test_neuron_basis_exactly() -> None:
+    """Feature 0 is the constant (the augmented coordinate d, weight exactly 1), feature j + 1 coordinate j; values,
+    Gram values and mean in float64; kind 'neuron'; d = 1 is allowed, d = 0 not."""
+    from helpers.degeneracy.interaction import neuron_basis
+
+    for d in (1, 3):
+        b = neuron_basis(d)
+        expected = torch.zeros(d + 1, d + 1, dtype=F64)
+        expected[d, 0] = 1.0
+        expected[:d, 1:] = torch.eye(d, dtype=F64)
+        assert b.kind == "neuron" and torch.equal(b.C, expected) and torch.equal(b.C_pinv, expected.T)
+        for t in (b.values, b.gram_values):
+            assert t.dtype == F64 and torch.equal(t, torch.ones(d + 1, dtype=F64))
+        assert b.mean.dtype == F64 and torch.equal(b.mean, torch.zeros(d, dtype=F64))
+        assert b.C.dtype == F64
+        x = torch.arange(1.0, d + 1, dtype=F64)
+        assert torch.equal(b.features(x[None]), torch.cat([torch.ones(1, dtype=F64), x])[None])
+    with pytest.raises(ValueError, match=r"^d must be a positive int, got 0$"):
+        neuron_basis(0)
+
+
+def test_feature_modules_squares_the_weights_and_names_a_wrong_length() -> None:
+    """Shares of squared weight (not doubled, not cubed) per module, the constant column skipped for a basis with one
+    and kept for an identity basis; the error names the expected length."""
+    from helpers.degeneracy.interaction import feature_modules
+    from helpers.lib import Basis, identity_basis
+
+    c = torch.tensor([[0.0, 3.0, 1.0], [0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [1.0, 0.0, 0.0]], dtype=F64)  # 3 coords + 1
+    basis = Basis("lib", c, torch.linalg.pinv(c), torch.ones(3, dtype=F64), torch.zeros(3, dtype=F64),
+                  torch.ones(3, dtype=F64))
+    labels, shares = feature_modules(basis, torch.tensor([0, 1, 1]))
+    assert labels.tolist() == [0, 1]
+    assert torch.allclose(shares, torch.tensor([9 / 11, 8 / 9], dtype=F64), rtol=1e-12)
+    ident = identity_basis(2)
+    labels, shares = feature_modules(ident, torch.tensor([1, 0]))
+    assert labels.tolist() == [1, 0] and torch.equal(shares, torch.ones(2, dtype=F64))
+    narrow = Basis("lib", c[:, :2], torch.linalg.pinv(c[:, :2]), torch.ones(2, dtype=F64), torch.zeros(3, dtype=F64),
+                   torch.ones(2, dtype=F64))  # 3 coordinates, 2 features: the message counts coordinates
+    with pytest.raises(ValueError, match=r"^need one module per coordinate \(3\), got shape \(2,\)$"):
+        feature_modules(narrow, torch.tensor([0, 1]))
+
+
+def test_modules_recovered_rejects_one_community_of_two_modules_and_reads_non_identity_outputs() -> None:
+    """A single community holding both modules is not a recovery (each module in one community is not enough);
+    when the last layer has a constant feature, outputs are its features 1 and 2."""
+    from helpers.degeneracy.interaction import modules_recovered, neuron_basis
+    from helpers.lib import InteractionGraph
+
+    inputs, outputs = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1])
+    graph = InteractionGraph(("in", "hid", "out"), (neuron_basis(4), neuron_basis(2), neuron_basis(2)),
+                             (torch.ones(3, 5, dtype=F64), torch.ones(3, 3, dtype=F64)))
+    everything = [{(0, 1), (0, 2), (0, 3), (0, 4), (1, 1), (1, 2), (2, 1), (2, 2)}]
+    assert not modules_recovered(everything, graph, inputs, outputs)
+    right = [{(0, 1), (0, 2), (1, 1), (2, 1)}, {(0, 3), (0, 4), (1, 2), (2, 2)}]
+    assert modules_recovered(right, graph, inputs, outputs)
+    shifted = [{(0, 1), (0, 2), (1, 1), (2, 0)}, {(0, 3), (0, 4), (1, 2), (2, 1)}]  # outputs at 0, 1: the constant
+    assert not modules_recovered(shifted, graph, inputs, outputs)
+    swapped = [{(0, 1), (0, 2), (1, 1), (2, 2)}, {(0, 3), (0, 4), (1, 2), (2, 1)}]  # each output with the other module
+    assert not modules_recovered(swapped, graph, inputs, outputs)
+
+
+def test_pooled_edges_skip_constant_rows_only_where_there_is_one_and_refuse_an_empty_graph() -> None:
+    """Through top_edge_share (default k = 10): the constant row of a next layer with a constant feature is left out
+    (a huge entry there would dominate), the logits' first row is not; a graph with total strength 0.5 is fine, one
+    with none is refused with its message."""
+    from helpers.degeneracy.interaction import neuron_basis, top_edge_share
+    from helpers.lib import InteractionGraph, identity_basis
+
+    inner = torch.zeros(3, 6, dtype=F64)
+    inner[0, :] = 1e6  # the next layer's constant row: not an interaction
+    inner[1:, 1:] = torch.arange(1.0, 11.0, dtype=F64).reshape(2, 5)  # 10 edges
+    inner[2, 5] = 20.0  # 11 edges in the last pair below make k = 10 and k = 11 differ
+    out = torch.zeros(2, 3, dtype=F64)
+    out[0, 1] = 5.0  # the logits' first row counts
+    graph = InteractionGraph(("a", "b", "c"), (neuron_basis(5), neuron_basis(2), identity_basis(2)), (inner, out))
+    pooled = torch.tensor([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 20, 5], dtype=F64)
+    assert math.isclose(top_edge_share(graph), float(pooled.sort(descending=True).values[:10].sum() / pooled.sum()),
+                        rel_tol=1e-12)
+    small = InteractionGraph(("a", "c"), (neuron_basis(1), identity_basis(1)), (torch.tensor([[0.0, 0.5]], dtype=F64),))
+    assert top_edge_share(small, 1) == 1.0
+    empty = InteractionGraph(("a", "c"), (neuron_basis(1), identity_basis(1)), (torch.zeros(1, 2, dtype=F64),))
+    with pytest.raises(ValueError, match=r"^the graph has no edge strength$"):
+        top_edge_share(empty, 1)
+    with pytest.raises(ValueError, match=r"^k must be a positive int, got 0$"):
+        top_edge_share(graph, 0)
+
+
+def test_duplicated_neurons_default_to_halves_and_refuse_an_index_past_the_last() -> None:
+    from helpers.degeneracy.counts import with_duplicated_neurons
+
+    w = NET.random(gen(2))
+    _, half = with_duplicated_neurons(NET, w, [1])
+    _, explicit = with_duplicated_neurons(NET, w, [1], share=0.5)
+    assert torch.equal(half, explicit)
+    with pytest.raises(ValueError, match=r"^neurons must be distinct hidden indices in \[0, 6\), got \[6\]$"):
+        with_duplicated_neurons(NET, w, [6])
+
+
+def test_basis_graphs_keep_the_names_and_end_on_the_outputs() -> None:
+    from helpers.degeneracy.interaction import basis_graphs
+    from helpers.models import relu_mlp
+
+    g = gen(9)
+    model = relu_mlp([4, 6, 5, 3]).double().requires_grad_(False)
+    for p in model.parameters():
+        p.copy_(torch.randn(p.shape, generator=g, dtype=F64))
+    names = ("in", "h1", "h2", "out")
+    graphs = basis_graphs(model, torch.randn(60, 4, generator=g, dtype=F64), names=names)
+    assert set(graphs) == {"neuron", "pca", "ib", "lib"}
+    for graph in graphs.values():
+        assert graph.names == names and graph.bases[-1].kind == "identity" and graph.bases[-1].size == 3
+        assert [tuple(e.shape) for e in graph.edges] == [(b.size, a.size) for a, b in zip(graph.bases, graph.bases[1:])]
+    assert [tuple(e.shape) for e in graphs["neuron"].edges] == [(7, 5), (6, 7), (3, 6)]
+    ib, local = graphs["ib"].bases[0].values, graphs["lib"].bases[0].values  # output vs next-layer targets differ
+    assert ib.shape != local.shape or not torch.allclose(ib, local, rtol=1e-6)
