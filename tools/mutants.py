@@ -164,11 +164,12 @@ def tally(wing: str, statuses: dict[str, str], listed: dict[str, str],
 
 
 def report(tallies: list[Tally], target: float = 0.95) -> str:
-    lines = ["| wing | mutants | recipes (set aside) | equivalent (set aside) | killed | survived or unreached "
-             "| share killed |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| wing | mutants | recipes (set aside) | equivalent (set aside) | killed | of which by timeout "
+             "| survived or unreached | share killed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for t in tallies:
+        timeouts = sum(t.statuses[m] == "timeout" for m in t.counted)
         lines.append(f"| {t.wing} | {len(t.statuses)} | {len(t.set_aside)} | {len(t.equivalent)} | {t.killed} "
-                     f"| {len(t.survivors)} "
+                     f"| {timeouts} | {len(t.survivors)} "
                      f"| {t.share:.1%}{'' if t.share >= target else ' (below ' + format(target, '.0%') + ')'} |")
     for t in tallies:
         for why in sorted(set(t.set_aside.values())):
