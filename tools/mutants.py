@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,7 @@ WORK = ROOT / "build" / "mutants"
 EQUIVALENT = ROOT / "tools" / "mutants_equivalent.toml"
 COPIED = ("src", "tests", "data", "tools", "pyproject.toml")  # what a wing's tests may read
 KILLED = {"killed", "timeout"}  # a hang is a detected change too; mutmut's timeout is generous (below)
+MEMORY = 6 * 2 ** 30  # address space per process: a mutant that asks for far more (seen: 10 GiB) fails, not the laptop
 
 
 @dataclass
@@ -121,7 +123,8 @@ def run(wing: Wing, max_children: int) -> dict[str, str]:
     log = WORK / f"{wing.name}.log"
     with log.open("w") as out:
         done = subprocess.run([*mutmut, "run", "--max-children", str(max_children)], cwd=work, env=env,
-                              stdout=out, stderr=subprocess.STDOUT)
+                              stdout=out, stderr=subprocess.STDOUT,
+                              preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY)))
     if done.returncode != 0:
         raise SystemExit(f"mutmut failed on the wing {wing.name} (exit {done.returncode}); see {log}")
     listed = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env, check=True,
