@@ -3,10 +3,11 @@
 ``make mutants`` (or ``python -m tools.mutants [WING ...]``) runs mutmut once per wing of ``src/helpers`` listed in
 ``pyproject.toml`` under ``[tool.book.mutants.<wing>]`` (``source``: the files to mutate, ``tests``: the unit-test
 files that are that wing's own). Each wing runs in its own copy of the repository under ``build/mutants/<wing>``,
-so that mutmut's configuration is the wing's and the working tree is never touched; a stopped run resumes where it stopped. mutmut changes one thing at a
-time (an operator, a constant, a comparison, an argument) and runs the tests that reach the changed function; a
-mutant is *killed* when one of them fails (or hangs past the timeout), and *survives* when they all pass or when no
-test of the wing reaches it.
+so that mutmut's configuration is the wing's and the working tree is never touched; a stopped run resumes where it
+stopped. mutmut changes one thing at a time (an operator, a constant, a comparison, an argument) and runs the tests
+that reach the changed function; a mutant is *killed* when one of them fails (or hangs past the timeout), and
+*survives* when they all pass or when no test of the wing reaches it. Training recipes are set aside by name (the
+wing's ``set_aside`` table says why: ``make audit`` judges them, no unit test trains a model).
 
 Surviving mutants that cannot be killed, because they do not change behaviour (an equivalent mutant), are listed
 with the reason in ``tools/mutants_equivalent.toml``; they are set aside from the share and printed. A listed name
