@@ -433,3 +433,24 @@ def test_retrain_with_save_replaces_the_cache(tmp_path, monkeypatch):
 def test_retrain_of_unknown_checkpoint_raises(tmp_path):
     with pytest.raises(MissingCheckpoint):
         retrain("nope", root=tmp_path)
+
+
+def test_command_line_lists_verifies_and_refuses_unknown_names(tmp_path, monkeypatch, capsys):
+    """`python -m helpers.checkpoints list | verify | retrain NAME` on a data folder of its own ($BOOK_DATA): list
+    prints each entry's name, hash prefix, training function and metrics; verify loads each and says ok, and stops
+    on a file that no longer matches its hash; retrain refuses a name the manifest does not hold, naming the known."""
+    monkeypatch.setenv("BOOK_DATA", str(tmp_path))
+    ck = load_or_train("tiny", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path / "checkpoints")
+    entry = checkpoints.read_manifest(tmp_path / "checkpoints")["tiny"]
+    assert checkpoints._main(["list"]) == 0
+    assert capsys.readouterr().out == f"{'tiny':28s} {entry['sha256'][:12]}  {entry['train_fn']}  {entry['metrics']}\n"
+    assert checkpoints._main(["verify"]) == 0
+    assert capsys.readouterr().out == "tiny: ok\n"
+    with pytest.raises(SystemExit) as stopped:
+        checkpoints._main(["retrain", "nope"])
+    assert stopped.value.code == 2 and "unknown checkpoints ['nope']; known: ['tiny']" in capsys.readouterr().err
+    path = tmp_path / "checkpoints" / entry["file"]
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(checkpoints.ChecksumMismatch):
+        checkpoints._main(["verify"])
+    assert ck.metrics["norm"] > 0
