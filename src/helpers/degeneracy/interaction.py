@@ -40,19 +40,28 @@ def neuron_basis(d: int) -> Basis:
     return Basis("neuron", c, c.T.clone(), values, torch.zeros(d, dtype=torch.float64), values)
 
 
+def _sections_and_activations(model: torch.nn.Sequential, x: torch.Tensor) -> tuple[list, list[torch.Tensor]]:
+    """A ``relu_mlp``'s LIB sections and its float64 activations at every node layer on inputs ``x``."""
+    sections = lib.mlp_sections(model)
+    return sections, [a.double() for a in lib.node_activations(sections, x)]
+
+
+def _edges(sections: Sequence, bases: Sequence[Basis], acts: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    """The squared edges of every layer pair, between consecutive bases."""
+    return tuple(lib.squared_edges(s, b, nb, a) for s, b, nb, a in zip(sections, bases[:-1], bases[1:], acts[:-1]))
+
+
 def basis_graphs(model: torch.nn.Sequential, x: torch.Tensor, *, names: Sequence[str] | None = None) \
         -> dict[str, InteractionGraph]:
     """Interaction graphs of a ``relu_mlp`` on inputs ``x`` in four bases: ``neuron``, ``pca``, ``ib`` and ``lib``.
 
     The logits stay unrotated in every basis (as in chapter 3), so that all four graphs end on the same nodes.
     """
-    sections = lib.mlp_sections(model)
-    acts = [a.double() for a in lib.node_activations(sections, x)]
+    sections, acts = _sections_and_activations(model, x)
     output = lib.interaction_graphs(acts, sections, methods=("lib", "pca"), target="output", names=names, desc="IB")
     local = lib.interaction_graphs(acts, sections, methods=("lib",), target="local", names=names, desc="LIB")
     bases = tuple(neuron_basis(a.shape[-1]) for a in acts[:-1]) + (lib.identity_basis(acts[-1].shape[-1]),)
-    edges = tuple(lib.squared_edges(s, b, nb, a) for s, b, nb, a in zip(sections, bases[:-1], bases[1:], acts[:-1]))
-    neuron = InteractionGraph(output["lib"].names, bases, edges)
+    neuron = InteractionGraph(output["lib"].names, bases, _edges(sections, bases, acts))
     return {"neuron": neuron, "pca": output["pca"], "ib": output["lib"], "lib": local["lib"]}
 
 
@@ -95,8 +104,7 @@ def output_error(model: torch.nn.Sequential, x: torch.Tensor, graph: Interaction
     last replaced, layer by layer, by its projection onto the basis's kept features (``f̂ C⁺``), then
     ``max |f_projected − f| / max |f|``. Zero (to rounding) for a basis that keeps every direction the output uses, as
     the IB does; more for one that cuts what matters."""
-    sections = lib.mlp_sections(model)
-    acts = [a.double() for a in lib.node_activations(sections, x)]
+    sections, acts = _sections_and_activations(model, x)
     a = acts[0]
     for section, basis in zip(sections, graph.bases[:-1]):
         kept = basis.inverse(basis.features(a))[..., :-1]  # (..., d): the constant coordinate dropped
@@ -120,10 +128,8 @@ def truncated_graph(model: torch.nn.Sequential, x: torch.Tensor, graph: Interact
             raise ValueError(f"size {k!r} for layer {l}: need an int in 1..{basis.size - 1}")
     bases = tuple(replace(b, C=b.C[:, :k + 1], C_pinv=b.C_pinv[:k + 1], values=b.values[:k + 1])
                   for b, k in zip(inner, sizes)) + (graph.bases[-1],)
-    sections = lib.mlp_sections(model)
-    acts = [a.double() for a in lib.node_activations(sections, x)]
-    edges = tuple(lib.squared_edges(s, b, nb, a) for s, b, nb, a in zip(sections, bases[:-1], bases[1:], acts[:-1]))
-    return InteractionGraph(graph.names, bases, edges)
+    sections, acts = _sections_and_activations(model, x)
+    return InteractionGraph(graph.names, bases, _edges(sections, bases, acts))
 
 
 def feature_modules(basis: Basis, modules: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
