@@ -454,3 +454,325 @@ def test_command_line_lists_verifies_and_refuses_unknown_names(tmp_path, monkeyp
     with pytest.raises(checkpoints.ChecksumMismatch):
         checkpoints._main(["verify"])
     assert ck.metrics["norm"] > 0
+
+
+# --------------------------------------------------------------------------------------------- exact texts, conventions
+# Each test here pins what a reader sees (a refusal's whole sentence, a report line, the command line's output) or a
+# convention the manifest keeps (sorted keys, two-space indent, seconds to 0.1 s), so that a typo, a wrong variable in
+# a message or a dropped argument fails a test rather than reaching a learner.
+
+
+class StaticRecipe:
+    """A training function reached through a class (``module:StaticRecipe.train``): a dotted qualname."""
+
+    @staticmethod
+    def train(config):
+        return tiny_train(config)
+
+
+def test_a_dotted_train_fn_is_recorded_and_imported_back(tmp_path):
+    assert train_fn_path(StaticRecipe.train) == f"{__name__}:StaticRecipe.train"
+    load_or_train("dotted", CONFIG, StaticRecipe.train, tolerances=TOLERANCES, root=tmp_path)
+    tensors, metrics, _ = retrain_tensors("dotted", root=tmp_path)
+    assert torch.equal(tensors["w"], tiny_train(CONFIG)[0]["w"]) and metrics == tiny_train(CONFIG)[1]
+
+
+def test_train_fn_path_refuses_with_whole_sentences():
+    import functools
+
+    missing = functools.partial(tiny_train)  # a partial has no __qualname__: it names no function
+    with pytest.raises(ValueError) as refused:
+        train_fn_path(missing)
+    assert str(refused.value) == "train_fn functools: does not import back to the same function"
+
+    def ghost(config):
+        return tiny_train(config)
+
+    ghost.__qualname__ = "no_such_function"  # the module has nothing of that name
+    with pytest.raises(ValueError) as refused:
+        train_fn_path(ghost, what="predict_fn")
+    assert str(refused.value) == f"predict_fn {__name__}:no_such_function does not import back to the same function"
+    ghost.__module__ = "__main__"
+    with pytest.raises(ValueError) as refused:
+        train_fn_path(ghost)
+    assert str(refused.value) == (
+        "train_fn 'no_such_function' must be a top-level function of an importable module (put it in src/helpers/), "
+        "so that `make retrain` and the honest-cache test can call it")
+
+
+@pytest.mark.parametrize("value, truthy", [("", False), ("0", False), ("false", False), (" False ", False),
+                                           ("no", False), ("NO", False), ("1", True), ("yes", True), ("true", True)])
+def test_an_environment_switch_is_off_for_empty_0_false_and_no_in_any_case(monkeypatch, value, truthy):
+    monkeypatch.setenv("BOOK_TEST_SWITCH", value)
+    assert checkpoints._truthy("BOOK_TEST_SWITCH") is truthy
+
+
+def test_retrain_variable_is_read_by_its_exact_name(tmp_path, monkeypatch):
+    monkeypatch.setenv("CI", "1")
+    monkeypatch.setenv("retrain", "1")  # environment names are case-sensitive on Linux: this is not RETRAIN
+    with pytest.raises(MissingCheckpoint) as refused:
+        load_or_train("tiny", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path)
+    assert str(refused.value) == (
+        f"checkpoint 'tiny' is not in {tmp_path} and CI does not train. Run the chapter locally (`make execute`) or "
+        "`make retrain`, and commit data/checkpoints/.")
+    monkeypatch.setenv("RETRAIN", "1")
+    assert load_or_train("tiny", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path).trained_now
+
+
+def test_config_is_returned_and_stored_with_sorted_keys(tmp_path):
+    first = load_or_train("tiny", {"seed": 0, "n": 4}, tiny_train, tolerances=TOLERANCES, root=tmp_path)
+    assert list(first.config) == ["n", "seed"] and first.name == "tiny"
+    again = load("tiny", root=tmp_path)
+    assert again.name == "tiny" and list(again.config) == ["n", "seed"]
+    with pytest.raises(TypeError) as refused:
+        load_or_train("tiny", [("n", 4)], tiny_train, tolerances=TOLERANCES, root=tmp_path)
+    assert str(refused.value) == "config must be a dict, got list"
+
+
+def test_manifest_text_is_sorted_two_space_json_in_nested_new_folders(tmp_path):
+    root = tmp_path / "a" / "b"  # neither exists yet
+    load_or_train("zeta", CONFIG, tiny_train, tolerances=TOLERANCES, root=root)
+    load_or_train("alpha", CONFIG, tiny_train, tolerances=TOLERANCES, root=root)
+    text = (root / "manifest.json").read_text()
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+    assert text.index('"alpha"') < text.index('"zeta"') and text.startswith('{\n  "alpha": {\n    "config"')
+
+
+def test_manifest_entry_has_exactly_its_fields_and_the_training_time(tmp_path, monkeypatch):
+    import time
+
+    calls = []
+    monkeypatch.setattr(checkpoints, "learn_recipe",
+                        lambda fn_path, config: calls.append((fn_path, config)) or dict(TOY_RECIPE))
+    start = time.perf_counter()
+    load_or_train("tiny", {"seed": 0, "n": 4}, tiny_train, tolerances=TOLERANCES, root=tmp_path)
+    wall = time.perf_counter() - start
+    entry = read_manifest(tmp_path)["tiny"]
+    assert sorted(entry) == ["config", "file", "metrics", "platform", "recipe", "sha256", "tolerances", "train_fn",
+                             "train_seconds"]
+    assert entry["recipe"] == TOY_RECIPE and calls == [(f"{__name__}:tiny_train", CONFIG)]
+    assert isinstance(entry["train_seconds"], float) and 0.0 <= entry["train_seconds"] <= round(wall, 1) + 0.05
+    calls.clear()
+    retrain("tiny", root=tmp_path, save=True)
+    assert calls == [(f"{__name__}:tiny_train", CONFIG)] and read_manifest(tmp_path)["tiny"]["recipe"] == TOY_RECIPE
+
+
+def _refusal(error, call) -> str:
+    with pytest.raises(error) as refused:
+        call()
+    return str(refused.value)
+
+
+def empty_train(config):
+    return {}, {}
+
+
+def metrics_list_train(config):
+    return {"w": torch.ones(2)}, [1.0]
+
+
+def nan_metric_train(config):
+    return {"w": torch.ones(2)}, {"norm": float("nan")}
+
+
+def text_metric_train(config):
+    return {"w": torch.ones(2)}, {"norm": "high"}
+
+
+@pytest.mark.parametrize("train, error, sentence", [
+    (empty_train, TypeError, "train_fn for 'bad' must return a non-empty dict of tensors first"),
+    (list_train, TypeError, "train_fn for 'bad' returned 'w' of type list"),
+    (nan_train, ValueError, "train_fn for 'bad' returned non-finite values in 'w'"),
+    (metrics_list_train, TypeError, "train_fn for 'bad' must return a dict of metrics second"),
+    (nan_metric_train, ValueError, "metric 'norm' of 'bad' must be a finite number, got nan"),
+    (text_metric_train, ValueError, "metric 'norm' of 'bad' must be a finite number, got 'high'"),
+])
+def test_what_a_train_fn_returns_is_refused_in_a_whole_sentence(tmp_path, train, error, sentence):
+    tolerances = {"norm": 1.0} if train in (nan_metric_train, text_metric_train) else {}
+    assert _refusal(error, lambda: load_or_train("bad", CONFIG, train, tolerances=tolerances, root=tmp_path)) == sentence
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_refusals_of_load_and_config_name_the_cache_in_whole_sentences(tmp_path, trained):
+    manifest = tmp_path / "manifest.json"
+    assert _refusal(MissingCheckpoint, lambda: load("nope", root=tmp_path)) == (
+        f"no checkpoint named 'nope' in {manifest}. Train it by running its chapter (`make execute`), then commit "
+        "data/checkpoints/.")
+    assert _refusal(MissingCheckpoint, lambda: retrain_tensors("nope", root=tmp_path)) == (
+        f"no checkpoint named 'nope' in {manifest}")
+    asked = {"n": 5, "seed": 0, "extra": 1}
+    assert _refusal(ConfigMismatch, lambda: load_or_train("tiny", asked, tiny_train, tolerances=TOLERANCES,
+                                                          root=tmp_path)) == (
+        "checkpoint 'tiny' was trained with another config (extra: cached None vs asked 1, n: cached 4 vs asked 5). "
+        "Retrain it on purpose with `RETRAIN=1` (for instance `RETRAIN=1 make execute`) and commit data/checkpoints/, "
+        "or restore the chapter's config.")
+    path = tmp_path / "tiny.safetensors"
+    good = read_manifest(tmp_path)["tiny"]["sha256"]
+    path.write_bytes(path.read_bytes()[:-1] + b"\x01")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert _refusal(ChecksumMismatch, lambda: load("tiny", root=tmp_path)) == (
+        f"checkpoint 'tiny' ({path}) is corrupted or was changed: its sha256 is {digest[:12]}…, the manifest says "
+        f"{good[:12]}…. Restore it with `git checkout -- data/checkpoints/tiny.safetensors` or retrain with "
+        "`make retrain NAME=tiny`.")
+
+
+@pytest.mark.parametrize("name", ["a_b", "_9", "x1_"])
+def test_underscores_are_allowed_in_names(tmp_path, name):
+    assert load_or_train(name, CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path).name == name
+
+
+def test_an_agreement_of_exactly_one_is_allowed_and_the_chaotic_type_is_named(tmp_path):
+    load_or_train("c", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
+                  chaotic=checkpoints.Chaotic(toy_predict, 1.0))
+    assert read_manifest(tmp_path)["c"]["chaotic"]["min_agreement"] == 1.0
+    assert _refusal(TypeError, lambda: load_or_train("d", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
+                                                     chaotic=0.9)) == (
+        "chaotic must be a checkpoints.Chaotic or None, got float")
+
+
+def empty_predict(tensors, config):
+    return torch.zeros(0, dtype=torch.long)
+
+
+def one_predict(tensors, config):
+    return tensors["w"][:1, 0].sign().long()
+
+
+def test_a_prediction_of_one_label_is_judged_and_of_none_refused(tmp_path):
+    one = load_or_train("one", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
+                        chaotic=checkpoints.Chaotic(one_predict, 0.5))
+    report = judge_retraining("one", one.tensors, one.metrics, root=tmp_path)
+    assert report.prediction_agreement == 1.0 and report.min_agreement == 0.5
+    none = load_or_train("none", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
+                         chaotic=checkpoints.Chaotic(empty_predict, 0.5))
+    assert _refusal(ValueError, lambda: judge_retraining("none", none.tensors, none.metrics, root=tmp_path)) == (
+        f"{__name__}:empty_predict returned labels of shapes torch.Size([0]), torch.Size([0])")
+
+
+def test_a_model_not_marked_chaotic_has_no_agreement_and_keeps_its_training_time(tmp_path, trained):
+    report = judge_retraining("tiny", trained.tensors, trained.metrics, root=tmp_path, train_seconds=3.0)
+    assert report.prediction_agreement is None and report.min_agreement is None and report.train_seconds == 3.0
+    assert retrain("tiny", root=tmp_path).train_seconds >= 0.0
+
+
+PROFILER_SEEN = []
+
+
+def reading_train(config):
+    """Reads a data file (which a trace records) and notes whether a profiler (the trace's) watched the training."""
+    import sys
+
+    PROFILER_SEEN.append(sys.getprofile() is not None)
+    Path(config["path"]).read_bytes()
+    return tiny_train(config)
+
+
+def test_retrain_tensors_traces_only_when_given_a_trace(tmp_path):
+    from helpers.recipes import Trace
+
+    data = tmp_path / "input.bin"
+    data.write_bytes(b"data")
+    load_or_train("reads", {**CONFIG, "path": str(data)}, reading_train, tolerances=TOLERANCES, root=tmp_path)
+    PROFILER_SEEN.clear()
+    trace = Trace()
+    retrain_tensors("reads", root=tmp_path, trace=trace)
+    assert trace.data == {data.resolve()}
+    retrain_tensors("reads", root=tmp_path)
+    assert PROFILER_SEEN == [True, False]
+
+
+def test_weight_deviation_scales_by_the_largest_cached_value_below_one_and_skips_integers():
+    old = {"a": torch.tensor([0.5, -0.25]), "i": torch.tensor([1, 2])}
+    new = {"a": torch.tensor([0.6, -0.25]), "i": torch.tensor([7, 9])}
+    assert checkpoints._weight_deviation(new, old) == pytest.approx(0.2)  # 0.1 / 0.5; the integers are not weights
+    zero = {"a": torch.zeros(2)}
+    assert checkpoints._weight_deviation({"a": torch.full((2,), 1e-13)}, zero) == pytest.approx(0.1)  # floor 1e-12
+
+
+def test_retrain_report_reads_as_a_sentence_per_metric():
+    report = checkpoints.RetrainReport("m", {"acc": 0.5, "loss": 0.5}, {"acc": 0.75}, {"acc": 0.25, "loss": 1.0},
+                                       2e-7, 12.4, same_platform=True, weight_bound=1e-6)  # acc: exactly at its tolerance
+    assert str(report) == (
+        "m: retrained in 12 s on the same platform as the cache, max relative weight deviation 2.00e-07 (bound 1e-06)\n"
+        "  acc: cached 0.5000, retrained 0.7500 (±0.25) ok\n"
+        "  loss: cached 0.5000, retrained nan (±1) OUT OF TOLERANCE")
+    other = checkpoints.RetrainReport("m", {"acc": 0.9}, {"acc": 0.9}, {"acc": 0.0}, 0.3, 1.0, same_platform=False,
+                                      weight_bound=None, prediction_agreement=0.995, min_agreement=0.99)
+    assert str(other) == (
+        "m: retrained in 1 s on the another platform than the cache, max relative weight deviation 3.00e-01\n"
+        "  held-out predictions agree: 99.50% (≥ 99.0%)\n"
+        "  acc: cached 0.9000, retrained 0.9000 (±0) ok")
+
+
+def test_stale_caches_and_their_command_line(tmp_path, monkeypatch, capsys):
+    from helpers.recipes import Drift
+
+    monkeypatch.setenv("BOOK_DATA", str(tmp_path))
+    root = tmp_path / "checkpoints"
+    load_or_train("fresh", CONFIG, tiny_train, tolerances=TOLERANCES, root=root)
+    assert checkpoints.stale_caches(root) == {}
+    assert checkpoints._main(["stale"]) == 0
+    assert capsys.readouterr().out == "every recipe of 1 caches matches the code\n"
+    (tmp_path / "pkg" / "helpers").mkdir(parents=True)
+    (tmp_path / "pkg" / "helpers" / "extra.py").write_text("x = 1\n")
+    manifest = read_manifest(root)
+    recipe = {**TOY_RECIPE, "sources": {"helpers/extra.py": hashlib.sha256(b"x = 1\n").hexdigest()}}
+    manifest["fresh"]["recipe"] = recipe
+    manifest["old"] = {"file": "old.safetensors"}
+    checkpoints._write_manifest(manifest, root)
+    assert checkpoints.stale_caches(root, source_dir=tmp_path / "pkg") == {"old": [Drift("recipe", "old", "missing")]}
+    stale = checkpoints.stale_caches(root)  # the imported package has no helpers/extra.py
+    assert stale == {"fresh": [Drift("source", "helpers/extra.py", "missing")], "old": [Drift("recipe", "old", "missing")]}
+    expected = (
+        "2 cached model(s) were trained by code or data that has changed since:\n"
+        "  fresh: source helpers/extra.py missing -> make retrain NAME=fresh\n"
+        "  old: recipe old missing -> make retrain NAME=old\n"
+        "Retrain each (the weights come out the same when the change does not touch the arithmetic: then only the "
+        "manifest's recipe changes), review `git diff data/checkpoints`, and commit.")
+    assert checkpoints.stale_message(stale) == expected
+    assert checkpoints.stale_message({"x": [Drift("source", "a", "changed"), Drift("data", "b", "missing")]}).split(
+        "\n")[1] == "  x: source a changed; data b missing -> make retrain NAME=x"
+    assert checkpoints._main(["stale"]) == 1
+    assert capsys.readouterr().out == expected + "\n"
+
+
+def test_command_line_help_names_every_command(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps help at the terminal's width
+    with pytest.raises(SystemExit) as stopped:
+        checkpoints._main(["--help"])
+    out = capsys.readouterr().out
+    assert stopped.value.code == 0 and out.startswith("usage: python -m helpers.checkpoints [-h]")
+    assert checkpoints.__doc__.split("\n")[0] in out
+    for line in ["list                list cached checkpoints",
+                 "verify              check every cached file against its sha256",
+                 "stale               list the caches whose training code or data changed since they were trained",
+                 "retrain             retrain from the manifest's configs and replace the cache"]:
+        assert line in out
+    with pytest.raises(SystemExit) as stopped:
+        checkpoints._main(["retrain", "--help"])
+    out = capsys.readouterr().out
+    assert stopped.value.code == 0 and "checkpoints to retrain (default: all)" in out
+    assert out.startswith("usage: python -m helpers.checkpoints retrain [-h] [names ...]")
+    with pytest.raises(SystemExit) as stopped:
+        checkpoints._main([])
+    assert stopped.value.code == 2 and "the following arguments are required: command" in capsys.readouterr().err
+
+
+def test_command_line_retrains_all_or_the_named_and_fails_on_a_drift(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BOOK_DATA", str(tmp_path))
+    root = tmp_path / "checkpoints"
+    for name in ("one", "two"):
+        load_or_train(name, CONFIG, drifting_train, tolerances=TOLERANCES, root=root)
+    before = {n: e["sha256"] for n, e in read_manifest(root).items()}
+    assert checkpoints._main(["retrain", "two"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("two: retrained in ") and "one:" not in out and out.endswith(" ok\n")
+    DRIFT["value"] = 0.5
+    try:
+        assert checkpoints._main(["retrain"]) == 1
+    finally:
+        DRIFT["value"] = 0.0
+    out = capsys.readouterr().out
+    assert out.count("OUT OF TOLERANCE") == 2 and out.index("one:") < out.index("two:")
+    after = {n: e["sha256"] for n, e in read_manifest(root).items()}
+    assert all(after[n] != before[n] for n in before)  # saved: the command replaces the cache
