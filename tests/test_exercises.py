@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -314,3 +316,67 @@ def test_pinv_mask_exercise_rejects_the_transpose():
 
     with pytest.raises(ExerciseFailed):
         exercise_pinv_mask.check(lambda vectors, embed, j: vectors[:, j] @ embed)
+
+
+# --------------------------------------------------------------------------------------------- exact texts, conventions
+# What a learner reads, and the comparison's conventions where a plausible slip would change a verdict.
+
+
+def _refusal(error, call) -> str:
+    with pytest.raises(error) as raised:
+        call()
+    return str(raised.value)
+
+
+def test_compare_outputs_reports_the_worst_failing_entry_under_both_tolerances():
+    a, e = np.array([110.0, 1.5]), np.array([100.0, 1.0])  # entry 0 lies within rtol·|e| = 10, entry 1 does not
+    assert compare_outputs(a, e, rtol=0.1, atol=0.0) == "output differs from the reference by up to 0.5 (at index (1,))"
+    a, e = np.array([120.0, 11.0]), np.array([100.0, 0.0])  # entry 0: 20 = atol + rtol·100; entry 1: 11 > atol
+    assert compare_outputs(a, e, rtol=0.1, atol=10.0) == "output differs from the reference by up to 11 (at index (1,))"
+    assert compare_outputs(np.array([1.0 + 1e-7]), np.array([1.0]), rtol=0.0, atol=0.0) is not None  # no default rtol
+    assert compare_outputs(np.array([np.nan, 1.0]), np.array([np.nan, 2.0]), rtol=0.0, atol=0.0) == (
+        "output differs from the reference by up to 1 (at index (1,))")  # NaN facing NaN agrees
+    assert compare_outputs(np.array([np.inf, np.nan]), np.array([0.0, 1.0]), rtol=0.0, atol=0.0) == (
+        "output differs from the reference by up to inf (at index (0,))")  # NaN facing a number ranks as inf, first wins
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inf - inf where both are inf must not warn
+        assert compare_outputs(np.array([np.inf, 1.0]), np.array([np.inf, 2.0]), rtol=0.0, atol=0.0) == (
+            "output differs from the reference by up to 1 (at index (1,))")
+    assert compare_outputs(np.float64(3.0), np.float64(1.0), rtol=0.0, atol=0.0) == (
+        "output differs from the reference by up to 2 (at index ())")
+
+
+def test_exercise_messages_are_whole_sentences(capsys):
+    ex = Exercise("Exercise 9.9 — scale", lambda x, k: x * k, lambda: [(torch.ones(2, 3, dtype=torch.float64), 2.0)],
+                  rtol=0.0, atol=0.0)
+    assert _refusal(TypeError, lambda: ex.check(3)) == "Exercise 9.9 — scale: pass your function itself, got int"
+
+    def stub(x, k):
+        raise NotImplementedError
+
+    assert _refusal(ExerciseNotDone, lambda: ex.check(stub)) == (
+        "Exercise 9.9 — scale: not done yet. Replace `raise NotImplementedError` in your function with your code, run "
+        "its cell, then run this check again.")
+    expected = ("✗ Exercise 9.9 — scale: input 1 of 1 (arguments (2, 3), 2.0): output differs from the reference by "
+                "up to 1 (at index (0, 0))")
+    assert _refusal(ExerciseFailed, lambda: ex.check(lambda x, k: x * (k + 1))) == expected
+    assert capsys.readouterr().out == expected + "\n"
+
+
+def test_prediction_messages_are_whole_sentences(capsys):
+    from helpers.exercises import Prediction
+
+    p = Prediction("Exercise 9.8 — predict", 3, hint="count the free directions.", why="three are free.")
+    assert _refusal(TypeError, lambda: p.check(3)) == "Exercise 9.8 — predict: pass your function itself, got int"
+
+    def stub():
+        raise NotImplementedError
+
+    assert _refusal(ExerciseNotDone, lambda: p.check(stub)) == (
+        "Exercise 9.8 — predict: not done yet. Replace `raise NotImplementedError` in your function with your "
+        "prediction, run its cell, then run this check again.")
+    assert _refusal(ExerciseFailed, lambda: p.check(lambda: 4)) == (
+        "✗ Exercise 9.8 — predict: not 4. count the free directions.")
+    assert capsys.readouterr().out == "✗ Exercise 9.8 — predict: not 4. count the free directions.\n"
+    p.check(lambda: np.int64(3))
+    assert capsys.readouterr().out == "✓ Exercise 9.8 — predict: 3, because three are free.\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -222,3 +224,65 @@ def test_compare_arrays_matches_allclose():
 
 def test_compare_arrays_shape_mismatch():
     assert compare_arrays(np.zeros(3), np.zeros(4), 0, 0) == (False, float("inf"), ())
+
+
+# --------------------------------------------------------------------------------------------- exact texts, conventions
+# What a reader sees when a check fails, and the conventions of the comparison at its edges.
+
+
+def _message(error, call) -> str:
+    with pytest.raises(error) as raised:
+        call()
+    return str(raised.value)
+
+
+def test_compare_arrays_at_its_edges():
+    assert compare_arrays(np.zeros(0), np.zeros(0), 0.0, 0.0) == (True, 0.0, ())
+    assert compare_arrays(np.array([1.0]), np.array([1.5]), 0.0, 0.5) == (True, 0.5, (0,))  # deviation = atol passes
+    assert compare_arrays(np.array([1.0, 3.0]), np.array([1.0, 2.0]), 0.5, 0.0) == (True, 1.0, (1,))  # = rtol·|ref|
+    assert compare_arrays(np.array([1.0, 3.0]), np.array([1.0, 2.0]), 0.25, 0.25) == (False, 1.0, (1,))
+    ok, deviation, where = compare_arrays(np.array([1.0, 2.0, np.nan]), np.array([1.0, np.nan, 3.0]), 1.0, 1.0)
+    assert not ok and np.isnan(deviation) and where == (1,)  # the first place where the NaNs differ
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inf - inf must not warn: equal infinities match, as in np.allclose
+        assert compare_arrays(np.array([np.inf, 1.0]), np.array([np.inf, 1.0]), 0.0, 0.0) == (True, 0.0, (0,))
+
+
+def test_messages_name_the_figure_the_key_and_the_place(tmp_path, monkeypatch):
+    check = FigureCheck(CHAPTER, root=tmp_path)
+    assert _message(TypeError, lambda: check("f", {"labels": np.array(["a", "b"])})) == (
+        "figure data 'labels' must be numeric or boolean, got dtype <U1")
+    assert _message(MissingReference, lambda: check("f", {"x": [1.0]})) == (
+        "figure 'f' has no reference f.npz. Create references on purpose with `make references` and commit "
+        "data/references/.")
+    write_reference(tmp_path, monkeypatch, "vector", {"x": [1.0, 2.0]})
+    write_reference(tmp_path, monkeypatch, "scalar", {"x": 1.0})
+    assert _message(FigureMismatch, lambda: check("vector", {"x": [1.0, 2.5]}, rtol=0.0, atol=0.25)) == (
+        "figure 'vector': 'x' differs from its reference vector.npz: largest deviation 0.5 at index (1,) (value 2.5, "
+        "reference 2; rtol=0, atol=0.25)")
+    assert _message(FigureMismatch, lambda: check("scalar", {"x": 3.0}, rtol=0.0, atol=0.0)) == (
+        "figure 'scalar': 'x' differs from its reference scalar.npz: largest deviation 2 (value 3, reference 1; "
+        "rtol=0, atol=0)")
+    check("vector", {"x": [1.0, 2.0]}, rtol=0.0, atol=0.0)  # zero tolerances are allowed
+    assert _message(ValueError, lambda: check("vector", {"x": [1.0, 2.0]})) == (
+        f"figure 'vector' was already checked in chapter '{CHAPTER}': names must be unique")
+
+
+def test_a_reference_in_the_book_is_shown_by_its_path_in_the_repository(compare_mode):
+    from helpers.figures import reference_dir
+
+    check = FigureCheck("99_no_such_chapter")
+    assert check.root == reference_dir("99_no_such_chapter") and check.chapter == "99_no_such_chapter"
+    assert _message(MissingReference, lambda: check("f", {"x": [1.0]})).startswith(
+        "figure 'f' has no reference data/references/99_no_such_chapter/f.npz.")
+
+
+def test_references_are_written_into_new_nested_folders(tmp_path, write_mode):
+    FigureCheck(CHAPTER, root=tmp_path / "a" / "b")("f", {"x": [1.0]})
+    assert (tmp_path / "a" / "b" / "f.npz").exists()
+
+
+def test_a_reference_holding_python_objects_is_never_unpickled(tmp_path, compare_mode):
+    np.savez(tmp_path / "f.npz", x=np.array([1, None], dtype=object))
+    with pytest.raises(ValueError, match="allow_pickle"):
+        FigureCheck(CHAPTER, root=tmp_path)("f", {"x": [1.0, 2.0]})

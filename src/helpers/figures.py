@@ -69,7 +69,8 @@ def compare_arrays(actual: np.ndarray, reference: np.ndarray, rtol: float, atol:
         diff = np.where(nan_a | (a == r), 0.0, np.abs(a - r))
         if diff.size == 0:
             return True, 0.0, ()
-        excess = diff - (atol + rtol * np.where(nan_r, 0.0, np.abs(r)))
+        # an infinite reference adds no relative room (0·inf would be NaN and fail equal infinities at rtol=0)
+        excess = diff - (atol + rtol * np.where(np.isfinite(r), np.abs(r), 0.0))
     index = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
     return bool((excess <= 0).all()), float(diff.max()), index
 
