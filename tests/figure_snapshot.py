@@ -30,9 +30,9 @@ WRITE_VARIABLE = "BOOK_SNAPSHOTS"
 
 
 def _num(x: Any) -> Any:
-    """Numbers to 8 significant digits (what a figure can show, and above rounding noise); arrays to lists."""
+    """Numbers to 6 significant digits (more than a figure can show, far above rounding noise); arrays to lists."""
     array = np.asarray(x, dtype=float)
-    rounded = np.vectorize(lambda v: float(f"{v:.8g}") if np.isfinite(v) else str(v), otypes=[object])(array)
+    rounded = np.vectorize(lambda v: float(f"{v:.6g}") if np.isfinite(v) else str(v), otypes=[object])(array)
     return rounded.tolist() if array.ndim else rounded.item()
 
 
