@@ -142,6 +142,8 @@ def test_frequency_projector_is_the_projector_onto_the_two_waves(tiny):
     c = torch.arange(7, dtype=torch.float64)
     wave = model.W_U @ torch.sin(2 * math.pi * 2 * c / 7)
     assert torch.allclose(proj @ wave, wave, atol=1e-12)  # the wave is in the span
+    cosine = model.W_U @ torch.cos(2 * math.pi * 2 * c / 7)
+    assert torch.allclose(proj @ cosine, cosine, atol=1e-12)  # and so is its cosine twin
     assert torch.allclose(proj @ proj, proj, atol=1e-12) and torch.allclose(proj, proj.T)
     assert abs(float(torch.trace(proj)) - 2) < 1e-12
 
@@ -315,6 +317,11 @@ def test_symmetry_direction_is_a_combination_of_one_familys_tangents(small):
         span = torch.cat(list(tangents.values())) if family is None else tangents[family]  # (k, P)
         coefficients = torch.linalg.lstsq(span.T, direction[:, None]).solution
         assert float((span.T @ coefficients - direction[:, None]).norm()) < 1e-10 * float(direction.norm())
+        # and exactly the combination whose coefficients the generator draws, family after family
+        g = torch.Generator().manual_seed(3)
+        drawn = torch.cat([torch.randn(t.shape[0], generator=g, dtype=torch.float64)
+                           for name, t in tangents.items() if family in (None, name) and t.shape[0]])
+        assert float((span.T @ drawn - direction).norm()) < 1e-10 * float(direction.norm())
     with pytest.raises(ValueError, match="family"):
         network.symmetry_direction(model, torch.Generator(), "rotations")
 
@@ -393,3 +400,66 @@ def test_the_cached_lens_decoder_reproduces_its_held_out_losses_from_the_cache()
     assert torch.equal(guesses, first)
     at_mid = site == 0
     assert float((first[at_mid] == tokens[chosen[at_mid], 0]).double().mean()) > 20 / p
+
+
+def _refusal(call) -> str:
+    with pytest.raises((TypeError, ValueError)) as refused:
+        call()
+    return str(refused.value)
+
+
+def test_lens_helpers_refuse_bad_input_in_whole_sentences_and_accept_their_edges(tiny):
+    model, _ = tiny  # p = 7, d = 8, two heads
+    relu = ModAddTransformer(7, 8, 2, 6).double()
+    t = torch.ones
+    assert _refusal(lambda: bilinear_lens.class_matrices(relu)) == (
+        f"the bilinear lens needs the bilinear MLP, this model's is {relu.mlp_kind!r}")
+    assert _refusal(lambda: bilinear_lens.dominant_frequency(t(2, 2))) == "values must have 1 dimensions, got shape (2, 2)"
+    assert _refusal(lambda: bilinear_lens.frequency_power("w")) == "values must be a torch.Tensor, got str"
+    q = t(7, 3, 3, dtype=torch.float64)
+    assert _refusal(lambda: bilinear_lens.fourier_matrix(t(2, 2), 1)) == "q must have 3 dimensions, got shape (2, 2)"
+    assert _refusal(lambda: bilinear_lens.fourier_matrix(q, 4)) == "frequency must be an int in 1 … 3, got 4"
+    assert _refusal(lambda: bilinear_lens.fourier_matrix(q, 1, "tan")) == "phase must be 'cos' or 'sin', got 'tan'"
+    assert bilinear_lens.fourier_matrix(q, 3).shape == (3, 3)  # the highest frequency p // 2 is allowed
+    for share, told in ((0, "0"), (1.5, "1.5")):
+        assert _refusal(lambda: bilinear_lens.key_frequencies(model, share)) == f"share must be in (0, 1], got {told}"
+    assert sorted(bilinear_lens.key_frequencies(model, 1.0)) == [1, 2, 3]  # all the power needs every frequency
+    assert _refusal(lambda: bilinear_lens.logit_parts(model, t(4, 8, 1, dtype=torch.float64))) == (
+        "x must have 2 dimensions, got shape (4, 8, 1)")
+    assert _refusal(lambda: bilinear_lens.logit_parts(model, t(4, 8, dtype=torch.float64), chunk=True)) == (
+        "chunk must be a positive int, got True")
+    direction = t(7, dtype=torch.float64)
+    assert _refusal(lambda: bilinear_lens.token_readout(model, t(7, 1))) == (
+        "direction must have 1 dimensions, got shape (7, 1)")
+    assert _refusal(lambda: bilinear_lens.token_readout(model, direction, t(2, 1))) == (
+        "attention must have 1 dimensions, got shape (2, 1)")
+    assert _refusal(lambda: bilinear_lens.token_readout(model, direction, t(3))) == (
+        "attention needs one weight per head (2), got 3")
+    acts = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert _refusal(lambda: preimages.distances(t(5), t(2, 4))) == "activations must have 2 dimensions, got shape (5,)"
+    assert _refusal(lambda: preimages.distances(acts, t(4))) == "queries must have 2 dimensions, got shape (4,)"
+    assert _refusal(lambda: preimages.distances(acts, t(2, 3))) == "queries have width 3, the activations 4"
+    assert _refusal(lambda: preimages.exact_preimage(t(5), t(4), 0.1)) == (
+        "activations must have 2 dimensions, got shape (5,)")
+    assert _refusal(lambda: preimages.exact_preimage(acts, t(1, 4), 0.1)) == "query must have 1 dimensions, got shape (1, 4)"
+    assert _refusal(lambda: preimages.exact_preimage(acts, t(3), 0.1)) == "query has width 3, the activations 4"
+    for bad in (4, 0, 1.0):
+        assert _refusal(lambda: preimages.frequency_projector(model, bad)) == (
+            f"frequency must be an int in 1 … 3, got {bad!r}")
+    assert float(torch.trace(preimages.frequency_projector(model, 1))) == pytest.approx(2.0)
+    assert float(torch.trace(preimages.frequency_projector(model, 3))) == pytest.approx(2.0)
+    for bad in ([], [4], [1.0]):
+        assert _refusal(lambda: preimages.offset_similarity(bad, 7)) == f"frequencies must be ints in 1 … 3, got {bad!r}"
+    assert _refusal(lambda: preimages.offset_similarity([1, 2], 7, [1.0])) == "need one weight per frequency, got 1 for 2"
+
+
+def test_exact_preimage_uses_the_epsilon_it_is_given():
+    acts = torch.tensor([[1.0, 0.0], [1.0, 0.5], [1.0, 2.0]], dtype=torch.float64)
+    distance, inside = preimages.exact_preimage(acts, torch.tensor([1.0, 0.0], dtype=torch.float64), 0.5)
+    assert distance.tolist() == [0.0, 0.5, 2.0] and inside.tolist() == [True, True, False]  # 0.5 ≤ ε: inside
+
+
+def test_frequency_power_is_computed_in_float64_over_the_last_axis():
+    values = torch.cos(2 * math.pi * 2 * torch.arange(7.0) / 7)  # float32 in
+    power = bilinear_lens.frequency_power(values)
+    assert power.dtype == torch.float64 and int(power.argmax()) == 1  # frequency 2
