@@ -155,3 +155,28 @@ def test_every_mutants_wing_names_existing_files_and_a_valid_mutmut_table():
         table = tomllib.loads(mutants.mutmut_config(wing))["tool"]["mutmut"]
         assert table["only_mutate"] == wing.source and table["pytest_add_cli_args_test_selection"] == wing.tests
     assert isinstance(mutants.equivalents(), dict)
+
+
+def test_mutants_rule_sets_aside_only_einsum_subscripts_in_upper_case():
+    """A mutant that upper-cases an einsum's subscripts computes the same contraction (torch reads both cases); one
+    that changes what is contracted, or upper-cases another string, is not set aside."""
+    from tools import mutants
+
+    source = '''
+def x_f__mutmut_orig(a, b):
+    label = "ab"
+    return torch.einsum("ij,jk->ik", a, b)
+def x_f__mutmut_1(a, b):
+    label = "ab"
+    return torch.einsum("IJ,JK->IK", a, b)
+def x_f__mutmut_2(a, b):
+    label = "ab"
+    return torch.einsum("ij,jk->ki", a, b)
+def x_f__mutmut_3(a, b):
+    label = "AB"
+    return torch.einsum("ij,jk->ik", a, b)
+'''
+    verdicts = {n: mutants.equivalent_by_rule(*mutants.changed_lines(source, f"helpers.m.x_f__mutmut_{n}"))
+                for n in (1, 2, 3)}
+    assert verdicts == {1: mutants.EINSUM_CASE, 2: None, 3: None}
+    assert mutants.changed_lines(source, "helpers.m.x_g__mutmut_1") is None

@@ -19,8 +19,11 @@ Slow (minutes per wing); not part of ``make test``. Run it after changing a wing
 from __future__ import annotations
 
 import argparse
+import ast
+import difflib
 import hashlib
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -181,6 +184,57 @@ def equivalents(path: Path = EQUIVALENT) -> dict[str, dict[str, str]]:
     return {wing: dict(entries) for wing, entries in tomllib.loads(path.read_text()).items()}
 
 
+#: Equivalent by a rule that reads the change itself, so that no list has to name each case.
+EINSUM_CASE = "torch.einsum reads upper-case subscripts as it reads lower-case ones: the same contraction"
+_SUBSCRIPTS = re.compile(r"einsum\((['\"])([a-z,.\->\s]+)\1")
+
+
+def changed_lines(source: str, mutant: str) -> tuple[list[str], list[str]] | None:
+    """The lines that mutant ``mutant`` (mutmut's name, ``helpers.m.x_f__mutmut_3``) changes in the mutated copy
+    ``source`` of its module, before and after; None when the function is not found."""
+    function = mutant.rsplit(".", 1)[1]
+    bodies = {node.name: ast.unparse(node).splitlines()[1:] for node in ast.walk(ast.parse(source))
+              if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    before, after = bodies.get(function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"), bodies.get(function)
+    if before is None or after is None:
+        return None
+    diff = list(difflib.unified_diff(before, after, lineterm="", n=0))[2:]
+    return ([line[1:].strip() for line in diff if line.startswith("-")],
+            [line[1:].strip() for line in diff if line.startswith("+")])
+
+
+def equivalent_by_rule(before: list[str], after: list[str]) -> str | None:
+    """The reason a change is equivalent when a rule recognises it (einsum subscripts in upper case), else None."""
+    if len(before) == len(after) == 1:
+        for match in _SUBSCRIPTS.finditer(before[0]):
+            quote, subscripts = match.groups()
+            if after[0] == before[0].replace(quote + subscripts + quote, quote + subscripts.upper() + quote):
+                return EINSUM_CASE
+    return None
+
+
+def rule_equivalents(wing: str, statuses: dict[str, str]) -> dict[str, str]:
+    """Surviving mutants of a wing that a rule recognises as equivalent, with the reason."""
+    found: dict[str, str] = {}
+    sources: dict[Path, str] = {}
+    for name, status in statuses.items():
+        if status in KILLED:
+            continue
+        module = name.rsplit(".", 1)[0]
+        path = WORK / wing / "mutants" / "src" / (module.replace(".", "/") + ".py")
+        if not path.exists():
+            path = path.with_suffix("") / "__init__.py"
+        if not path.exists():
+            continue
+        if path not in sources:
+            sources[path] = path.read_text()
+        lines = changed_lines(sources[path], name)
+        why = lines and equivalent_by_rule(*lines)
+        if why:
+            found[name] = why
+    return found
+
+
 def tally(wing: str, statuses: dict[str, str], listed: dict[str, str],
           set_aside: dict[str, str] | None = None) -> Tally:
     """Set the listed equivalent mutants aside (only those that survive; the rest are stale), and every mutant of a
@@ -234,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     tallies = []
     for name in args.wing or list(known):
         print(f"mutants: {name} …", flush=True)
-        tallies.append(tally(name, run(known[name], args.max_children), listed.get(name, {}), known[name].set_aside))
+        statuses = run(known[name], args.max_children)
+        by_rule = rule_equivalents(name, statuses)
+        tallies.append(tally(name, statuses, {**by_rule, **listed.get(name, {})}, known[name].set_aside))
         print(f"  {tallies[-1].killed} of {len(tallies[-1].counted)} killed ({tallies[-1].share:.1%})", flush=True)
     text = report(tallies)
     print(text)
