@@ -479,3 +479,103 @@ def test_draw_preimage_draws_one_row_per_sample_and_one_rule() -> None:
     draw_preimage(ax, ADDITION, after_end, torch.tensor([0.3]))
     assert "".join(t.get_text() for t in ax.texts) == "B111+222=333E"
     plt.close(fig)
+
+
+# --------------------------------------------------------------------------------------------- the cached models
+# Each cache's recorded metrics are recomputed here from its weights, with the evaluation written out independently
+# of the helpers that computed them at training time (the same held-out data, drawn the same way).
+
+
+def test_model_a_exact_match_recomputed_from_the_cache() -> None:
+    from helpers.checkpoints import read_manifest
+    from helpers.inversion import probed
+    from helpers.inversion.tasks import ADDITION, addition_problems, addition_tokens
+
+    model, metrics = probed.load_addition_model()
+    assert metrics == read_manifest()["inversion_addition_model"]["metrics"]
+    assert not model.training and not any(p.requires_grad for p in model.parameters())
+    _, test = addition_problems(seed=probed.ADDITION_CONFIG["split_seed"])
+    held_out = test[: probed.ADDITION_CONFIG["eval_problems"]]
+    # the metric, on the whole held-out set, by the helper
+    assert probed.addition_exact_match(model, held_out) == pytest.approx(metrics["exact_match"], abs=1e-6)
+    # the helper, on 3,000 of them, against greedy decoding and exact match written out here
+    some = held_out[:3000]
+    truth = addition_tokens(some[:, 0], some[:, 1])  # (n, 14): B a + b = answer E, padded
+    tokens = truth.clone()
+    tokens[:, 9:] = ADDITION.pad
+    with torch.no_grad():
+        for position in range(9, ADDITION.length):  # greedy, one token at a time
+            tokens[:, position] = model(tokens[:, :position])[0][:, -1].argmax(-1)
+    assert torch.equal(probed.greedy_answers(model, some, chunk=700), tokens)  # in chunks too
+    tokens[:, 9][0] = (tokens[:, 9][0] + 1) % 10  # one wrong first digit
+    right = ((tokens[:, 9:] == truth[:, 9:]) | (truth[:, 9:] == ADDITION.pad)).all(dim=1)
+    wrong_model = _GuessWith(tokens)
+    assert probed.addition_exact_match(wrong_model, some) == pytest.approx(float(right.float().mean()), abs=1e-9)
+
+
+class _GuessWith(torch.nn.Module):
+    """A stand-in model whose greedy answers are given rows of tokens (it predicts each row's next token)."""
+
+    def __init__(self, rows: torch.Tensor) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def forward(self, tokens: torch.Tensor):
+        logits = torch.full((*tokens.shape, 16), -1.0)
+        index = self.rows[: tokens.shape[0], tokens.shape[1]]
+        logits[torch.arange(tokens.shape[0]), -1, index] = 1.0
+        return logits, {}
+
+
+def test_model_b_accuracies_recomputed_from_the_cache() -> None:
+    from helpers.checkpoints import read_manifest
+    from helpers.inversion import probed
+    from helpers.inversion.tasks import counting_batch
+
+    model, metrics = probed.load_counting_model()
+    assert metrics == read_manifest()["inversion_counting_model"]["metrics"] and not model.training
+    config = probed.COUNTING_CONFIG
+    tokens, at = counting_batch(config["eval_problems"], torch.Generator().manual_seed(config["eval_seed"]))
+    rows = torch.arange(tokens.shape[0])
+    with torch.no_grad():
+        guess = model(tokens)[0][rows, at - 1].argmax(-1)  # the token predicted at ':'
+    assert torch.equal(probed.counting_answers(model, tokens, at), guess)
+    right = guess == tokens[rows, at]
+    assert torch.equal(probed.counting_accuracy(model, tokens, at), right)
+    counts = tokens[rows, at] - 25  # the count digit's token, as a number
+    assert float(right.float().mean()) == pytest.approx(metrics["accuracy"], abs=1e-6)
+    assert float(right[counts <= 3].float().mean()) == pytest.approx(metrics["accuracy_counts_1_3"], abs=1e-6)
+
+
+def test_decoder_held_out_losses_and_predictions_recomputed_from_the_cache() -> None:
+    from helpers.checkpoints import read_manifest
+    from helpers.inversion import decoder as inv_decoder, probed
+    from helpers.inversion.tasks import ADDITION, addition_problems, addition_tokens
+
+    decoder, curve, metrics = inv_decoder.load_addition_decoder()
+    assert metrics == read_manifest()["inversion_addition_decoder"]["metrics"] and not decoder.training
+    assert curve.ndim == 1 and len(curve) == inv_decoder.DECODER_CONFIG["steps"] // inv_decoder.LOSS_EVERY
+    model, _ = probed.load_addition_model()
+    _, test = addition_problems(seed=probed.ADDITION_CONFIG["split_seed"])
+    n, g = inv_decoder.DECODER_CONFIG["eval_pairs"], torch.Generator().manual_seed(1)
+    chosen = test[torch.randint(0, test.shape[0], (n,), generator=g)]
+    tokens = addition_tokens(chosen[:, 0], chosen[:, 1])
+    site = torch.randint(0, len(model.sites), (n,), generator=g)
+    allowed = ((tokens != 10) & (tokens != 13) & (tokens != ADDITION.pad)).float()  # not B, E or padding
+    position = torch.multinomial(allowed, 1, generator=g)[:, 0]
+    with torch.no_grad():
+        _, cache = model(tokens, cache=model.sites)
+        z = torch.stack([cache[model.sites[s]][i, t] for i, (s, t) in enumerate(zip(site.tolist(), position.tolist()))])
+    got_tokens, got_z, got_site = inv_decoder.activation_pairs(model, model.sites, test, n,
+                                                               torch.Generator().manual_seed(1))
+    assert torch.equal(got_tokens, tokens) and torch.equal(got_site, site) and torch.allclose(got_z, z, atol=1e-6)
+    shuffled = torch.randperm(n, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        for name, zz in (("eval_loss", z), ("shuffled_eval_loss", z[shuffled])):
+            logits = decoder(tokens[:, :-1], zz, site)
+            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, ADDITION.size), tokens[:, 1:].reshape(-1),
+                                                     ignore_index=ADDITION.pad)
+            assert float(loss) == pytest.approx(metrics[name], rel=1e-4), name
+        guesses = decoder(tokens[:, :-1], z, site).argmax(-1)[tokens[:, 1:] != ADDITION.pad]
+    tensors = {**decoder.state_dict(), inv_decoder.LOSS_CURVE: curve}
+    assert torch.equal(inv_decoder.decoder_predictions(tensors, inv_decoder.DECODER_CONFIG), guesses)
