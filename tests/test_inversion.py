@@ -481,6 +481,20 @@ def test_draw_preimage_draws_one_row_per_sample_and_one_rule() -> None:
     plt.close(fig)
 
 
+def test_draw_preimage_as_chapter_4_shows_it() -> None:
+    """Rows, shading by a sample's difference, the ε rule and every character's colour, against a snapshot."""
+    import matplotlib.pyplot as plt
+
+    from helpers.inversion.viewer import draw_preimage
+    from tests.figure_snapshot import check_snapshot
+
+    tokens = addition_tokens(torch.tensor([615, 600, 111, 450]), torch.tensor([861, 800, 222, 549]))
+    shading = torch.linspace(0, 1, 4 * 14).reshape(4, 14)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    draw_preimage(ax, ADDITION, tokens, torch.tensor([0.0, 0.1, 0.1, 0.7]), shading=shading)
+    check_snapshot("inversion_draw_preimage", fig)
+
+
 # --------------------------------------------------------------------------------------------- the cached models
 # Each cache's recorded metrics are recomputed here from its weights, with the evaluation written out independently
 # of the helpers that computed them at training time (the same held-out data, drawn the same way).
