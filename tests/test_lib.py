@@ -323,3 +323,30 @@ def test_bad_inputs_raise_clearly(relu_net, relu_graph):
         lib.mlp_sections(torch.nn.Sequential(torch.nn.Tanh()))
     with pytest.raises(ValueError, match="same number of examples"):
         lib.interaction_graph([acts[0], acts[1][:10], acts[2], acts[3]], sections)
+
+
+def test_draw_graph_as_chapter_3_shows_it(relu_graph):
+    """Columns, nodes by importance, edges scaled per layer pair and cut below min_edge, against snapshots; the
+    strengths returned are the ones drawn."""
+    import matplotlib.pyplot as plt
+
+    from tests.figure_snapshot import check_snapshot
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    drawn = lib.draw_graph(ax, relu_graph, n_nodes=4, min_edge=0.2)
+    assert sorted(drawn) == ["layer0", "layer1", "layer2"]
+    for block in drawn.values():
+        assert max(block.shape) <= 4 and block.max() == pytest.approx(1.0)  # every layer pair has a darkest edge
+    segments = ax.collections[0].get_segments()
+    assert len(segments) == sum(int((b >= 0.2).sum()) for b in drawn.values())
+    check_snapshot("lib_draw_graph", fig)
+    fig, ax = plt.subplots(figsize=(3, 3))
+    drawn = lib.draw_graph(ax, relu_graph, n_nodes=3, min_edge=0.0, layers=[1], hide_constant=False)
+    assert list(drawn) == ["layer1"] and len(ax.collections[0].get_segments()) == drawn["layer1"].size == 9
+    check_snapshot("lib_draw_graph_one_layer_with_constants", fig)
+    with pytest.raises(ValueError) as refused:
+        lib.draw_graph(ax, relu_graph, layers=[3])
+    assert str(refused.value) == "layers must be edge-layer indices in [0, 3), got [3]"
+    with pytest.raises(ValueError) as refused:
+        lib.draw_graph(ax, relu_graph, layers=[])
+    assert str(refused.value) == "layers must be edge-layer indices in [0, 3), got []"
