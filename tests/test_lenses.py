@@ -463,3 +463,16 @@ def test_frequency_power_is_computed_in_float64_over_the_last_axis():
     values = torch.cos(2 * math.pi * 2 * torch.arange(7.0) / 7)  # float32 in
     power = bilinear_lens.frequency_power(values)
     assert power.dtype == torch.float64 and int(power.argmax()) == 1  # frequency 2
+
+
+def test_exercise_inputs_have_the_properties_the_exercises_need():
+    """5.1: symmetric interaction tensors (a bilinear layer's Q is symmetric) with a frequency in 1 … p // 2; 5.3:
+    an empty ε-ball, a ball of exactly one input, and a ball of several but not all (measured: 0, 1 and 15 of 50)."""
+    for q, w in lens_exercises._fourier_inputs():
+        assert q.ndim == 3 and q.shape[1] == q.shape[2] and torch.equal(q, q.transpose(1, 2))
+        assert 1 <= w <= q.shape[0] // 2 and q.dtype == torch.float64
+    sizes = []
+    for acts, query, eps in lens_exercises._preimage_inputs():
+        sizes.append(int((preimages.distances(acts, query[None])[0] <= eps).sum()))
+        assert query.dtype == acts.dtype == torch.float64
+    assert sizes[:2] == [0, 1] and 1 < sizes[2] < 50
