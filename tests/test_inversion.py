@@ -593,3 +593,23 @@ def test_decoder_held_out_losses_and_predictions_recomputed_from_the_cache() -> 
         guesses = decoder(tokens[:, :-1], z, site).argmax(-1)[tokens[:, 1:] != ADDITION.pad]
     tensors = {**decoder.state_dict(), inv_decoder.LOSS_CURVE: curve}
     assert torch.equal(inv_decoder.decoder_predictions(tensors, inv_decoder.DECODER_CONFIG), guesses)
+
+
+def test_addition_properties_of_all_810000_problems_against_integer_arithmetic() -> None:
+    """By enumeration, against the operands as integers: a tens carry exactly when the last two digits sum to 100 or
+    more (ones digits summing to exactly 10 carry), and the first answer digit of a sum at or past 1000 is 1."""
+    from helpers.inversion.analysis import addition_properties, all_addition_tokens
+
+    tokens = all_addition_tokens()
+    a, b = torch.meshgrid(torch.arange(100, 1000), torch.arange(100, 1000), indexing="ij")
+    a, b = a.reshape(-1), b.reshape(-1)
+    p = addition_properties(tokens)
+    total = a + b
+    assert bool(p["well_formed"].all())
+    assert torch.equal(p["F1"], a // 100) and torch.equal(p["S1"], b // 100)
+    assert torch.equal(p["F1S1"], torch.minimum(a // 100, b // 100) * 10 + torch.maximum(a // 100, b // 100))
+    assert torch.equal(p["C2"], (a % 100 + b % 100 >= 100).long())
+    first = torch.where(total >= 1000, torch.ones_like(total), total // 100)
+    assert torch.equal(p["A1"], first)
+    edge = (a == 105) & (b == 195)  # 5 + 5 = 10 and 0 + 9 + 1 = 10: both carries, at their thresholds
+    assert int(p["C2"][edge]) == 1 and int(p["A1"][(a == 500) & (b == 500)]) == 1  # 1000 exactly
