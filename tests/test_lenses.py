@@ -294,8 +294,61 @@ def test_output_jacobian_in_chunks_equals_autograd(tiny):
 
 
 def test_symmetry_tangents_refuse_the_relu_model():
-    with pytest.raises(ValueError, match="bilinear"):
+    with pytest.raises(ValueError) as refused:
         network.symmetry_tangents(ModAddTransformer(7, 8, 2, 6))
+    assert str(refused.value) == ("the symmetries are those of the bilinear model (the ReLU MLP has other "
+                                  "symmetries)")
+
+
+def test_a_family_of_no_directions_is_an_empty_matrix():
+    """Heads as wide as their number (e = h = 2): no 'values against =' direction, an empty (0, P) matrix."""
+    torch.manual_seed(4)
+    model = ModAddTransformer(7, 4, 2, 3, mlp="bilinear").double().requires_grad_(False)
+    tangents = network.symmetry_tangents(model)
+    size = sum(p.numel() for p in model.parameters())
+    assert {k: tuple(t.shape) for k, t in tangents.items()} == {
+        k: (n, size) for k, n in network.symmetry_family_sizes(4, 2, 3).items()}
+    assert tangents["values against ="].shape == (0, size) and tangents["values against ="].dtype == torch.float64
+
+
+def test_jacobian_nullity_of_two_singular_values_and_its_refusals():
+    assert network.jacobian_nullity(torch.tensor([1.0, 1e-12]), 5) == (4, 1.0, pytest.approx(1e-12))
+    for values, size in (([1.0], 5), ([0.0, 0.0], 5), ([1.0, 0.5, 0.1], 2)):
+        with pytest.raises(ValueError) as refused:
+            network.jacobian_nullity(torch.tensor(values), size)
+        assert str(refused.value) == ("need at least two singular values, the largest positive, and no more than "
+                                      "the columns")
+
+
+def test_key_frequencies_default_to_95_percent_of_the_power(tiny):
+    model, _ = tiny
+    assert bilinear_lens.key_frequencies(model) == bilinear_lens.key_frequencies(model, 0.95)
+
+
+def test_chapter_5_loaders_ask_the_cache_for_their_own_recipe(monkeypatch):
+    """Each loader names its cache, config, training function, tolerances and chaotic rule (which matter when it
+    trains), and hands back a read-only model in eval mode."""
+    from helpers import checkpoints
+    from helpers.lenses import model as lens_model
+
+    asked = []
+    real = checkpoints.load_or_train
+
+    def spy(name, config, train_fn, *, tolerances, chaotic=None, root=None):
+        asked.append((name, config, train_fn, tolerances, chaotic))
+        return real(name, config, train_fn, tolerances=tolerances, chaotic=chaotic, root=root)
+
+    monkeypatch.setattr(checkpoints, "load_or_train", spy)
+    monkeypatch.setattr(lens_decoder, "load_or_train", spy)
+    twin, tokens, labels = lens_model.load_twin_model()
+    assert asked.pop() == ("lens_twin_bilinear", lens_model.TWIN_CONFIG, modadd.train_modadd,
+                           lens_model.TWIN_TOLERANCES, lens_model.TWIN_CHAOTIC)
+    assert not twin.training and not any(p.requires_grad for p in twin.parameters()) and twin.W_E.dtype == torch.float64
+    assert tokens.shape == (29 * 29, 3) and torch.equal(labels, (tokens[:, 0] + tokens[:, 1]) % 29)
+    decoder, _ = lens_decoder.load_lens_decoder()
+    assert asked.pop() == ("lens_decoder", lens_decoder.LENS_DECODER_CONFIG, lens_decoder.train_lens_decoder,
+                           lens_decoder.LENS_DECODER_TOLERANCES, lens_decoder.LENS_DECODER_CHAOTIC)
+    assert not any(p.requires_grad for p in decoder.parameters())
 
 
 def test_decoder_sequences_put_the_equals_token_first():

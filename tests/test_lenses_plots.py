@@ -20,9 +20,11 @@ def test_bar_reading():
 
 
 def test_distance_map():
-    fig, ax = plt.subplots(figsize=(4, 4))
+    fig, (ax, other) = plt.subplots(1, 2, figsize=(8, 4))
+    plt.sca(other)  # the colour bar belongs to the map's axes, not to whichever is current
     distance = np.abs(RNG.normal(size=(7, 7)))
     distance[2, 3] = 0.05  # one input inside both balls
+    distance[0, 0] = 0.5  # exactly at the larger ε: inside its ball
     plots.distance_map(ax, distance, [0.1, 0.5], title="distances to (2, 3)", query=(2, 3))
     check_snapshot("lenses_distance_map", fig)
 
@@ -41,7 +43,7 @@ def test_singular_values():
 
 def test_llc_traces():
     fig, ax = plt.subplots(figsize=(4, 3))
-    plots.llc_traces(ax, {"short": np.arange(60.0), "long": np.linspace(0, 2, 110) ** 2}, burnin=30)
+    plots.llc_traces(ax, {"short": np.arange(75.0), "long": np.linspace(0, 2, 110) ** 2}, burnin=30)
     check_snapshot("lenses_llc_traces", fig)
 
 
