@@ -92,7 +92,8 @@ def mutmut_config(wing: Wing) -> str:
         'source_paths = ["src/helpers"]',
         f"only_mutate = {toml_list(wing.source)}",
         f"pytest_add_cli_args_test_selection = {toml_list(wing.tests)}",
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]',
+        # fastest tests first (tools/mutmut_order.py), so that a mutant dies by its quickest failing test
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "tools.mutmut_order", "-x", "-q"]',
         'process_isolation = "forkserver"',  # torch is not fork-safe after it has run
         # a mutant's tests run in a fresh collection (imports, torch), which the suite's timings leave out: add 30 s
         "timeout_constant = 30.0",
