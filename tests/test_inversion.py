@@ -613,3 +613,25 @@ def test_addition_properties_of_all_810000_problems_against_integer_arithmetic()
     assert torch.equal(p["A1"], first)
     edge = (a == 105) & (b == 195)  # 5 + 5 = 10 and 0 + 9 + 1 = 10: both carries, at their thresholds
     assert int(p["C2"][edge]) == 1 and int(p["A1"][(a == 500) & (b == 500)]) == 1  # 1000 exactly
+
+
+def test_cumulative_patching_at_every_step_equals_one_patched_run() -> None:
+    """Every intermediate value, not only the two ends: the k-th is one run with the first k components patched,
+    two of them at one site (positions 1 and 5 of attn0.0), built here by hand."""
+    from helpers.inversion.patching import cumulative_patching, logit_difference
+
+    model = _model()
+    original = addition_tokens(torch.tensor([123]), torch.tensor([456]))[0]
+    contrast = addition_tokens(torch.tensor([923]), torch.tensor([486]))[0]
+    components = [("attn0.0", 1), ("attn0.1", 6), ("attn0.0", 5), ("mlp0", 7)]
+    lds = cumulative_patching(model, original, contrast, components, 8, 5, 4)
+    _, cache = model(contrast[None], cache=["attn0.0", "attn0.1", "mlp0"])
+    masks = {site: torch.zeros(14, dtype=torch.bool) for site in ("attn0.0", "attn0.1", "mlp0")}
+    expected = [logit_difference(model(original[None])[0], 8, 5, 4)]
+    for site, at in components:
+        masks[site][at] = True
+        used = {s: m.clone() for s, m in masks.items() if m.any()}
+        logits, _ = model(original[None], patch={s: cache[s] for s in used}, patch_at=used)
+        expected.append(logit_difference(logits, 8, 5, 4))
+    assert len(lds) == 5 and lds == pytest.approx(expected, rel=1e-6, abs=1e-6)
+    assert len(set(round(v, 6) for v in lds)) == 5  # every step moves it: the test would see a skipped one
