@@ -10,7 +10,10 @@ import pytest
 from helpers.lenses import plots
 from tests.figure_snapshot import check_snapshot
 
-RNG = np.random.default_rng(5)
+
+def rng(seed: int) -> np.random.Generator:
+    """Each test draws from its own generator: a test's data never depends on which tests ran before it."""
+    return np.random.default_rng(seed)
 
 
 def test_bar_reading():
@@ -22,7 +25,7 @@ def test_bar_reading():
 def test_distance_map():
     fig, (ax, other) = plt.subplots(1, 2, figsize=(8, 4))
     plt.sca(other)  # the colour bar belongs to the map's axes, not to whichever is current
-    distance = np.abs(RNG.normal(size=(7, 7)))
+    distance = np.abs(rng(5).normal(size=(7, 7)))
     distance[2, 3] = 0.05  # one input inside both balls
     distance[0, 0] = 0.5  # exactly at the larger ε: inside its ball
     plots.distance_map(ax, distance, [0.1, 0.5], title="distances to (2, 3)", query=(2, 3))
@@ -31,7 +34,7 @@ def test_distance_map():
 
 def test_attention_spread():
     fig, axes = plt.subplots(1, 2, figsize=(8, 3))
-    plots.attention_spread(axes, RNG.uniform(size=(50, 3)), {"model": 1.0, "head 0 mean": 0.5, "head 1 mean": 0.25})
+    plots.attention_spread(axes, rng(6).uniform(size=(50, 3)), {"model": 1.0, "head 0 mean": 0.5, "head 1 mean": 0.25})
     check_snapshot("lenses_attention_spread", fig)
 
 
