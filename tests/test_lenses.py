@@ -226,6 +226,13 @@ def test_symmetry_family_sizes_by_hand():
     assert network.symmetry_count(13, 8, 2, 6) == 312
     assert network.symmetry_family_sizes(16, 4, 32)["values against ="] == 0  # heads of 4 with 4 heads: none
     assert network.symmetry_count(113, 64, 4, 256) == 17_904  # the lens model
+    # one head of 8: every family but 'values against =' as above, and 1·(8 − 1) of those
+    assert network.symmetry_family_sizes(8, 1, 6) == {
+        "residual basis": 64, "embedding basis": 64, "query-key": 120, "value-output": 64, "bilinear rescaling": 12,
+        "shifts": 24, "values against =": 7}
+    with pytest.raises(ValueError) as refused:
+        network.symmetry_family_sizes(8, 0, 6)
+    assert str(refused.value) == "d_model (8) must be a positive multiple of n_heads (0)"
     with pytest.raises(ValueError, match="multiple"):
         network.symmetry_family_sizes(10, 3, 4)
 
@@ -313,6 +320,7 @@ def test_a_family_of_no_directions_is_an_empty_matrix():
 
 def test_jacobian_nullity_of_two_singular_values_and_its_refusals():
     assert network.jacobian_nullity(torch.tensor([1.0, 1e-12]), 5) == (4, 1.0, pytest.approx(1e-12))
+    assert network.jacobian_nullity(torch.tensor([1.0, 0.0]), 3) == (2, 1.0, pytest.approx(1e-18))  # floor 1e-18
     for values, size in (([1.0], 5), ([0.0, 0.0], 5), ([1.0, 0.5, 0.1], 2)):
         with pytest.raises(ValueError) as refused:
             network.jacobian_nullity(torch.tensor(values), size)
