@@ -635,3 +635,56 @@ def test_cumulative_patching_at_every_step_equals_one_patched_run() -> None:
         expected.append(logit_difference(logits, 8, 5, 4))
     assert len(lds) == 5 and lds == pytest.approx(expected, rel=1e-6, abs=1e-6)
     assert len(set(round(v, 6) for v in lds)) == 5  # every step moves it: the test would see a skipped one
+
+
+def _parts(text: str) -> tuple[str, str, int]:
+    """'B<letters>|<target>:<count>E' as (letters, target, count)."""
+    body, rest = text[1:].split("|")
+    target, count = rest.rstrip("E").split(":")
+    return body, target, int(count)
+
+
+def test_counting_variants_differ_from_the_original_in_their_one_property_only() -> None:
+    from collections import Counter
+
+    from helpers.inversion.constructed import counting_variants
+
+    variants = counting_variants(200, gen(11))
+    seen_counts = set()
+    for original, more, shuffled, renamed in zip(*(getattr(variants, f) for f in variants._fields)):
+        body, target, count = _parts(decode(COUNTING, original))
+        assert count == body.count(target) and 1 <= count <= 8 and len(set(body)) == 3
+        others = sorted(Counter(body)[c] for c in set(body) - {target})
+        assert 1 <= others[0] and others[1] <= 9 and (others[0] >= 2 or others[1] >= 2)
+        seen_counts.add(count)
+        m_body, m_target, m_count = _parts(decode(COUNTING, more))
+        assert (m_target, m_count, len(m_body)) == (target, count + 1, len(body))
+        changed = [i for i, (x, y) in enumerate(zip(body, m_body)) if x != y]  # one letter, another into the target
+        assert len(changed) == 1 and body[changed[0]] != target and m_body[changed[0]] == target
+        s_body, s_target, s_count = _parts(decode(COUNTING, shuffled))
+        assert (s_target, s_count, Counter(s_body)) == (target, count, Counter(body))
+        r_body, r_target, r_count = _parts(decode(COUNTING, renamed))
+        assert r_target not in body and r_count == count and r_body == body.replace(target, r_target)
+    assert seen_counts == set(range(1, 9))
+    with pytest.raises(ValueError) as refused:
+        counting_variants(0, gen(0))
+    assert str(refused.value) == "n must be a positive int, got 0"
+
+
+def test_pair_distances_of_a_pair_written_out() -> None:
+    from helpers.inversion.constructed import counting_variants, pair_distances
+
+    torch.manual_seed(5)
+    model = ProbedTransformer(COUNTING.size, COUNTING.length, 16, 2, 2, 32).eval()
+    v = counting_variants(4, gen(3))
+    colon = COUNTING.vocab.index(":")
+    d = pair_distances(model, v.original, v.shuffled, "resid_post0", -1)
+    for i in range(4):
+        at = int((v.original[i] == colon).nonzero()[0, 0])
+        za = model(v.original[i:i + 1], cache=["resid_post0"])[1]["resid_post0"][0, at - 1]
+        zb = model(v.shuffled[i:i + 1], cache=["resid_post0"])[1]["resid_post0"][0, at - 1]
+        assert float(d[i]) == pytest.approx(float((za - zb).norm() / za.norm()), rel=1e-5)
+    assert torch.equal(pair_distances(model, v.original, v.original, "mlp1", 0), torch.zeros(4))
+    with pytest.raises(ValueError) as refused:
+        pair_distances(model, v.original, v.more[[1, 0, 2, 3]], "mlp1", 0)
+    assert str(refused.value) == "a and b must be batches of problems with one ':' each, at the same positions"
