@@ -538,6 +538,20 @@ def test_manifest_text_is_sorted_two_space_json_in_nested_new_folders(tmp_path):
     assert text.index('"alpha"') < text.index('"zeta"') and text.startswith('{\n  "alpha": {\n    "config"')
 
 
+def slow_train(config):
+    """Takes about 60 ms, so that its training time has a first decimal and a second."""
+    import time
+
+    time.sleep(0.06)
+    return tiny_train(config)
+
+
+def test_training_time_is_kept_to_a_tenth_of_a_second(tmp_path):
+    load_or_train("slow", CONFIG, slow_train, tolerances=TOLERANCES, root=tmp_path)
+    seconds = read_manifest(tmp_path)["slow"]["train_seconds"]
+    assert seconds >= 0.1 and seconds == round(seconds, 1)  # 0.06 s and a little, to one decimal (not 0.06)
+
+
 def test_manifest_entry_has_exactly_its_fields_and_the_training_time(tmp_path, monkeypatch):
     import time
 
@@ -616,6 +630,12 @@ def test_refusals_of_load_and_config_name_the_cache_in_whole_sentences(tmp_path,
         "`make retrain NAME=tiny`.")
 
 
+def test_a_name_of_underscores_only_is_refused(tmp_path):
+    with pytest.raises(ValueError) as refused:
+        load_or_train("_", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path)
+    assert str(refused.value) == "checkpoint name must be letters, digits and underscores, got '_'"
+
+
 @pytest.mark.parametrize("name", ["a_b", "_9", "x1_"])
 def test_underscores_are_allowed_in_names(tmp_path, name):
     assert load_or_train(name, CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path).name == name
@@ -647,6 +667,15 @@ def test_a_prediction_of_one_label_is_judged_and_of_none_refused(tmp_path):
                          chaotic=checkpoints.Chaotic(empty_predict, 0.5))
     assert _refusal(ValueError, lambda: judge_retraining("none", none.tensors, none.metrics, root=tmp_path)) == (
         f"{__name__}:empty_predict returned labels of shapes torch.Size([0]), torch.Size([0])")
+
+
+def test_retraining_a_cache_whose_recipe_now_fails_names_the_cache(tmp_path, trained):
+    manifest = read_manifest(tmp_path)
+    manifest["tiny"]["train_fn"] = f"{__name__}:nan_train"
+    checkpoints._write_manifest(manifest, tmp_path)
+    with pytest.raises(ValueError) as refused:
+        retrain_tensors("tiny", root=tmp_path)
+    assert str(refused.value) == "train_fn for 'tiny' returned non-finite values in 'w'"
 
 
 def test_a_model_not_marked_chaotic_has_no_agreement_and_keeps_its_training_time(tmp_path, trained):
@@ -711,6 +740,10 @@ def test_stale_caches_and_their_command_line(tmp_path, monkeypatch, capsys):
     root = tmp_path / "checkpoints"
     load_or_train("fresh", CONFIG, tiny_train, tolerances=TOLERANCES, root=root)
     assert checkpoints.stale_caches(root) == {}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "manifest.json").write_text(json.dumps({"lost": {"file": "lost.safetensors"}}))
+    assert list(checkpoints.stale_caches(elsewhere)) == ["lost"]  # the folder given, not the book's
     assert checkpoints._main(["stale"]) == 0
     assert capsys.readouterr().out == "every recipe of 1 caches matches the code\n"
     (tmp_path / "pkg" / "helpers").mkdir(parents=True)
@@ -742,7 +775,7 @@ def test_command_line_help_names_every_command(capsys, monkeypatch):
         checkpoints._main(["--help"])
     out = capsys.readouterr().out
     assert stopped.value.code == 0 and out.startswith("usage: python -m helpers.checkpoints [-h]")
-    assert checkpoints.__doc__.split("\n")[0] in out
+    assert out.split("\n\n")[1] == checkpoints.__doc__.split("\n")[0]  # the docstring's first line, alone
     for line in ["list                list cached checkpoints",
                  "verify              check every cached file against its sha256",
                  "stale               list the caches whose training code or data changed since they were trained",
@@ -751,7 +784,7 @@ def test_command_line_help_names_every_command(capsys, monkeypatch):
     with pytest.raises(SystemExit) as stopped:
         checkpoints._main(["retrain", "--help"])
     out = capsys.readouterr().out
-    assert stopped.value.code == 0 and "checkpoints to retrain (default: all)" in out
+    assert stopped.value.code == 0 and re.search(r"\n  names +checkpoints to retrain \(default: all\)\n", out)
     assert out.startswith("usage: python -m helpers.checkpoints retrain [-h] [names ...]")
     with pytest.raises(SystemExit) as stopped:
         checkpoints._main([])
