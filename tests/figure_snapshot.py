@@ -142,3 +142,20 @@ def check_snapshot(name: str, fig: plt.Figure) -> None:
     if difference:
         raise AssertionError(f"figure {name!r} differs from its snapshot at {difference}. If the change is meant, "
                              f"look at the figure and rewrite the snapshot ({WRITE_VARIABLE}=write)")
+
+
+def check_text_snapshot(name: str, text: str) -> None:
+    """Compare a drawn text (HTML an explorer or viewer shows) with ``tests/snapshots/<name>``, or write it."""
+    path = SNAPSHOTS / name
+    if os.environ.get(WRITE_VARIABLE, "").strip().lower() == "write":
+        SNAPSHOTS.mkdir(exist_ok=True)
+        path.write_text(text)
+        return
+    if not path.exists():
+        raise AssertionError(f"no snapshot {path.name}: look at the output, then write it with {WRITE_VARIABLE}=write")
+    stored = path.read_text()
+    if text != stored:
+        line = next(i for i, (a, b) in enumerate(zip(text.splitlines() + [""], stored.splitlines() + [""])) if a != b)
+        raise AssertionError(f"{name!r} differs from its snapshot at line {line + 1}: {text.splitlines()[line:line + 1]}"
+                             f" against {stored.splitlines()[line:line + 1]}. If the change is meant, look at it and "
+                             f"rewrite the snapshot ({WRITE_VARIABLE}=write)")

@@ -688,3 +688,27 @@ def test_pair_distances_of_a_pair_written_out() -> None:
     with pytest.raises(ValueError) as refused:
         pair_distances(model, v.original, v.more[[1, 0, 2, 3]], "mlp1", 0)
     assert str(refused.value) == "a and b must be batches of problems with one ':' each, at the same positions"
+
+
+def test_preimage_html_as_the_viewer_shows_it() -> None:
+    """Rows sorted by distance (ties in the given order), a distance exactly at ε inside, one rule, bars clipped at
+    4ε, shades capped at ±1 in blue and red, characters after E and padding left out, the title escaped; at most
+    ``rows`` rows (snapshot: tests/snapshots/inversion_preimage.html)."""
+    from helpers.inversion.viewer import preimage_html
+    from tests.figure_snapshot import check_text_snapshot
+
+    tokens = addition_tokens(torch.tensor([615, 600, 111, 450, 999]), torch.tensor([861, 800, 222, 549, 999]))
+    tokens[2, 13] = 7  # garbage after E: not shown
+    distance = torch.tensor([0.3, 0.1, 0.0, 0.1, 2.0])
+    shading = torch.linspace(-1.5, 1.5, 5 * 14).reshape(5, 14)
+    text = preimage_html(ADDITION, tokens, distance, shading=shading, rows=4, title="a < b & c")
+    assert text.count("<hr") == 1 and "a &lt; b &amp; c" in text and text.count('<div style="white-space') == 4
+    check_text_snapshot("inversion_preimage.html", text)
+    plain = preimage_html(ADDITION, tokens[:1], distance[:1])
+    assert "transparent" in plain and "<hr" in plain and "<b>" not in plain
+    with pytest.raises(ValueError) as refused:
+        preimage_html(ADDITION, tokens, distance, shading=shading[:, :3])
+    assert str(refused.value) == "shading must have the tokens' shape (5, 14), got (5, 3)"
+    with pytest.raises(ValueError) as refused:
+        preimage_html(ADDITION, tokens, distance[:2])
+    assert str(refused.value) == "need a non-empty batch of tokens (n, T) and distances (n,), got (5, 14) and (2,)"

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from .decoder import Decoder
-from .distance import EPSILON
+from .distance import EPSILON, in_ball
 from .tasks import Task
 
 __all__ = ["draw_preimage", "preimage_html", "token_shading"]
@@ -63,13 +63,14 @@ def preimage_html(task: Task, tokens: torch.Tensor, distance: torch.Tensor, *, s
         raise ValueError(f"shading must have the tokens' shape {tuple(tokens.shape)}, got {tuple(shading.shape)}")
     order = torch.argsort(distance, stable=True)[:rows]
     scale = max(float(distance[order].clamp(max=4 * epsilon).max()), 2 * epsilon)
+    inside = in_ball(distance, epsilon)  # compared in the distances' dtype, as every ε-ball of the chapter is
     out = [f'<div class="inversion-view" style="font-family: monospace; font-size: 13px">']
     if title:
         out.append(f"<div><b>{html.escape(title)}</b></div>")
     ruled = False
     for i in order.tolist():
         d = float(distance[i])
-        if d > epsilon and not ruled:
+        if not inside[i] and not ruled:
             out.append(f'<hr style="border-top: 2px solid crimson; margin: 2px 0" title="ε = {epsilon:g}">')
             ruled = True
         width = min(d, scale) / scale * 80
@@ -79,7 +80,7 @@ def preimage_html(task: Task, tokens: torch.Tensor, distance: torch.Tensor, *, s
             chars.append(f'<span style="background: {shade}">{html.escape(task.vocab[token])}</span>')
         out.append('<div style="white-space: nowrap">'
                    f'<span style="display: inline-block; width: 90px"><span style="display: inline-block; '
-                   f'height: 9px; width: {width:.0f}px; background: {"#3a7" if d <= epsilon else "#bbb"}"></span></span>'
+                   f'height: 9px; width: {width:.0f}px; background: {"#3a7" if inside[i] else "#bbb"}"></span></span>'
                    f'<span style="display: inline-block; width: 50px">{d:.3f}</span>{"".join(chars)}</div>')
     out.append("</div>")
     return "\n".join(out)
@@ -96,8 +97,9 @@ def draw_preimage(ax: plt.Axes, task: Task, tokens: torch.Tensor, distance: torc
     n, width = tokens.shape[0], tokens.shape[1]
     scale = 4 * epsilon  # bars are drawn on [0, 4ε], longer ones clipped
     rows = torch.arange(n - 1, -1, -1)  # the first sample on top
+    inside = in_ball(distance, epsilon)  # compared in the distances' dtype, as every ε-ball of the chapter is
     ax.barh(rows, distance.clamp(max=scale) / scale * 3.0, left=-3.6, height=0.6,
-            color=["#3a7" if float(d) <= epsilon else "#bbb" for d in distance])
+            color=["#3a7" if bool(d) else "#bbb" for d in inside])
     cells = torch.zeros(n, width, 4)  # one coloured cell per character shown (RGBA; transparent elsewhere)
     for row in range(n):
         for t, token in _shown(task, tokens[row]):
@@ -107,7 +109,7 @@ def draw_preimage(ax: plt.Axes, task: Task, tokens: torch.Tensor, distance: torc
             ax.text(t, n - 1 - row, task.vocab[token], ha="center", va="center", family="monospace", fontsize=8)
     ax.imshow(cells.numpy(), extent=(-0.5, width - 0.5, -0.5, n - 0.5), aspect="auto", interpolation="nearest",
               zorder=0)
-    outside = (distance > epsilon).nonzero()[:, 0]
+    outside = (~inside).nonzero()[:, 0]
     if outside.numel() and outside[0] > 0:
         ax.axhline(n - 1 - int(outside[0]) + 0.5, color="crimson", lw=1.5)
     ax.set_xlim(-3.8, width)
