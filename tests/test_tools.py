@@ -180,3 +180,20 @@ def x_f__mutmut_3(a, b):
                 for n in (1, 2, 3)}
     assert verdicts == {1: mutants.EINSUM_CASE, 2: None, 3: None}
     assert mutants.changed_lines(source, "helpers.m.x_g__mutmut_1") is None
+
+
+def test_mutmut_order_runs_the_fastest_tests_first(tmp_path, monkeypatch):
+    """With mutmut's recorded durations in the folder it runs in, tests run fastest first (unknown ones first of
+    all); without them (mutmut's first run), in pytest's order."""
+    import json
+    from types import SimpleNamespace
+
+    from tools import mutmut_order
+
+    items = [SimpleNamespace(nodeid=n) for n in ("t::slow", "t::new", "t::fast")]
+    monkeypatch.chdir(tmp_path)
+    mutmut_order.pytest_collection_modifyitems(None, None, items)
+    assert [i.nodeid for i in items] == ["t::slow", "t::new", "t::fast"]
+    (tmp_path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": {"t::slow": 9.0, "t::fast": 0.1}}))
+    mutmut_order.pytest_collection_modifyitems(None, None, items)
+    assert [i.nodeid for i in items] == ["t::new", "t::fast", "t::slow"]
