@@ -283,3 +283,104 @@ def test_readers_reject_bad_inputs(q_tok):
         s.eigen_loadings(eigendecompose(q_tok), k=0)
     with pytest.raises(TypeError, match="SentimentCorpus"):
         s.linear_baseline("corpus")
+
+
+# --------------------------------------------------------------------------------------------- readers, by brute force
+# On a random symmetric Q_tok (no structure for two formulas to agree on), each reader against sums written out over
+# words, one pair at a time.
+
+
+def _random_q(seed: int = 7) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(len(s.VOCAB), len(s.VOCAB), generator=g, dtype=torch.float64)
+    return (q + q.T) / 2
+
+
+def _bag(*words: str) -> torch.Tensor:
+    x = torch.zeros(len(s.VOCAB), dtype=torch.float64)
+    for w in words:
+        x[s.VOCAB.index(w)] += 1
+    return x
+
+
+def test_and_gate_table_by_brute_force():
+    q = _random_q()
+    idx = {c: [i for i, w in enumerate(s.VOCAB) if s.WORD_CLASS[w] == c] for c in s.CLASSES}
+
+    def mean_cross(a, b):
+        return sum(2 * float(q[i, j]) for i in idx[a] for j in idx[b]) / (len(idx[a]) * len(idx[b]))
+
+    def mean_self(c):
+        return sum(float(q[i, i]) for i in idx[c]) / len(idx[c])
+
+    neutral = [abs(float(q[i, j])) * (1 if i == j else 2) for i in idx["neutral"] for j in range(len(s.VOCAB))]
+    table = s.and_gate(q)
+    assert table.negator_positive == pytest.approx(mean_cross("negator", "positive"), rel=1e-12)
+    assert table.negator_negative == pytest.approx(mean_cross("negator", "negative"), rel=1e-12)
+    assert table.positive_negative == pytest.approx(mean_cross("positive", "negative"), rel=1e-12)
+    assert table.positive_self == pytest.approx(mean_self("positive"), rel=1e-12)
+    assert table.negative_self == pytest.approx(mean_self("negative"), rel=1e-12)
+    assert table.negator_self == pytest.approx(mean_self("negator"), rel=1e-12)
+    assert table.neutral_mean_abs == pytest.approx(sum(neutral) / len(neutral), rel=1e-12)
+    assert table.neutral_max_abs == pytest.approx(max(neutral), rel=1e-12)
+
+
+def test_bare_phrase_scores_are_the_quadratic_form_of_each_phrase():
+    q = _random_q()
+    scores = s.pair_scores(q)
+    assert scores.shape == (1 + len(s.NEGATORS), len(s.ADJECTIVES))
+    for j, adjective in enumerate(s.ADJECTIVES):
+        x = _bag(adjective)
+        assert float(scores[0, j]) == pytest.approx(float(x @ q @ x), rel=1e-12)
+        for k, negator in enumerate(s.NEGATORS):
+            x = _bag(negator, adjective)
+            assert float(scores[1 + k, j]) == pytest.approx(float(x @ q @ x), rel=1e-12)
+    x = torch.stack([_bag("not", "good", "the", "movie"), _bag("good", "good")])
+    assert s.predict_from_weights(q, x).tolist() == pytest.approx([float(v @ q @ v) for v in x], rel=1e-12)
+
+
+def test_eigen_loadings_by_class_written_out():
+    q = _random_q(3)
+    eigen = eigendecompose(q)
+    loadings = s.eigen_loadings(eigen, k=2, n_top=3)
+    assert len(loadings) == 2
+    for i, reading in enumerate(loadings):
+        vec = eigen.vectors[:, i] / eigen.vectors[:, i].norm()
+        assert reading.value == float(eigen.values[i])
+        for c in s.CLASSES:
+            members = [j for j, w in enumerate(s.VOCAB) if s.WORD_CLASS[w] == c]
+            assert reading.mass[c] == pytest.approx(sum(float(vec[j]) ** 2 for j in members), rel=1e-12)
+            assert reading.mean[c] == pytest.approx(sum(float(vec[j]) for j in members) / len(members), rel=1e-12)
+        assert sum(reading.mass.values()) == pytest.approx(1.0)
+        largest = sorted(range(len(s.VOCAB)), key=lambda j: -abs(float(vec[j])))[:3]
+        assert reading.top == tuple((s.VOCAB[j], float(vec[j])) for j in largest)
+    for k, n_top, name, top, got in ((0, 3, "k", len(s.VOCAB), 0), (2, len(s.VOCAB) + 1, "n_top", len(s.VOCAB),
+                                                                     len(s.VOCAB) + 1), (True, 3, "k", len(s.VOCAB), True)):
+        with pytest.raises(ValueError) as refused:
+            s.eigen_loadings(eigen, k=k, n_top=n_top)
+        assert str(refused.value) == f"{name} must be an int between 1 and {top}, got {got!r}"
+    assert len(s.eigen_loadings(eigen, k=len(s.VOCAB), n_top=len(s.VOCAB))) == len(s.VOCAB)  # both at their top
+
+
+def test_held_out_report_against_its_definitions(corpus):
+    torch.manual_seed(0)
+    model = s.sentiment_model()  # untrained: its signs disagree with the truth on some phrases
+    report = s.held_out_report(model, corpus.held_out)
+    x, y = corpus.held_out.x, corpus.held_out.y
+    with torch.no_grad():
+        logits = model(x)
+    actual = logits[:, s.POSITIVE_CLASS] - logits[:, s.NEGATIVE_CLASS]
+    q = s.token_interaction_matrix(model)
+    predicted = torch.stack([v @ q @ v for v in x])
+    assert torch.allclose(report.from_weights, predicted, atol=1e-6) and torch.equal(report.model, actual)
+    signs = report.from_weights > 0  # the signs of the values just checked (a value near 0 may round either way)
+    right = signs == (y == s.POSITIVE_CLASS)
+    assert report.accuracy == pytest.approx(float(right.double().mean()))
+    assert report.agreement == pytest.approx(float((signs == (actual > 0)).double().mean()))
+    assert report.max_deviation == pytest.approx(float((report.from_weights - actual).abs().max()), abs=1e-12)
+    assert 0 < report.accuracy < 1  # the check can tell a wrong count from a right one
+    combos = list(dict.fromkeys(corpus.held_out.combos))
+    assert list(report.per_combo) == combos
+    for combo in combos:
+        rows = [i for i, c in enumerate(corpus.held_out.combos) if c == combo]
+        assert report.per_combo[combo] == pytest.approx(sum(bool(right[i]) for i in rows) / len(rows))
