@@ -521,6 +521,8 @@ def test_model_a_exact_match_recomputed_from_the_cache() -> None:
         for position in range(9, ADDITION.length):  # greedy, one token at a time
             tokens[:, position] = model(tokens[:, :position])[0][:, -1].argmax(-1)
     assert torch.equal(probed.greedy_answers(model, some, chunk=700), tokens)  # in chunks too
+    config = {**probed.ADDITION_CONFIG, "eval_problems": 3000}  # the chaotic rule's answers, on these 3,000
+    assert torch.equal(probed.addition_predictions(model.state_dict(), config), tokens[:, 9:].reshape(-1))
     tokens[:, 9][0] = (tokens[:, 9][0] + 1) % 10  # one wrong first digit
     right = ((tokens[:, 9:] == truth[:, 9:]) | (truth[:, 9:] == ADDITION.pad)).all(dim=1)
     wrong_model = _GuessWith(tokens)
@@ -554,6 +556,7 @@ def test_model_b_accuracies_recomputed_from_the_cache() -> None:
     with torch.no_grad():
         guess = model(tokens)[0][rows, at - 1].argmax(-1)  # the token predicted at ':'
     assert torch.equal(probed.counting_answers(model, tokens, at), guess)
+    assert torch.equal(probed.counting_predictions(model.state_dict(), config), guess)  # the chaotic rule's
     right = guess == tokens[rows, at]
     assert torch.equal(probed.counting_accuracy(model, tokens, at), right)
     counts = tokens[rows, at] - 25  # the count digit's token, as a number
@@ -712,3 +715,132 @@ def test_preimage_html_as_the_viewer_shows_it() -> None:
     with pytest.raises(ValueError) as refused:
         preimage_html(ADDITION, tokens, distance[:2])
     assert str(refused.value) == "need a non-empty batch of tokens (n, T) and distances (n,), got (5, 14) and (2,)"
+
+
+# --------------------------------------------------------------------------------------------- edges and conventions
+
+
+def test_reading_answer_at_its_threshold_and_on_ties() -> None:
+    from helpers.inversion.exercises import reading_answer
+
+    assert reading_answer({"F1S1": 0.5, "C2": 0.2, "A1": 0.1}) == 1  # a gain of exactly the threshold reads
+    assert reading_answer({"F1S1": 0.49, "C2": 0.2, "A1": 0.1}) == 4
+    assert reading_answer({"F1S1": 0.1, "C2": 0.7, "A1": 0.3}) == 2
+    assert reading_answer({"F1S1": 0.1, "C2": 0.2, "A1": 0.9}) == 3
+    assert reading_answer({"F1S1": 0.6, "C2": 0.6, "A1": 0.6}) == 1  # a tie goes to the first property
+    assert reading_answer({"F1S1": 0.3, "C2": 0.2, "A1": 0.1}, threshold=0.3) == 1
+
+
+def test_ball_keeping_of_a_ball_chosen_by_hand() -> None:
+    from helpers.inversion.analysis import _all_properties, ball_keeping, chance_keeping, share_keeping
+    from helpers.inversion.analysis import all_addition_tokens
+
+    everything = all_addition_tokens()
+    query = everything[0]
+    distance = torch.full((everything.shape[0],), 0.5)
+    members = torch.tensor([0, 1, 900, 5000, 809999])
+    distance[members] = torch.tensor([0.0, 0.05, 0.1, 0.1, 0.09])
+    size, kept = ball_keeping(query, distance)
+    assert size == 5 and kept == share_keeping(query, everything[members])
+    assert ball_keeping(query, distance, epsilon=0.06) == (2, share_keeping(query, everything[members[:2]]))
+    empty_size, empty = ball_keeping(query, distance, epsilon=0.01)
+    assert empty_size == 1 and empty == share_keeping(query, everything[:1])
+    none_size, none = ball_keeping(query, distance + 1)
+    assert none_size == 0 and list(none) == list(chance_keeping(query)) and all(math.isnan(v) for v in none.values())
+    assert len(_all_properties()["F1"]) == everything.shape[0]
+    with pytest.raises(ValueError) as refused:
+        ball_keeping(query, distance[:5])
+    assert str(refused.value) == "distance must hold one value per problem (810000,), got (5,)"
+
+
+def test_ball_sizes_count_in_the_distances_dtype_and_refuse_in_whole_sentences() -> None:
+    from helpers.inversion.distance import ball_sizes
+
+    d = torch.tensor([[0.1, 0.05, 0.3, math.inf]], dtype=torch.float32)  # float32 0.1 is a hair above 0.1
+    assert ball_sizes(d, [0.1, 0.3, 1.0]).tolist() == [[2], [3], [3]]  # as in_ball counts: 0.1 ≤ ε in float32
+    assert ball_sizes(d, [0.1]).tolist() == [[int(in_ball(d, 0.1).sum())]]
+    for bad, message in ((d[0], "distances must be a floating (q, n) tensor"),
+                         (d.long(), "distances must be a floating (q, n) tensor"),
+                         ([[0.1]], "distances must be a floating (q, n) tensor")):
+        with pytest.raises(ValueError) as refused:
+            ball_sizes(bad, [0.1])
+        assert str(refused.value) == message
+    with pytest.raises(ValueError) as refused:
+        ball_sizes(d, [[0.1]])
+    assert str(refused.value) == ("distances and epsilons must not hold NaN (inf is a distance beyond every ε), and "
+                                  "epsilons must be one-dimensional, got shape (1, 1)")
+
+
+def test_flip_one_letter_at_its_edges() -> None:
+    from helpers.inversion.patching import flip_one_letter
+
+    def problem(text: str) -> tuple[torch.Tensor, int]:
+        tokens = encode(COUNTING, text)
+        return tokens, text.index(":") + 1
+
+    tokens, at = problem("Baab|a:2E")
+    flipped = flip_one_letter(tokens, at, gen(0))
+    assert decode(COUNTING, flipped) == "Baaa|a:3E"  # the one other letter becomes the target
+    tokens, at = problem("Baaaaaaaaab|a:9E")  # count 9: one copy of the target becomes the other letter
+    assert decode(COUNTING, flip_one_letter(tokens, at, gen(0))).endswith(":8E")
+    tokens, at = problem("Baaaaaaaa|a:8E")  # no other letter: one copy cannot become another letter of the string
+    with pytest.raises(ValueError) as refused:
+        flip_one_letter(tokens, at, gen(0))
+    assert str(refused.value) == "cannot change the count by one without changing the string's letters"
+    tokens, at = problem("Bab|a:1E")
+    assert decode(COUNTING, flip_one_letter(tokens, at, gen(0))) == "Baa|a:2E"
+    smallest, at_5 = problem("Ba|a:1E")  # the count digit at position 5, the first it can hold: accepted, then
+    with pytest.raises(ValueError, match="^cannot change the count"):  # refused for its single letter
+        flip_one_letter(smallest, at_5, gen(0))
+    picks = {decode(COUNTING, flip_one_letter(*problem("Babcb|a:1E"), gen(seed))) for seed in range(20)}
+    assert picks == {"Baacb|a:2E", "Babab|a:2E", "Babca|a:2E"}  # any other letter may flip, drawn by the generator
+    assert flip_one_letter(*problem("Babcb|a:1E"), gen(3)).tolist() == flip_one_letter(*problem("Babcb|a:1E"),
+                                                                                       gen(3)).tolist()
+    for bad_at in (4, tokens.shape[0], at + 1):
+        with pytest.raises(ValueError) as refused:
+            flip_one_letter(tokens, bad_at, gen(0))
+        assert str(refused.value) == "need one counting problem (T,) and the position of its count digit (right after ':')"
+
+
+def test_display_subset_at_its_edges_and_reproducible_from_its_generator() -> None:
+    from helpers.inversion.sampler import Samples, display_subset
+
+    distance = torch.tensor([0.05, 0.3, 0.02, 0.2, 0.2, 0.08, 0.5, 0.2])
+    inside = distance <= 0.1
+    samples = Samples(torch.zeros(8, 3), distance, torch.zeros(8), inside, torch.ones(8))
+    torch.manual_seed(0)
+    first = display_subset(samples, rows=4, inside_share=0.5, generator=gen(5))
+    torch.manual_seed(1)  # the global generator must not matter
+    assert torch.equal(display_subset(samples, rows=4, inside_share=0.5, generator=gen(5)), first)
+    assert distance[first].tolist() == sorted(distance[first].tolist())
+    assert int(inside[first].sum()) == 2 and set(first[~inside[first]].tolist()) == {3, 4}  # ties: first in order
+    assert display_subset(samples, rows=1, inside_share=1.0, generator=gen(0)).numel() == 1
+    assert bool(inside[display_subset(samples, rows=1, inside_share=1.0, generator=gen(0))].all())
+    assert display_subset(samples, rows=3, inside_share=0.0, generator=gen(0)).tolist() == [3, 4, 7]
+    everything = display_subset(samples, rows=8, generator=gen(0))
+    assert sorted(everything.tolist()) == list(range(8))
+    assert everything[3:6].tolist() == [3, 4, 7]  # three equal distances keep their order
+    for rows, share in ((0, 0.5), (3, 1.5), (3, -0.1)):
+        with pytest.raises(ValueError) as refused:
+            display_subset(samples, rows=rows, inside_share=share, generator=gen(0))
+        assert str(refused.value) == f"need rows ≥ 1 and 0 ≤ inside_share ≤ 1, got {rows} and {share}"
+
+
+def test_in_ball_exercise_reference_against_brute_force_and_its_inputs() -> None:
+    """The reference answer of Exercise 4.1 against a loop over positions; its inputs hold an exact member, invalid
+    positions that the answer must skip, and radii of three sizes."""
+    from helpers.inversion.exercises import _in_ball, _in_ball_inputs
+
+    inputs = _in_ball_inputs()
+    for query, acts, valid, eps in inputs:
+        distance, inside = _in_ball(query, acts, valid, eps)
+        for i in range(acts.shape[0]):
+            gaps = [float((acts[i, t] - query).norm() / query.norm()) for t in range(acts.shape[1]) if valid[i, t]]
+            assert float(distance[i]) == pytest.approx(min(gaps), rel=1e-12, abs=1e-15)
+        assert torch.equal(inside, distance <= eps) and bool(inside[0])
+    assert [eps for *_, eps in inputs] == [0.1, 0.3, 1.5]
+    assert all(bool(valid[:, 0].all()) for _, _, valid, _ in inputs)
+    assert any(not bool(valid.all()) for _, _, valid, _ in inputs)  # some positions the answer must skip
+    query, acts, valid, eps = inputs[1]
+    unmasked = ((acts - query).norm(dim=-1) / query.norm()).amin(dim=1)
+    assert bool((_in_ball(query, acts, valid, eps)[0] > unmasked).any())  # the mask changes some distance
