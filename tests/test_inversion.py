@@ -844,3 +844,145 @@ def test_in_ball_exercise_reference_against_brute_force_and_its_inputs() -> None
     query, acts, valid, eps = inputs[1]
     unmasked = ((acts - query).norm(dim=-1) / query.norm()).amin(dim=1)
     assert bool((_in_ball(query, acts, valid, eps)[0] > unmasked).any())  # the mask changes some distance
+
+
+def _message(call) -> str:
+    with pytest.raises((TypeError, ValueError)) as refused:
+        call()
+    return str(refused.value)
+
+
+def test_distance_helpers_refuse_in_whole_sentences() -> None:
+    from helpers.inversion.distance import min_distance
+
+    q, acts = torch.ones(3), torch.ones(2, 4, 3)
+    assert _message(lambda: min_distance(torch.ones(1, 3), acts)) == "query must have 1 dimensions, got shape (1, 3)"
+    assert _message(lambda: min_distance(q, torch.ones(2, 3))) == "activations must have 3 dimensions, got shape (2, 3)"
+    assert _message(lambda: min_distance(q, torch.ones(0, 4, 3))) == "activations is empty (shape (0, 4, 3))"
+    assert _message(lambda: min_distance(q, torch.ones(2, 4, 5))) == "activations have width 5, the query 3"
+    assert _message(lambda: min_distance(torch.zeros(3), acts)) == (
+        "the query activation is zero: a distance relative to its norm is undefined")
+    assert _message(lambda: min_distance(q, acts, torch.ones(2, 3, dtype=torch.bool))) == (
+        "valid must have shape (2, 4), got (2, 3)")
+    assert min_distance(q, torch.ones(2, 1, 3))[0].tolist() == [0.0, 0.0]  # one position each is enough
+    for bad in (True, 0, -0.1, math.inf, "0.1"):
+        assert _message(lambda: in_ball(torch.zeros(2), bad)) == f"epsilon must be a positive finite number, got {bad!r}"
+
+
+def test_analysis_helpers_refuse_in_whole_sentences() -> None:
+    from helpers.inversion.analysis import addition_properties, prior_next_token_probs, share_keeping
+
+    for fn in (addition_properties, prior_next_token_probs):
+        assert _message(lambda: fn(torch.zeros(2, 13, dtype=torch.long))) == "tokens must be (n, 14), got (2, 13)"
+        assert _message(lambda: fn(torch.zeros(14, dtype=torch.long))) == "tokens must be (n, 14), got (14,)"
+    malformed = encode(ADDITION, "B015+861=876E")[None]
+    assert _message(lambda: share_keeping(malformed[0], malformed)) == "no well-formed sample to read"
+
+
+def _problem_of(text: str) -> int:
+    """The row of a prompt 'Babc+def=' among the 810,000 problems, or -1, read as a person would."""
+    if len(text) < 9 or text[0] != "B" or text[4] != "+" or text[8] != "=":
+        return -1
+    a, b = text[1:4], text[5:8]
+    if not (a.isdigit() and b.isdigit()) or a[0] == "0" or b[0] == "0":
+        return -1
+    return (int(a) - 100) * 900 + int(b) - 100
+
+
+def test_problem_index_of_malformed_and_well_formed_sequences() -> None:
+    from helpers.inversion.analysis import problem_index, problem_index_of_operands
+
+    texts = ["B100+100=200E", "B999+999=1998E", "B615+861=1476E", "B615+861=1477E", "B015+861=876E",
+             "B615+061=676E", "B615=861+1476E", "+615+861=1476E", "B615+861+1476E", "B6E5+861=1476E",
+             "B615+8B1=1476E", "B615+86=1476EE", "B615+861=1476B"]
+    tokens = torch.stack([encode(ADDITION, t) for t in texts])
+    expected = [_problem_of(t) for t in texts]
+    assert problem_index_of_operands(tokens).tolist() == expected
+    answers_right = [-1 if t in ("B615+861=1477E", "B615+861=1476B") else e for t, e in zip(texts, expected)]
+    assert problem_index(tokens).tolist() == answers_right
+
+
+def test_prior_next_token_probs_against_counting_the_problems() -> None:
+    """p(x_t | x_<t) under the uniform distribution over the 810,000 problems, counted here prefix by prefix."""
+    from helpers.inversion.analysis import all_addition_tokens, prior_next_token_probs
+
+    everything = all_addition_tokens()
+    texts = ["B615+861=1476E", "B100+900=1000E", "B999+999=1998E", "B615+861=1477E", "B015+861=876E",
+             "B6E5+861=1476E"]
+    tokens = torch.stack([encode(ADDITION, t) for t in texts])
+    probs = prior_next_token_probs(tokens)
+    for row, seq in zip(probs, tokens):
+        alive = torch.ones(everything.shape[0], dtype=torch.bool)
+        for t in range(1, 14):
+            before = int(alive.sum())
+            alive &= everything[:, t] == seq[t]
+            expected = int(alive.sum()) / before if before else 0.0
+            assert float(row[t - 1]) == pytest.approx(expected, abs=1e-6), (t, seq)
+            if not before:
+                break
+
+
+def test_counting_variants_come_from_their_generator_alone_and_span_their_ranges() -> None:
+    from collections import Counter
+
+    from helpers.inversion.constructed import counting_variants
+
+    torch.manual_seed(0)
+    first = counting_variants(300, gen(2))
+    torch.manual_seed(1)  # the global generator must not matter
+    again = counting_variants(300, gen(2))
+    assert all(torch.equal(x, y) for x, y in zip(first, again))
+    other_counts, third_counts = set(), set()
+    for original, more in zip(first.original, first.more):
+        text = decode(COUNTING, original)
+        assert text.startswith("B") and text.endswith("E")
+        body, target, _ = _parts(text)
+        flipped = next(x for x, y in zip(body, _parts(decode(COUNTING, more))[0]) if x != y)  # the 'other' letter
+        third = (set(body) - {target, flipped}).pop()
+        other_counts.add(Counter(body)[flipped])
+        third_counts.add(Counter(body)[third])
+    assert other_counts == set(range(2, 10)) and third_counts == set(range(1, 10))
+
+
+def test_logit_difference_and_resample_digits_by_hand() -> None:
+    from helpers.inversion.patching import logit_difference, resample_digits
+
+    logits = torch.arange(2 * 3 * 5, dtype=torch.float32).reshape(1, 6, 5) ** 1.5
+    assert logit_difference(logits, 2, 4, 1) == pytest.approx(float(logits[0, 2, 4] - logits[0, 2, 1]))
+    always = lambda *args: True  # noqa: E731
+    for place, scale in ((0, 100), (1, 10), (2, 1)):
+        seen_a, seen_b = set(), set()
+        g = gen(place)
+        for _ in range(200):
+            a2, b2 = resample_digits(615, 861, place, always, g)
+            assert a2 - (a2 // scale % 10) * scale == 615 - (615 // scale % 10) * scale  # only that place changes
+            assert b2 - (b2 // scale % 10) * scale == 861 - (861 // scale % 10) * scale
+            seen_a.add(a2 // scale % 10)
+            seen_b.add(b2 // scale % 10)
+        low = 1 if place == 0 else 0  # a hundreds digit is never 0
+        assert seen_a == seen_b == set(range(low, 10)), place
+    torch.manual_seed(0)
+    one = resample_digits(615, 861, 1, always, gen(9))
+    torch.manual_seed(1)
+    assert resample_digits(615, 861, 1, always, gen(9)) == one  # from its generator alone
+    wanted = lambda a, b, a2, b2: (a2 + b2) // 1000 != (a + b) // 1000  # noqa: E731
+    a2, b2 = resample_digits(115, 161, 0, wanted, gen(0))
+    assert a2 + b2 >= 1000
+    assert _message(lambda: resample_digits(615, 861, 0, lambda *x: False, gen(0), tries=5)) == (
+        "no resampling of place 0 of 615 + 861 satisfies the condition in 5 tries")
+    assert _message(lambda: resample_digits(615, 861, 3, always, gen(0))) == "place must be 0, 1 or 2, got 3"
+    assert _message(lambda: resample_digits(615, 861, -1, always, gen(0))) == "place must be 0, 1 or 2, got -1"
+
+
+def test_patch_exercise_reference_equals_one_patched_run() -> None:
+    from helpers.inversion.exercises import _patch, _patch_inputs
+    from helpers.inversion.patching import logit_difference
+
+    for model, original, contrast, site, at, position, a, b in _patch_inputs():
+        _, cache = model(contrast[None], cache=[site])
+        mask = torch.zeros(original.shape[0], dtype=torch.bool)
+        mask[at] = True
+        logits, _ = model(original[None], patch={site: cache[site]}, patch_at={site: mask})
+        assert _patch(model, original, contrast, site, at, position, a, b) == pytest.approx(
+            logit_difference(logits, position, a, b), rel=1e-6, abs=1e-6)
+        assert not torch.equal(original, contrast)
