@@ -908,7 +908,7 @@ def test_prior_next_token_probs_against_counting_the_problems() -> None:
 
     everything = all_addition_tokens()
     texts = ["B615+861=1476E", "B100+900=1000E", "B999+999=1998E", "B615+861=1477E", "B015+861=876E",
-             "B6E5+861=1476E"]
+             "B6E5+861=1476E", "B6B5+861=1476E", "B615+86B=1476E"]
     tokens = torch.stack([encode(ADDITION, t) for t in texts])
     probs = prior_next_token_probs(tokens)
     for row, seq in zip(probs, tokens):
@@ -986,3 +986,30 @@ def test_patch_exercise_reference_equals_one_patched_run() -> None:
         assert _patch(model, original, contrast, site, at, position, a, b) == pytest.approx(
             logit_difference(logits, position, a, b), rel=1e-6, abs=1e-6)
         assert not torch.equal(original, contrast)
+
+
+@torch.no_grad()
+def test_exact_distances_equal_a_full_forward_pass_even_with_sharp_attention(monkeypatch) -> None:
+    """The prefix-sharing pass against the model's own forward pass on every problem, with attention scores of
+    several tens (weights scaled up): a softmax that is not shifted by each row's own largest score overflows."""
+    from helpers.inversion import analysis
+    from helpers.inversion.distance import min_distance
+    from helpers.inversion.sampler import valid_positions
+
+    problems = _hundreds(3, seed=7)
+    monkeypatch.setattr(analysis, "all_addition_tokens", lambda: problems)
+    model = _model()
+    for w in model.W_QKV:
+        w[:2].mul_(6.0)  # queries and keys: scores grow 36-fold
+    sites = ["resid_pre0", "attn1.0", "resid_post1"]
+    query = addition_tokens(torch.tensor([615]), torch.tensor([861]))[0]
+    _, cache_q = model(query[None], cache=sites)
+    _, cache = model(problems, cache=sites)
+    valid = valid_positions(problems, ADDITION)
+    scores = model.ln1[0](cache["resid_pre0"]) @ model.W_QKV[0][0, 0] @ (
+        model.ln1[0](cache["resid_pre0"]) @ model.W_QKV[0][1, 0]).transpose(1, 2)
+    assert float(scores.abs().max()) / math.sqrt(model.d_head) > 30  # sharp indeed
+    exact = analysis.exact_distances(model, query, 5, sites, chunk=100)
+    for site in sites:
+        brute, _ = min_distance(cache_q[site][0, 5], cache[site], valid)
+        assert torch.allclose(exact[site], brute, rtol=1e-5, atol=1e-6), site
