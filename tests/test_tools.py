@@ -162,20 +162,9 @@ def test_mutants_rule_sets_aside_only_einsum_subscripts_in_upper_case():
     that changes what is contracted, or upper-cases another string, is not set aside."""
     from tools import mutants
 
-    source = '''
-def x_f__mutmut_orig(a, b):
-    label = "ab"
-    return torch.einsum("ij,jk->ik", a, b)
-def x_f__mutmut_1(a, b):
-    label = "ab"
-    return torch.einsum("IJ,JK->IK", a, b)
-def x_f__mutmut_2(a, b):
-    label = "ab"
-    return torch.einsum("ij,jk->ki", a, b)
-def x_f__mutmut_3(a, b):
-    label = "AB"
-    return torch.einsum("ij,jk->ik", a, b)
-'''
+    versions = {"orig": ("ab", "ij,jk->ik"), "1": ("ab", "IJ,JK->IK"), "2": ("ab", "ij,jk->ki"), "3": ("AB", "ij,jk->ik")}
+    source = "".join(f'def x_f__mutmut_{n}(a, b):\n    label = "{label}"\n    return torch.einsum("{eq}", a, b)\n'
+                     for n, (label, eq) in versions.items())
     verdicts = {n: mutants.equivalent_by_rule(*mutants.changed_lines(source, f"helpers.m.x_f__mutmut_{n}"))
                 for n in (1, 2, 3)}
     assert verdicts == {1: mutants.EINSUM_CASE, 2: None, 3: None}
