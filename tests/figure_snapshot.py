@@ -67,7 +67,8 @@ def _patch(p: Patch) -> dict[str, Any]:
 
 def _collection(c: Collection) -> dict[str, Any]:
     paths = c.get_paths()
-    return {"kind": type(c).__name__, "offsets": _num(c.get_offsets()), "sizes": _num(c.get_sizes()) if hasattr(c, "get_sizes") else None,
+    sizes = _num(c.get_sizes()) if hasattr(c, "get_sizes") else None  # a LineCollection has none
+    return {"kind": type(c).__name__, "offsets": _num(c.get_offsets()), "sizes": sizes,
             "face": _colour(c.get_facecolor()), "edge": _colour(c.get_edgecolor()), "lw": _num(c.get_linewidths()),
             "paths": [_num(p.vertices) for p in paths[:3]], "label": c.get_label()}
 
@@ -156,6 +157,6 @@ def check_text_snapshot(name: str, text: str) -> None:
     stored = path.read_text()
     if text != stored:
         line = next(i for i, (a, b) in enumerate(zip(text.splitlines() + [""], stored.splitlines() + [""])) if a != b)
-        raise AssertionError(f"{name!r} differs from its snapshot at line {line + 1}: {text.splitlines()[line:line + 1]}"
-                             f" against {stored.splitlines()[line:line + 1]}. If the change is meant, look at it and "
-                             f"rewrite the snapshot ({WRITE_VARIABLE}=write)")
+        seen, kept = text.splitlines()[line:line + 1], stored.splitlines()[line:line + 1]
+        raise AssertionError(f"{name!r} differs from its snapshot at line {line + 1}: {seen} against {kept}. If the "
+                             f"change is meant, look at it and rewrite the snapshot ({WRITE_VARIABLE}=write)")
