@@ -704,6 +704,7 @@ def test_preimage_html_as_the_viewer_shows_it() -> None:
     tokens[2, 13] = 7  # garbage after E: not shown
     distance = torch.tensor([0.3, 0.1, 0.0, 0.1, 2.0])
     shading = torch.linspace(-1.5, 1.5, 5 * 14).reshape(5, 14)
+    shading[3] = torch.linspace(0.5, 1.5, 14)  # a shown row that goes past +1 too
     text = preimage_html(ADDITION, tokens, distance, shading=shading, rows=4, title="a < b & c")
     assert text.count("<hr") == 1 and "a &lt; b &amp; c" in text and text.count('<div style="white-space') == 4
     check_text_snapshot("inversion_preimage.html", text)
