@@ -1014,3 +1014,47 @@ def test_exact_distances_equal_a_full_forward_pass_even_with_sharp_attention(mon
     for site in sites:
         brute, _ = min_distance(cache_q[site][0, 5], cache[site], valid)
         assert torch.allclose(exact[site], brute, rtol=1e-5, atol=1e-6), site
+
+
+def test_task_helpers_at_their_edges_and_refusals() -> None:
+    train, test = addition_problems()
+    assert (len(train), len(test)) == (607_500, 202_500)  # a quarter held out by default, seed 0
+    same_train, same_test = addition_problems(0.25, 0)
+    assert torch.equal(train, same_train) and torch.equal(test, same_test)
+    for bad in (0, 1, 1.5):
+        assert _message(lambda: addition_problems(bad)) == (
+            f"test_fraction must lie strictly between 0 and 1, got {bad}")
+    tokens, at = counting_batch(1, gen(0))  # one problem is a batch
+    assert tokens.shape == (1, COUNTING.length) and tokens.dtype == torch.long and at.shape == (1,)
+    assert _message(lambda: counting_batch(0, gen(0))) == "n must be positive, got 0"
+    assert encode(ADDITION, "B1+1=2E").dtype == torch.long
+    assert _message(lambda: encode(ADDITION, "B" + "1" * 20)) == (
+        f"{'B' + '1' * 20!r} has 21 characters, more than the 14 of {ADDITION.name}")
+
+
+def test_chapter_4_loaders_ask_the_cache_for_their_own_recipe(monkeypatch) -> None:
+    """Each loader names its cache, config, training function, tolerances and chaotic rule (which matter when it
+    trains) and hands back a model that is read-only and in eval mode."""
+    from helpers import checkpoints
+    from helpers.inversion import decoder as inv_decoder, probed
+
+    asked = []
+    real = checkpoints.load_or_train
+
+    def spy(name, config, train_fn, *, tolerances, chaotic=None, root=None):
+        asked.append((name, config, train_fn, tolerances, chaotic))
+        return real(name, config, train_fn, tolerances=tolerances, chaotic=chaotic, root=root)
+
+    monkeypatch.setattr(probed, "load_or_train", spy)
+    monkeypatch.setattr(inv_decoder, "load_or_train", spy)
+    model_b, _ = probed.load_counting_model()
+    assert asked.pop() == ("inversion_counting_model", probed.COUNTING_CONFIG, probed.train_counting_model,
+                           probed.COUNTING_TOLERANCES, probed.COUNTING_CHAOTIC)
+    model_a, _ = probed.load_addition_model()
+    assert asked.pop() == ("inversion_addition_model", probed.ADDITION_CONFIG, probed.train_addition_model,
+                           probed.ADDITION_TOLERANCES, probed.ADDITION_CHAOTIC)
+    decoder, _, _ = inv_decoder.load_addition_decoder()
+    assert asked[-1] == ("inversion_addition_decoder", inv_decoder.DECODER_CONFIG, inv_decoder.train_addition_decoder,
+                         inv_decoder.DECODER_TOLERANCES, inv_decoder.DECODER_CHAOTIC)
+    for module in (model_a, model_b, decoder):
+        assert not module.training and not any(p.requires_grad for p in module.parameters())
