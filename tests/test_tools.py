@@ -165,10 +165,11 @@ def test_mutants_rule_sets_aside_only_einsum_subscripts_in_upper_case():
     versions = {"orig": ("ab", "ij,jk->ik"), "1": ("ab", "IJ,JK->IK"), "2": ("ab", "ij,jk->ki"), "3": ("AB", "ij,jk->ik")}
     source = "".join(f'def x_f__mutmut_{n}(a, b):\n    label = "{label}"\n    return torch.einsum("{eq}", a, b)\n'
                      for n, (label, eq) in versions.items())
-    verdicts = {n: mutants.equivalent_by_rule(*mutants.changed_lines(source, f"helpers.m.x_f__mutmut_{n}"))
+    bodies = mutants.function_bodies(source)
+    verdicts = {n: mutants.equivalent_by_rule(*mutants.changed_lines(bodies, f"helpers.m.x_f__mutmut_{n}"))
                 for n in (1, 2, 3)}
     assert verdicts == {1: mutants.EINSUM_CASE, 2: None, 3: None}
-    assert mutants.changed_lines(source, "helpers.m.x_g__mutmut_1") is None
+    assert mutants.changed_lines(bodies, "helpers.m.x_g__mutmut_1") is None
 
 
 def test_mutmut_order_runs_the_fastest_tests_first(tmp_path, monkeypatch):

@@ -190,12 +190,17 @@ EINSUM_CASE = "torch.einsum reads upper-case subscripts as it reads lower-case o
 _SUBSCRIPTS = re.compile(r"einsum\((['\"])([a-z,.\->\s]+)\1")
 
 
-def changed_lines(source: str, mutant: str) -> tuple[list[str], list[str]] | None:
-    """The lines that mutant ``mutant`` (mutmut's name, ``helpers.m.x_f__mutmut_3``) changes in the mutated copy
-    ``source`` of its module, before and after; None when the function is not found."""
+def function_bodies(source: str) -> dict[str, list[str]]:
+    """Every function of a mutated module (mutmut writes the original and each mutant as functions), by name, as
+    normalised source lines without the ``def`` line."""
+    return {node.name: ast.unparse(node).splitlines()[1:] for node in ast.walk(ast.parse(source))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def changed_lines(bodies: dict[str, list[str]], mutant: str) -> tuple[list[str], list[str]] | None:
+    """The lines that mutant ``mutant`` (mutmut's name, ``helpers.m.x_f__mutmut_3``) changes, before and after, given
+    its module's :func:`function_bodies`; None when the function is not found."""
     function = mutant.rsplit(".", 1)[1]
-    bodies = {node.name: ast.unparse(node).splitlines()[1:] for node in ast.walk(ast.parse(source))
-              if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     before, after = bodies.get(function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"), bodies.get(function)
     if before is None or after is None:
         return None
@@ -217,7 +222,7 @@ def equivalent_by_rule(before: list[str], after: list[str]) -> str | None:
 def rule_equivalents(wing: str, statuses: dict[str, str]) -> dict[str, str]:
     """Surviving mutants of a wing that a rule recognises as equivalent, with the reason."""
     found: dict[str, str] = {}
-    sources: dict[Path, str] = {}
+    modules: dict[Path, dict[str, list[str]]] = {}  # each mutated module parsed once: they hold every mutant
     for name, status in statuses.items():
         if status in KILLED:
             continue
@@ -227,9 +232,9 @@ def rule_equivalents(wing: str, statuses: dict[str, str]) -> dict[str, str]:
             path = path.with_suffix("") / "__init__.py"
         if not path.exists():
             continue
-        if path not in sources:
-            sources[path] = path.read_text()
-        lines = changed_lines(sources[path], name)
+        if path not in modules:
+            modules[path] = function_bodies(path.read_text())
+        lines = changed_lines(modules[path], name)
         why = lines and equivalent_by_rule(*lines)
         if why:
             found[name] = why
