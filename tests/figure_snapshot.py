@@ -49,7 +49,8 @@ def _colour(c: Any) -> Any:
 
 def _text(t: Text) -> dict[str, Any]:
     return {"text": t.get_text(), "xy": _num(t.get_position()), "size": _num(t.get_fontsize()),
-            "colour": _colour(t.get_color()), "ha": t.get_horizontalalignment(), "va": t.get_verticalalignment()}
+            "family": t.get_fontfamily(), "colour": _colour(t.get_color()), "ha": t.get_horizontalalignment(),
+            "va": t.get_verticalalignment()}
 
 
 def _line(line: Line2D) -> dict[str, Any]:
@@ -75,7 +76,8 @@ def _collection(c: Collection) -> dict[str, Any]:
 
 def _image(im: AxesImage) -> dict[str, Any]:
     return {"array": _num(np.ma.filled(im.get_array().astype(float), np.nan)), "cmap": im.get_cmap().name,
-            "clim": _num(im.get_clim()), "origin": im.origin, "extent": _num(im.get_extent())}
+            "clim": _num(im.get_clim()), "origin": im.origin, "extent": _num(im.get_extent()),
+            "interpolation": im.get_interpolation(), "z": _num(im.get_zorder())}
 
 
 def _ticks(axis) -> dict[str, Any]:
@@ -88,6 +90,8 @@ def _axes(ax: plt.Axes) -> dict[str, Any]:
     legend = ax.get_legend()
     return {
         "title": _text(ax.title), "xlabel": _text(ax.xaxis.label), "ylabel": _text(ax.yaxis.label),
+        "aspect": _num(ax.get_aspect()) if ax.get_aspect() != "auto" else "auto",
+        "spines": sorted(side for side, spine in ax.spines.items() if spine.get_visible()),
         "xlim": _num(ax.get_xlim()), "ylim": _num(ax.get_ylim()), "scale": [ax.get_xscale(), ax.get_yscale()],
         "xticks": _ticks(ax.xaxis), "yticks": _ticks(ax.yaxis),
         "lines": [_line(x) for x in ax.get_lines()],

@@ -491,8 +491,17 @@ def test_draw_preimage_as_chapter_4_shows_it() -> None:
     tokens = addition_tokens(torch.tensor([615, 600, 111, 450]), torch.tensor([861, 800, 222, 549]))
     shading = torch.linspace(0, 1, 4 * 14).reshape(4, 14)
     fig, ax = plt.subplots(figsize=(5, 3))
-    draw_preimage(ax, ADDITION, tokens, torch.tensor([0.0, 0.1, 0.1, 0.7]), shading=shading)
+    draw_preimage(ax, ADDITION, tokens, torch.tensor([0.0, 0.1, 0.1, 0.7]), shading=shading, title="four")
     check_snapshot("inversion_draw_preimage", fig)
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3))
+    draw_preimage(axes[0], ADDITION, tokens[:2], torch.tensor([0.3, 0.5]))  # all outside: no rule
+    draw_preimage(axes[1], ADDITION, tokens[:3], torch.tensor([0.1, 0.25, 0.5]), epsilon=0.2)  # rule after row 1
+    assert len(axes[0].lines) == 0 and len(axes[1].lines) == 1 and axes[1].lines[0].get_ydata()[0] == 1.5
+    check_snapshot("inversion_draw_preimage_rules", fig)
+    with pytest.raises(ValueError) as refused:
+        draw_preimage(axes[0], ADDITION, tokens[:0], torch.zeros(0))
+    assert str(refused.value) == ("need a non-empty batch of tokens (n, T) and distances (n,), got (0, 14) and "
+                                  "(0,)")
 
 
 # --------------------------------------------------------------------------------------------- the cached models
