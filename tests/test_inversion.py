@@ -1067,3 +1067,29 @@ def test_chapter_4_loaders_ask_the_cache_for_their_own_recipe(monkeypatch) -> No
                          inv_decoder.DECODER_TOLERANCES, inv_decoder.DECODER_CHAOTIC)
     for module in (model_a, model_b, decoder):
         assert not module.training and not any(p.requires_grad for p in module.parameters())
+
+
+def test_probed_model_tokens_and_decoder_refuse_in_whole_sentences() -> None:
+    assert decode(ADDITION, addition_tokens(torch.tensor([100, 999]), torch.tensor([999, 100]))[1]) == "B999+100=1099E"
+    for a, b in (([99], [100]), ([1000], [100]), ([100], [99]), ([100], [1000])):
+        assert _message(lambda: addition_tokens(torch.tensor(a), torch.tensor(b))) == "operands must lie in 100–999"
+    assert _message(lambda: addition_tokens(torch.tensor([100, 101]), torch.tensor([100]))) == (
+        "a and b must be 1-d of one shape, got (2,) and (1,)")
+    assert _message(lambda: addition_tokens(torch.tensor([[100]]), torch.tensor([[100]]))) == (
+        "a and b must be 1-d of one shape, got (1, 1) and (1, 1)")
+    model = _model()
+    one = addition_tokens(torch.tensor([615]), torch.tensor([861]))
+    assert model(one[:, :1])[0].shape == (1, 1, ADDITION.size)  # one token is a sequence
+    for bad in (one[0], one[:, :0], torch.cat([one, one], dim=1)):
+        assert _message(lambda: model(bad)) == f"tokens must be (n, T) with T ≤ 14, got shape {tuple(bad.shape)}"
+    _, cache = model(one, cache=["mlp0"])
+    assert _message(lambda: model(one, patch={"mlp0": cache["mlp0"]}, patch_at={"mlp0": torch.ones(3)})) == (
+        "patch_at for mlp0 must be (14,) booleans")
+    decoder = _decoder(2)
+    z, site = torch.zeros(1, decoder.d_act), torch.zeros(1, dtype=torch.long)
+    assert _message(lambda: decoder(torch.zeros(1, 20, dtype=torch.long), z, site)) == (
+        f"tokens must be (n, T) with T ≤ {decoder.length}, got (1, 20)")
+    assert _message(lambda: decoder(one[:, :3], torch.zeros(2, decoder.d_act), site)) == (
+        f"need z (n, {decoder.d_act}) and site (n,) for n = 1, got (2, {decoder.d_act}) and (1,)")
+    assert _message(lambda: decoder(one[:, :3], z, torch.zeros(2, dtype=torch.long))) == (
+        f"need z (n, {decoder.d_act}) and site (n,) for n = 1, got (1, {decoder.d_act}) and (2,)")
