@@ -133,7 +133,8 @@ def run(wing: Wing, max_children: int) -> dict[str, str]:
     """Run mutmut on one wing; return every mutant's status (killed, survived, no tests, timeout, …).
 
     mutmut keeps a mutant's result until the function it mutates changes; a mutant that survived is also tested
-    again when the wing's tests have changed since (a new test may kill it)."""
+    again when the wing's tests have changed since (a new or changed test may kill it), after tracing again which
+    tests reach which function."""
     work = WORK / wing.name
     stamp, digest = work / "tests.sha256", tests_digest(wing)
     # results without a stamp came from unknown tests; a fresh copy has none to doubt
@@ -156,6 +157,8 @@ def run(wing: Wing, max_children: int) -> dict[str, str]:
                                             capture_output=True, text=True).stdout)
 
     log.write_text("")
+    if tested_with != digest:  # mutmut traces the reach of new test names only; a changed test may reach more
+        (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     mutmut_run()
     found = statuses()
     if tested_with != digest:
