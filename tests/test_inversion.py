@@ -1044,18 +1044,10 @@ def test_task_helpers_at_their_edges_and_refusals() -> None:
 def test_chapter_4_loaders_ask_the_cache_for_their_own_recipe(monkeypatch) -> None:
     """Each loader names its cache, config, training function, tolerances and chaotic rule (which matter when it
     trains) and hands back a model that is read-only and in eval mode."""
-    from helpers import checkpoints
     from helpers.inversion import decoder as inv_decoder, probed
+    from tests.cache_spy import spy_on_load_or_train
 
-    asked = []
-    real = checkpoints.load_or_train
-
-    def spy(name, config, train_fn, *, tolerances, chaotic=None, root=None):
-        asked.append((name, config, train_fn, tolerances, chaotic))
-        return real(name, config, train_fn, tolerances=tolerances, chaotic=chaotic, root=root)
-
-    monkeypatch.setattr(probed, "load_or_train", spy)
-    monkeypatch.setattr(inv_decoder, "load_or_train", spy)
+    asked = spy_on_load_or_train(monkeypatch, probed, inv_decoder)
     model_b, _ = probed.load_counting_model()
     assert asked.pop() == ("inversion_counting_model", probed.COUNTING_CONFIG, probed.train_counting_model,
                            probed.COUNTING_TOLERANCES, probed.COUNTING_CHAOTIC)

@@ -336,18 +336,10 @@ def test_key_frequencies_default_to_95_percent_of_the_power(tiny):
 def test_chapter_5_loaders_ask_the_cache_for_their_own_recipe(monkeypatch):
     """Each loader names its cache, config, training function, tolerances and chaotic rule (which matter when it
     trains), and hands back a read-only model in eval mode."""
-    from helpers import checkpoints
     from helpers.lenses import model as lens_model
+    from tests.cache_spy import spy_on_load_or_train
 
-    asked = []
-    real = checkpoints.load_or_train
-
-    def spy(name, config, train_fn, *, tolerances, chaotic=None, root=None):
-        asked.append((name, config, train_fn, tolerances, chaotic))
-        return real(name, config, train_fn, tolerances=tolerances, chaotic=chaotic, root=root)
-
-    monkeypatch.setattr(checkpoints, "load_or_train", spy)
-    monkeypatch.setattr(lens_decoder, "load_or_train", spy)
+    asked = spy_on_load_or_train(monkeypatch, lens_decoder)
     twin, tokens, labels = lens_model.load_twin_model()
     assert asked.pop() == ("lens_twin_bilinear", lens_model.TWIN_CONFIG, modadd.train_modadd,
                            lens_model.TWIN_TOLERANCES, lens_model.TWIN_CHAOTIC)
