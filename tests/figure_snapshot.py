@@ -3,7 +3,7 @@
 The chapters' figures are judged by eye once; what was looked at is then frozen here, so that a change to a drawing
 helper (a label, a colour, a limit, the data drawn, a marker) fails a test until someone looks again and rewrites
 the snapshot on purpose: ``BOOK_SNAPSHOTS=write pytest tests/test_plots.py``. A snapshot holds every axes' texts,
-limits, scales and ticks, and every line, bar, marker set, image, span and text with its data and style.
+limits, scales, ticks and place in the figure, and every line, bar, marker set, image, span and text with its data and style.
 """
 
 from __future__ import annotations
@@ -90,6 +90,7 @@ def _axes(ax: plt.Axes) -> dict[str, Any]:
     legend = ax.get_legend()
     return {
         "title": _text(ax.title), "xlabel": _text(ax.xaxis.label), "ylabel": _text(ax.yaxis.label),
+        "position": [round(float(v), 3) for v in ax.get_position().bounds],  # in figure fractions, to 0.1 %
         "aspect": _num(ax.get_aspect()) if ax.get_aspect() != "auto" else "auto",
         "spines": sorted(side for side, spine in ax.spines.items() if spine.get_visible()),
         "xlim": _num(ax.get_xlim()), "ylim": _num(ax.get_ylim()), "scale": [ax.get_xscale(), ax.get_yscale()],

@@ -42,3 +42,17 @@ def test_wrong_shapes_are_refused_in_whole_sentences():
     with pytest.raises(ValueError) as refused:
         plots.decomposition_diagram(_tensor(), torch.ones(2, dtype=torch.float64))
     assert str(refused.value) == "u must have one entry per slice of the tensor (3), got shape (2,)"
+
+
+def test_decomposition_diagram_of_an_even_number_of_slices_under_the_book_style():
+    """Four slices in two rows of two, and the hand-placed axes stay where they are put under the book's style (which
+    turns on constrained layout for every other figure)."""
+    import matplotlib as mpl
+
+    from helpers.runtime import STYLE
+
+    g = torch.Generator().manual_seed(4)
+    b = torch.randn(4, 2, 2, generator=g, dtype=torch.float64)
+    with mpl.rc_context(STYLE):
+        fig = plots.decomposition_diagram(b + b.transpose(1, 2), torch.tensor([1.0, -0.5, 0.25, 2.0], dtype=torch.float64))
+    check_snapshot("bilinear_decomposition_diagram_four_slices", fig)

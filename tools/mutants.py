@@ -104,12 +104,14 @@ def mutmut_config(wing: Wing) -> str:
 
 
 def prepare(wing: Wing) -> Path:
-    """The wing's copy of the repository's tracked files, with its mutmut configuration. An existing copy is brought
+    """The wing's copy of the repository's files (tracked or new, not ignored), with its mutmut configuration. An existing copy is brought
     up to date, not replaced: mutmut keeps its results there and re-tests only functions that changed, so a long
     run can be stopped and resumed (``rm -r build/mutants`` starts afresh)."""
     work = WORK / wing.name
     work.mkdir(parents=True, exist_ok=True)
-    tracked = subprocess.run(["git", "ls-files", "-z", *COPIED], cwd=ROOT, check=True, capture_output=True).stdout
+    # tracked files and new ones not yet committed (a test being written), never ignored ones
+    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", *COPIED],
+                             cwd=ROOT, check=True, capture_output=True).stdout
     for rel in filter(None, tracked.decode().split("\0")):
         source, target = ROOT / rel, work / rel
         if target.exists() and target.read_bytes() == source.read_bytes() and rel != "pyproject.toml":
