@@ -16,6 +16,7 @@ from helpers import lib  # noqa: E402
 from helpers.lib import closed_forms as cf  # noqa: E402
 from helpers.lib import exercises as ex  # noqa: E402
 from helpers.lib.ablations import _edge_mask  # noqa: E402
+from helpers.lib.modadd import ModAddTransformer  # noqa: E402
 from helpers.models import relu_mlp  # noqa: E402
 
 F64 = torch.float64
@@ -288,3 +289,229 @@ def test_draw_graph_defaults_draw_twelve_features_and_edges_down_to_one_percent(
     assert [c.get_zorder() for c in ax.collections[1:]] == [3, 3]  # the nodes above the edges
     plt.close(fig)
     assert len(edges) == 3
+
+
+# --------------------------------------------------------------------------------------------- batch 2: closed forms
+
+
+def test_sections_are_named_as_the_chapter_prints_them():
+    torch.manual_seed(0)
+    for kind in ("relu", "bilinear"):
+        sections = ModAddTransformer(5, 4, 2, 6, mlp=kind).sections()
+        assert [s.name for s in sections] == ["attention", "mlp", "unembed"]
+        assert repr(sections[1]) == "ClosedFormSection(mlp)"
+    w_in, b_in, w_out, b_out = _randn(3, 4), _randn(4, seed=1), _randn(4, 3, seed=2), _randn(3, seed=3)
+    assert cf.residual_mlp_section(w_in, b_in, w_out, b_out).name == "mlp"
+    assert cf.affine_section(_randn(3, 2)).name == "affine"
+    assert cf.affine_section(_randn(3, 2), name="u").name == "u" and cf.affine_section(_randn(3, 2)).constant is True
+
+
+def test_affine_section_adds_its_bias_on_the_constant_and_refuses_bad_shapes():
+    w, b = _randn(3, 2, seed=4), _randn(2, seed=5)
+    section = cf.affine_section(w.float(), b.float())
+    points = lib.augment(_randn(4, 2, 3, seed=6))
+    assert torch.allclose(section(points), points[..., :-1] @ w.float().double() + b.float().double(),
+                          rtol=1e-12, atol=1e-12)
+    assert section(points).dtype == F64
+    scaled = points.clone()
+    scaled[..., -1] = 2.0  # the bias rides on the constant coordinate
+    assert torch.allclose(section(scaled), points[..., :-1] @ w.float().double() + 2 * b.float().double())
+    assert _refusal(lambda: cf.affine_section(torch.ones(3))) == ("ValueError", "weight must have 2 dimensions, got shape (3,)")
+    assert _refusal(lambda: cf.affine_section(torch.ones(3, 2), torch.ones(2, 1))) == (
+        "ValueError", "bias must have 1 dimensions, got shape (2, 1)")
+
+
+def _gram_by_definition(section, points, project=None):
+    jac = lib.section_jacobians(section, points, closed_form=False)  # (n, T, o, S, D)
+    if project is not None:
+        jac = torch.einsum("ntosd,ok->ntksd", jac, project)
+    rows = jac.reshape(-1, points.shape[-1])
+    return rows.T @ rows
+
+
+def test_grams_and_edges_over_more_examples_than_one_chunk_equal_their_definitions():
+    """300 examples: more than one chunk of 256, so a sum that kept only its last chunk shows."""
+    n = 300
+    w_in, b_in, w_out, b_out = _randn(3, 5, seed=7), _randn(5, seed=8), _randn(5, 3, seed=9), _randn(3, seed=10)
+    points = lib.augment(_randn(n, 1, 3, seed=11))
+    mlp = cf.residual_mlp_section(w_in.float(), b_in.float(), w_out.float(), b_out.float())
+    bil = cf.residual_bilinear_section(w_in, _randn(3, 5, seed=12), w_out)
+    for section in (mlp, bil):
+        assert torch.allclose(section.gram(points), _gram_by_definition(section, points), rtol=1e-10, atol=1e-9)
+    c_pinv, feats = _randn(4, 4, seed=13), _randn(n, 1, 4, seed=14)
+    jac = lib.section_jacobians(mlp, points, closed_form=False) @ c_pinv.T  # (n, T, K, S, J)
+    expected = torch.einsum("ntksj,nsj->ntkj", jac, feats).pow(2).sum(dim=(0, 1))
+    assert torch.allclose(mlp.edges(points, None, c_pinv, feats), expected, rtol=1e-10, atol=1e-9)
+
+
+def test_relu_jacobian_at_exactly_zero_preactivation_is_torchs_zero():
+    w_in, w_out, b_out = _randn(2, 3, seed=15), _randn(3, 2, seed=16), _randn(2, seed=17)
+    b_in = torch.tensor([0.0, 1.0, -1.0], dtype=F64)
+    points = lib.augment(torch.zeros(1, 1, 2, dtype=F64))  # x = 0: unit 0's preactivation is exactly 0
+    section = cf.residual_mlp_section(w_in, b_in, w_out, b_out)
+    assert torch.equal(section.jacobians(points), lib.section_jacobians(section, points, closed_form=False))
+    assert _refusal(lambda: cf.residual_mlp_jacobians(lib.augment(torch.zeros(1, 1, 3, dtype=F64)), w_in, b_in,
+                                                      w_out, b_out)) == (
+        "ValueError", "points have 3 coordinates besides the constant, W_in reads 2")
+
+
+class _Wrong:
+    """A section whose closed-form Jacobians are deliberately wrong: which one a call used shows."""
+
+    name = "wrong"
+
+    def __call__(self, x):
+        return x[..., :-1] * 2.0
+
+    def jacobians(self, points, project=None):
+        return torch.zeros(points.shape[0], points.shape[1], points.shape[2] - 1, points.shape[1], points.shape[2],
+                           dtype=F64)
+
+
+def test_section_jacobians_use_a_closed_form_by_default_and_check_their_inputs():
+    points = lib.augment(_randn(3, 2, 2, seed=18)).float()
+    assert torch.equal(lib.section_jacobians(_Wrong(), points), torch.zeros(3, 2, 2, 2, 3, dtype=F64))
+    auto = lib.section_jacobians(_Wrong(), points, closed_form=False)
+    assert auto.dtype == F64 and float(auto.abs().max()) == 2.0
+    assert torch.equal(lib.section_jacobians(_Wrong(), points, closed_form=False, chunk_size=1), auto)
+    for bad in (0, 1.5):
+        assert _refusal(lambda bad=bad: lib.section_jacobians(_Wrong(), points, chunk_size=bad)) == (
+            "ValueError", f"chunk_size must be a positive int, got {bad!r}")
+    assert _refusal(lambda: lib.section_jacobians(_Wrong(), points[0])) == (
+        "ValueError", "points must have 3 dimensions, got shape (2, 3)")
+    assert _refusal(lambda: lib.section_jacobians(lambda x: x[..., 0], points, closed_form=False)) == (
+        "ValueError", "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape (2, 2) for a batch "
+                      "of 2")
+    assert _refusal(lambda: lib.section_jacobians(lambda x: x[:1], points, closed_form=False)) == (
+        "ValueError", "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape (1, 2, 3) for a "
+                      "batch of 2")
+
+
+# --------------------------------------------------------------------------------------------- batch 2: bases
+
+
+def test_interaction_matrix_and_lib_basis_refuse_and_read_in_float64(net):
+    model, sections, acts = net
+    j = _randn(4, 1, 2, 1, 3, seed=19)
+    r_pinv = _randn(2, 3, seed=20)
+    rows = j.reshape(-1, 3)
+    expected = r_pinv @ (rows.T @ rows / 4) @ r_pinv.T
+    assert torch.allclose(lib.interaction_matrix(j.float(), r_pinv.float()),
+                          r_pinv.float().double() @ (j.float().double().reshape(-1, 3).T @ j.float().double()
+                                                     .reshape(-1, 3) / 4) @ r_pinv.float().double().T,
+                          rtol=1e-12, atol=1e-12)
+    assert torch.allclose(lib.interaction_matrix(j, r_pinv), expected, rtol=1e-12, atol=1e-12)
+    assert _refusal(lambda: lib.interaction_matrix(j[0], r_pinv)) == (
+        "ValueError", "target_jacobians must have 5 dimensions, got shape (1, 2, 1, 3)")
+    assert _refusal(lambda: lib.interaction_matrix(j, r_pinv[0])) == (
+        "ValueError", "R_pinv must have 2 dimensions, got shape (3,)")
+    assert _refusal(lambda: lib.interaction_matrix(j, r_pinv[:, :2])) == (
+        "ValueError", "R_pinv has 2 columns, the Jacobians have 3 input coordinates")
+    f = acts[1]
+    jac = lib.section_jacobians(sections[1], lib.augment(f))
+    assert _refusal(lambda: lib.lib_basis(f, jac[0])) == (
+        "ValueError", "target_jacobians must have 5 dimensions, got shape (1, 6, 1, 8)")
+    assert _refusal(lambda: lib.lib_basis(f, jac[:10])) == (
+        "ValueError", "target_jacobians (10, 1, 6, 1, 8) do not fit activations (300, 1, 7): expected "
+                      "(300, T, K, 1, 8)")
+    assert _refusal(lambda: lib.lib_basis(torch.cat([f, f], dim=1), jac)) == (
+        "ValueError", "target_jacobians (300, 1, 6, 1, 8) do not fit activations (300, 2, 7): expected "
+                      "(300, T, K, 2, 8)")
+    assert lib.lib_basis(f, jac, threshold=0.3).size < lib.lib_basis(f, jac).size  # the threshold is used
+    basis = lib.lib_basis(f, jac)
+    assert _refusal(lambda: basis.inverse(torch.ones(2, 1, basis.size + 1, dtype=F64))) == (
+        "ValueError", f"features have {basis.size + 1} coordinates, the basis has {basis.size}")
+    assert _refusal(lambda: basis.inverse([1.0])) == ("TypeError", "features must be a torch.Tensor, got list")
+
+
+def test_interaction_graph_of_either_method(net):
+    model, sections, acts = net
+    pca = lib.interaction_graph(acts, sections, method="pca")
+    assert pca.bases[0].kind == "pca"
+    assert _refusal(lambda: lib.interaction_graph(acts, sections, method="ica")) == (
+        "ValueError", "unknown method 'ica': use 'lib' or 'pca'")
+
+
+# --------------------------------------------------------------------------------------------- batch 2: modularity
+
+
+def _graph_of(edges: list[torch.Tensor], kinds: list[str]) -> lib.InteractionGraph:
+    bases = []
+    for k, kind in enumerate(kinds):
+        size = edges[k].shape[1] if k < len(edges) else edges[-1].shape[0]
+        eye = torch.eye(size, dtype=F64)
+        bases.append(lib.Basis(kind, eye, eye, torch.ones(size, dtype=F64), torch.zeros(size - 1, dtype=F64),
+                               torch.ones(size, dtype=F64)))
+    return lib.InteractionGraph(tuple(f"L{k}" for k in range(len(kinds))), tuple(bases), tuple(edges))
+
+
+def test_modularity_weighs_edges_by_log_ratio_and_skips_constants():
+    """Two layers of four features (feature 0 the constant) into an identity output layer. Edges above ε weigh
+    log10(E/ε); the constant input column and an output's constant row (not the identity's) never count."""
+    strong, weak, eps = 10.0 ** 2.5, 10.0**0.5, 0.1  # weights 3.5 and 1.5 at ε = 0.1
+    e0 = torch.full((4, 4), 0.01, dtype=F64)  # below ε: no edge
+    e0[1:3, 1:3], e0[3, 3] = strong, strong  # {1, 2} → {1, 2} and 3 → 3 strongly
+    e0[3, 1] = weak  # one weak edge between the blocks
+    e0[0, :], e0[:, 0] = 1e6, 1e6  # constant row and column: never edges
+    e1 = torch.full((3, 4), 0.01, dtype=F64)
+    e1[0, 1], e1[2, 3] = strong, strong  # into the identity layer, row 0 is a real output
+    graph = _graph_of([e0, e1], ["lib", "lib", "identity"])
+    q, communities = lib.modularity(graph, [eps, eps], include_output=True)
+    import networkx as nx
+
+    g = nx.Graph()
+    for (i, j) in [(1, 1), (1, 2), (2, 1), (2, 2), (3, 3)]:
+        g.add_edge((0, j), (1, i), weight=3.5)
+    g.add_edge((0, 1), (1, 3), weight=1.5)
+    g.add_edge((1, 1), (2, 0), weight=3.5)
+    g.add_edge((1, 3), (2, 2), weight=3.5)
+    assert set().union(*communities) == set(g.nodes)
+    assert q == pytest.approx(nx.community.modularity(g, communities, weight="weight"), abs=1e-12)
+    # the weak edge does not merge the blocks; unweighted, (0, 1)–(1, 3) would weigh as much as any other edge
+    assert {frozenset(c) for c in communities} == {
+        frozenset({(0, 1), (0, 2), (1, 1), (1, 2), (2, 0)}), frozenset({(0, 3), (1, 3), (2, 2)})}
+    q_unweighted = nx.community.modularity(g, communities, weight=None)
+    assert abs(q - q_unweighted) > 1e-3
+
+
+def test_modularity_refusals_and_the_smallest_graphs():
+    e = torch.zeros(3, 3, dtype=F64)
+    e[1, 1] = 10.0
+    graph = _graph_of([e, e.clone()], ["lib", "lib", "lib"])
+    q, communities = lib.modularity(graph, [1.0, 1.0])  # exactly one edge: one community, Q = 0
+    assert communities == [{(0, 1), (1, 1)}] and q == pytest.approx(0.0, abs=1e-12)
+    assert _refusal(lambda: lib.modularity(graph, [1.0])) == ("ValueError", "need one ε per edge layer, got 1 for 2")
+    assert _refusal(lambda: lib.modularity(graph, [0.0, 1.0])) == ("ValueError", "ε must be positive, got 0.0 for layer 0")
+    assert _refusal(lambda: lib.modularity(graph, [100.0, 1.0])) == (
+        "ValueError", "no edge above its layer's ε: nothing to find communities in")
+    many = _graph_of([torch.full((6, 6), 10.0, dtype=F64), torch.full((6, 6), 10.0, dtype=F64)], ["lib"] * 3)
+    _, coarse = lib.modularity(many, [1.0, 1.0])
+    _, fine = lib.modularity(many, [1.0, 1.0], resolution=5.0)
+    assert len(fine) > len(coarse)  # the resolution steers the search
+    assert lib.modularity(many, [1.0, 1.0], resolution=5.0) == lib.modularity(many, [1.0, 1.0], resolution=5.0,
+                                                                               seed=0)
+
+
+def test_modularity_searches_the_graph_in_its_documented_node_order():
+    """Louvain visits nodes in a seeded random order of the graph's node list, so on a graph with many equally good
+    partitions the order decides the communities: every (layer, feature) of each layer in turn, features ascending,
+    before the edges (isolated nodes then dropped)."""
+    import networkx as nx
+
+    g_edges = [torch.full((6, 6), 10.0, dtype=F64), torch.full((6, 6), 10.0, dtype=F64)]
+    g_edges[0][2, 4] = 0.5  # below ε = 1: one missing edge
+    graph = _graph_of(g_edges, ["lib", "lib", "lib"])
+    reference = nx.Graph()
+    for l, e in enumerate(g_edges[:1]):  # the output layer is left out by default
+        reference.add_nodes_from((l, j) for j in range(1, 6))
+        reference.add_nodes_from((l + 1, i) for i in range(1, 6))
+        w = torch.log10(e).clamp_min(0)
+        for i in range(1, 6):
+            for j in range(1, 6):
+                if w[i, j] > 0:
+                    reference.add_edge((l, j), (l + 1, i), weight=float(w[i, j]))
+    for resolution in (1.0, 2.0, 3.0):
+        expected = nx.community.louvain_communities(reference, weight="weight", resolution=resolution, seed=0)
+        q, found = lib.modularity(graph, [1.0, 1.0], resolution=resolution)
+        assert found == [set(c) for c in expected]
+        assert q == pytest.approx(nx.community.modularity(reference, expected, weight="weight"), abs=1e-12)
