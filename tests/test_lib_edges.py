@@ -515,3 +515,108 @@ def test_modularity_searches_the_graph_in_its_documented_node_order():
         q, found = lib.modularity(graph, [1.0, 1.0], resolution=resolution)
         assert found == [set(c) for c in expected]
         assert q == pytest.approx(nx.community.modularity(reference, expected, weight="weight"), abs=1e-12)
+
+
+def test_exercise_inputs_have_the_properties_the_exercises_need():
+    grams = ex._gram_inputs()
+    for (acts,) in grams:
+        assert acts.ndim == 3 and acts.dtype == F64
+        assert float(acts.reshape(-1, acts.shape[-1]).mean(0).abs().min()) > 0.2  # a mean to centre away
+    assert any(a.shape[1] > 1 for (a,) in grams)  # positions count as samples
+    assert len({a.shape[-1] for (a,) in grams}) == len(grams)
+    ms = ex._m_inputs()
+    for j, r_pinv in ms:
+        assert j.ndim == 5 and r_pinv.ndim == 2 and r_pinv.shape[1] == j.shape[-1]
+    assert any(j.shape[1] > 1 for j, _ in ms) and any(j.shape[3] > 1 for j, _ in ms)  # T > 1 and S > 1
+    assert {r.shape[0] < r.shape[1] for _, r in ms} == {True, False}  # whitening that drops directions, or none
+    rotations = ex._rotate_inputs()
+    for m, r, threshold in rotations:
+        assert torch.allclose(m, m.T) and float(torch.linalg.eigvalsh(m).min()) > -1e-9 * float(m.abs().max())
+        assert r.shape[1] == m.shape[0] and 0 < threshold < 1e-6
+    ranks = [int(torch.linalg.matrix_rank(m[1:, 1:], rtol=1e-8)) for m, _, _ in rotations]
+    assert any(rank < m.shape[0] - 1 for rank, (m, _, _) in zip(ranks, rotations))  # a truncation to make
+    assert any(float(m.abs().max()) < 1e-9 for m, _, _ in rotations)  # a tiny M: the threshold must be relative
+    edges = ex._edge_inputs()
+    for jf, f in edges:
+        assert (jf.shape[0], jf.shape[3], jf.shape[4]) == tuple(f.shape)
+    assert any(jf.shape[1] > 1 for jf, _ in edges) and any(jf.shape[3] > 1 for jf, _ in edges)
+
+
+def test_rotate_exercise_accepts_either_sign_of_each_column():
+    def flipped(m, r, threshold):
+        c, lam = ex.rotated_basis(m, r, threshold)
+        return -c, lam
+
+    ex.exercise_rotate.check(flipped)
+
+
+# --------------------------------------------------------------------------------------------- batch 3: generic paths
+
+
+def _edges_by_definition(section, points, project, c_pinv, feats):
+    jac = lib.section_jacobians(section, points, closed_form=False)  # (n, T, o, S, D)
+    if project is not None:
+        jac = torch.einsum("ntosd,ok->ntksd", jac, project)
+    between = jac @ c_pinv.T  # (n, T, K, S, J)
+    return torch.einsum("ntksj,nsj->ntkj", between, feats).pow(2).sum(dim=(0, 1))
+
+
+def test_edges_from_the_jacobians_of_a_section_without_its_own_over_several_chunks():
+    """The bilinear section has no closed-form edges: they come from its Jacobians a chunk at a time (300
+    examples: two chunks), read through a projection; float32 inputs are read in float64."""
+    n = 300
+    section = cf.residual_bilinear_section(_randn(3, 5, seed=21), _randn(3, 5, seed=22), _randn(5, 3, seed=23))
+    points = lib.augment(_randn(n, 1, 3, seed=24))
+    project, c_pinv, feats = _randn(3, 2, seed=25), _randn(4, 4, seed=26), _randn(n, 1, 4, seed=27)
+    expected = _edges_by_definition(section, points, project, c_pinv, feats)
+    got = section.edges(points.float(), project, c_pinv.float(), feats.float())
+    expected32 = _edges_by_definition(section, points.float().double(), project, c_pinv.float().double(),
+                                      feats.float().double())
+    assert got.dtype == F64 and torch.allclose(got, expected32, rtol=1e-10, atol=0)
+    assert torch.allclose(section.edges(points, project, c_pinv, feats), expected, rtol=1e-10, atol=0)
+    affine = cf.affine_section(_randn(3, 2, seed=28), _randn(2, seed=29))
+    many = lib.augment(_randn(6, 3, 3, seed=30))
+    f3 = _randn(6, 3, 4, seed=31)
+    assert torch.allclose(affine.edges(many, None, c_pinv, f3), _edges_by_definition(affine, many, None, c_pinv, f3),
+                          rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ((torch.ones(4), torch.ones(2, 1, 4)), "C_pinv must have 2 dimensions, got shape (4,)"),
+    ((torch.ones(4, 4), torch.ones(2, 4)), "features must have 3 dimensions, got shape (2, 4)"),
+    ((torch.ones(4, 4), torch.ones(3, 1, 4)),
+     "features (3, 1, 4) and C_pinv (4, 4) do not fit points (2, 1, 4)"),
+    ((torch.ones(4, 3), torch.ones(2, 1, 4)),
+     "features (2, 1, 4) and C_pinv (4, 3) do not fit points (2, 1, 4)"),
+])
+def test_section_edges_refuse_in_whole_sentences(args, expected):
+    section = cf.residual_bilinear_section(torch.ones(3, 2), torch.ones(3, 2), torch.ones(2, 3))
+    points = lib.augment(torch.ones(2, 1, 3, dtype=F64))
+    assert _refusal(lambda: section.edges(points, None, *args)) == ("ValueError", expected)
+
+
+def test_attention_defaults_float32_weights_and_grams_over_several_chunks():
+    w_q, w_k, w_v = (_randn(2, 3, 2, seed=s) for s in (32, 33, 34))
+    w_o = _randn(2, 2, 3, seed=35)
+    x = _randn(300, 3, 3, seed=36)
+    assert torch.equal(cf.causal_attention(x, w_q, w_k, w_v, w_o), cf.causal_attention(x, w_q, w_k, w_v, w_o, "all"))
+    section = cf.causal_attention_section(*(t.float() for t in (w_q, w_k, w_v, w_o)))
+    assert section.name == "attention"
+    points = lib.augment(x)
+    assert section(points).shape == (300, 3, 3)  # every query by default
+    reference = cf.causal_attention_section(*(t.float().double() for t in (w_q, w_k, w_v, w_o)))
+    assert torch.equal(section.jacobians(points[:4]), reference.jacobians(points[:4]))
+    assert torch.allclose(section.gram(points), _gram_by_definition(reference, points), rtol=1e-10, atol=1e-9)
+    assert _refusal(lambda: cf.causal_attention_jacobians(points[..., 1:], w_q, w_k, w_v, w_o)) == (
+        "ValueError", "points have 2 coordinates besides the constant, W_Q reads 3")
+
+
+def test_pca_basis_keeps_every_gram_eigenvalue_and_uses_its_threshold(net):
+    model, sections, acts = net
+    f = acts[1]
+    basis = lib.pca_basis(f)
+    rows = f.reshape(-1, f.shape[-1])
+    cov = torch.cov(rows.T, correction=0)
+    expected = torch.cat([torch.ones(1, dtype=F64), torch.linalg.eigvalsh(cov).flip(0)])
+    assert torch.allclose(basis.gram_values, expected, rtol=1e-9, atol=1e-12)
+    assert lib.pca_basis(f, threshold=0.3).size < basis.size
