@@ -620,3 +620,144 @@ def test_pca_basis_keeps_every_gram_eigenvalue_and_uses_its_threshold(net):
     expected = torch.cat([torch.ones(1, dtype=F64), torch.linalg.eigvalsh(cov).flip(0)])
     assert torch.allclose(basis.gram_values, expected, rtol=1e-9, atol=1e-12)
     assert lib.pca_basis(f, threshold=0.3).size < basis.size
+
+
+# --------------------------------------------------------------------------------------------- batch 4: bases, graphs
+
+
+def test_thresholds_are_strict_relative_and_checked():
+    x = torch.tensor([[2.0, 1.0], [2.0, -1.0], [-2.0, 1.0], [-2.0, -1.0]], dtype=F64)  # covariance diag(4, 1) exactly
+    assert lib.gram_step(x, threshold=0.25).D.numel() == 2  # 1 is exactly 0.25 · 4: dropped (not above)
+    assert lib.gram_step(x, threshold=0.2).D.numel() == 3
+    assert lib.gram_step(x, threshold=0).D.numel() == 3  # 0 is a threshold
+    m = torch.diag(torch.tensor([5.0, 4.0, 1.0], dtype=F64))
+    r = torch.eye(3, dtype=F64)
+    assert lib.rotate_scale_truncate(m, r, 0.25)[1].numel() == 2  # the constant and Λ = 4
+    assert lib.rotate_scale_truncate(m, r, 0.2)[1].numel() == 3
+    m[0, 0] = 0.0  # a constant whose own entry is 0 is dropped
+    assert lib.rotate_scale_truncate(m, r, 0.2)[1].tolist() == [4.0, 1.0]
+    for bad in (True, 1.0, -0.1, "0.1"):
+        assert _refusal(lambda bad=bad: lib.gram_step(x, threshold=bad)) == (
+            "ValueError", f"threshold must be a number in [0, 1), got {bad!r}")
+
+
+def test_rotate_scale_truncate_symmetrises_and_refuses_in_whole_sentences():
+    a = _randn(5, 5, seed=37)
+    m = a @ a.T
+    m[1, 3] += 1e-3  # symmetric only up to 1e-3: read as ½ (M + Mᵀ), not from one triangle
+    lam = lib.rotate_scale_truncate(m, torch.eye(5, dtype=F64), 1e-12)[1]
+    sym = (m + m.T) / 2
+    expected = torch.linalg.eigvalsh(sym[1:, 1:]).flip(0)
+    assert torch.allclose(lam[1:], expected, rtol=1e-12, atol=1e-12)
+    assert _refusal(lambda: lib.rotate_scale_truncate(torch.ones(3, 4), torch.eye(3))) == (
+        "ValueError", "M must be square with as many rows as R has columns, got (3, 4) and (3, 3)")
+    assert _refusal(lambda: lib.rotate_scale_truncate(torch.ones(3, 3), torch.ones(4, 2))) == (
+        "ValueError", "M must be square with as many rows as R has columns, got (3, 3) and (4, 2)")
+    assert _refusal(lambda: lib.rotate_scale_truncate(torch.ones(3), torch.eye(3))) == (
+        "ValueError", "M must have 2 dimensions, got shape (3,)")
+    assert _refusal(lambda: lib.rotate_scale_truncate(torch.eye(3), torch.ones(3))) == (
+        "ValueError", "R must have 2 dimensions, got shape (3,)")
+    assert _refusal(lambda: lib.centring_matrix(torch.ones(2, 2))) == (
+        "ValueError", "mean must have 1 dimensions, got shape (2, 2)")
+
+
+def test_identity_basis_in_float64_and_its_refusals():
+    basis = lib.identity_basis(3)
+    assert basis.kind == "identity" and basis.size == 3
+    for t in (basis.C, basis.C_pinv, basis.values, basis.mean, basis.gram_values):
+        assert t.dtype == F64
+    assert torch.equal(basis.C, torch.cat([torch.eye(3), torch.zeros(1, 3)]).double())
+    assert torch.equal(basis.mean, torch.zeros(3, dtype=F64)) and torch.equal(basis.values, torch.ones(3, dtype=F64))
+    x = _randn(4, 3, seed=38).float()
+    assert basis.features(x).dtype == F64 and torch.equal(basis.features(x), x.double())
+    for bad in (0, 2.0):
+        assert _refusal(lambda bad=bad: lib.identity_basis(bad)) == ("ValueError", f"d must be a positive int, got {bad!r}")
+    assert _refusal(lambda: basis.features(torch.ones(2, 4))) == (
+        "ValueError", "activations have 4 coordinates, the basis expects 3")
+    assert _refusal(lambda: basis.features([1.0])) == ("TypeError", "activations must be a torch.Tensor, got list")
+
+
+def test_lib_basis_truncates_m_at_its_own_threshold():
+    """Isotropic activations (the Gram step keeps every direction) and a target that reads two directions with
+    strengths 1 and 0.1: Λ ≈ 1 and 0.01, so a threshold of 0.05 drops the second in the rotation step alone."""
+    x = _randn(4000, 3, seed=39)
+    j = torch.zeros(4000, 1, 2, 1, 4, dtype=F64)
+    j[:, 0, 0, 0, 0], j[:, 0, 1, 0, 1] = 1.0, 0.1
+    basis = lib.lib_basis(x, j, threshold=0.05)
+    assert basis.kind == "lib" and basis.size == 2
+    assert lib.lib_basis(x, j).size == 3
+    assert torch.equal(basis.gram_values, lib.gram_step(x, threshold=0.05).all_values)
+    assert lib.node_activations([], x.float())[0].dtype == F64
+
+
+def test_graph_layers_are_checked_by_name():
+    x = _randn(5, 2, seed=40)
+    sections = [cf.affine_section(_randn(2, 2, seed=41))]
+    assert _refusal(lambda: lib.interaction_graph([x, torch.ones(5, 1, 1, 2)], sections)) == (
+        "ValueError", "activations[1] must have shape (n, d) or (n, positions, d), got (5, 1, 1, 2)")
+    assert _refusal(lambda: lib.interaction_graph([x, x[:4]], sections)) == (
+        "ValueError", "every node layer needs the same number of examples, got [5, 4]")
+    assert _refusal(lambda: lib.interaction_graph([x, x], sections, names=["a"])) == (
+        "ValueError", "need one name per node layer, got 1 for 2")
+    assert _refusal(lambda: lib.interaction_graph([x], sections)) == (
+        "ValueError", "need one more node layer than sections, got 1 and 1")
+
+
+@pytest.mark.parametrize(("options", "bad"), [
+    ({"methods": ()}, "(), 'local', 'identity'"), ({"methods": ("lib", "ica")}, "('lib', 'ica'), 'local', 'identity'"),
+    ({"target": "global"}, "('lib', 'pca'), 'global', 'identity'"),
+    ({"final": "lib"}, "('lib', 'pca'), 'local', 'lib'"),
+])
+def test_interaction_graphs_refuse_unknown_options(net, options, bad):
+    model, sections, acts = net
+    assert _refusal(lambda: lib.interaction_graphs(acts, sections, **options)) == (
+        "ValueError", f"unknown method/target/final: {bad}")
+
+
+def test_interaction_graphs_defaults_names_and_threshold(net):
+    model, sections, acts = net
+    graphs = lib.interaction_graphs(acts, sections)
+    assert set(graphs) == {"lib", "pca"} and graphs["lib"].bases[-1].kind == "identity"
+    assert graphs["lib"].names == ("layer 0", "layer 1", "layer 2", "layer 3")
+    named = lib.interaction_graphs(acts, sections, names=["x", "h1", "h2", "y"], threshold=0.2, final="pca")
+    assert named["pca"].names == ("x", "h1", "h2", "y") and named["lib"].bases[-1].kind == "pca"
+    loop = lib.interaction_graph_loop(acts, sections, threshold=0.2)
+    assert [b.size for b in named["lib"].bases[:-1]] == [b.size for b in loop.bases[:-1]]
+    assert [b.size for b in named["pca"].bases] == [lib.pca_basis(a, threshold=0.2).size for a in acts]
+
+
+def test_output_target_bases_are_lib_bases_of_the_whole_networks_jacobians(net):
+    """target="output": every layer's M is built from the Jacobians of the network's output (read through the
+    final basis), chained through the sections, for closed-form and autograd sections alike."""
+    model, sections, acts = net
+    graph = lib.interaction_graph(acts, sections, target="output", threshold=1e-6)
+
+    def rest_of_network(l):
+        def run(points):
+            return lib.run_from(sections, l, points)
+        return run
+
+    for l in range(3):
+        jac = lib.section_jacobians(rest_of_network(l), lib.augment(acts[l]), closed_form=False)
+        expected = lib.lib_basis(acts[l], jac, threshold=1e-6)
+        assert torch.allclose(graph.bases[l].values, expected.values, rtol=1e-8, atol=1e-12)
+    torch.manual_seed(0)
+    transformer = ModAddTransformer(5, 4, 2, 6).double()
+    tokens = torch.cartesian_prod(torch.arange(5), torch.arange(5))
+    tokens = torch.cat([tokens, torch.full((25, 1), 5)], dim=1)
+    with torch.no_grad():
+        t_acts = transformer.node_activations(tokens)
+    closed = transformer.sections()
+    plain = [lambda x, s=s: s(x) for s in closed]  # the same maps without their closed forms
+    fast = lib.interaction_graph(t_acts, closed, target="output")
+    slow = lib.interaction_graph(t_acts, plain, target="output")
+    for a, b in zip(fast.bases, slow.bases):
+        assert torch.allclose(a.values, b.values, rtol=1e-8, atol=1e-12 * float(a.values.max()))
+    for a, b in zip(fast.edges, slow.edges):
+        assert torch.allclose(a, b, rtol=1e-7, atol=1e-10 * float(a.max()))
+
+
+def test_attention_refuses_unknown_queries():
+    assert _refusal(lambda: cf.causal_attention_section(*(torch.ones(1, 2, 2),) * 3, torch.ones(1, 2, 2),
+                                                        queries="first")) == (
+        "ValueError", "queries must be 'all' or 'last', got 'first'")
