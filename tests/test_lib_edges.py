@@ -110,9 +110,10 @@ def test_edge_and_count_helpers_refuse_in_whole_sentences(call, expected):
 def test_integrated_edges_are_a_quadrature_of_the_gradient_along_the_path(net):
     """Integrated edges against a 400-point midpoint rule of the same integral, written out; the default is 8
     Gauss–Legendre nodes, and splitting the examples into chunks changes nothing."""
-    model, sections, acts = net
-    graph = lib.interaction_graph(acts, sections)
-    basis, nxt, f = graph.bases[1], graph.bases[2], acts[1]
+    section = cf.residual_bilinear_section(_randn(4, 6, seed=42), _randn(4, 6, seed=43), _randn(6, 4, seed=44))
+    f = _randn(200, 1, 4, seed=45) + 0.5  # a quadratic section: its gradient changes along the path
+    sections = {1: section}
+    basis, nxt = lib.pca_basis(f), lib.identity_basis(4)
     feats = basis.features(f)
     rest = lib.augment(f) - basis.inverse(feats)
     midpoints = (torch.arange(400, dtype=F64) + 0.5) / 400
@@ -134,6 +135,10 @@ def test_integrated_edges_are_a_quadrature_of_the_gradient_along_the_path(net):
         assert _refusal(lambda bad=bad: lib.squared_edges(sections[1], basis, nxt, f, integration="integrated",
                                                           n_steps=bad)) == (
             "ValueError", f"n_steps must be a positive int, got {bad!r}")
+    gradient = lib.squared_edges(sections[1], basis, nxt, f)
+    assert not torch.allclose(gradient, default, rtol=1e-2)  # the path matters for this section
+    assert _refusal(lambda: lib.squared_edges(sections[1], basis, nxt, [1.0])) == (
+        "TypeError", "activations must be a torch.Tensor, got list")
 
 
 # --------------------------------------------------------------------------------------------- counts and thresholds
@@ -451,10 +456,11 @@ def test_modularity_weighs_edges_by_log_ratio_and_skips_constants():
     strong, weak, eps = 10.0 ** 2.5, 10.0**0.5, 0.1  # weights 3.5 and 1.5 at ε = 0.1
     e0 = torch.full((4, 4), 0.01, dtype=F64)  # below ε: no edge
     e0[1:3, 1:3], e0[3, 3] = strong, strong  # {1, 2} → {1, 2} and 3 → 3 strongly
-    e0[3, 1] = weak  # one weak edge between the blocks
+    e0[3, 1], e0[3, 2] = weak, weak  # two weak edges between the blocks, into (1, 3)
     e0[0, :], e0[:, 0] = 1e6, 1e6  # constant row and column: never edges
     e1 = torch.full((3, 4), 0.01, dtype=F64)
     e1[0, 1], e1[2, 3] = strong, strong  # into the identity layer, row 0 is a real output
+    e1[0, 3] = weak  # and a third weak edge from (1, 3): counted unweighted, (1, 3) would join the first block
     graph = _graph_of([e0, e1], ["lib", "lib", "identity"])
     q, communities = lib.modularity(graph, [eps, eps], include_output=True)
     import networkx as nx
@@ -463,6 +469,8 @@ def test_modularity_weighs_edges_by_log_ratio_and_skips_constants():
     for (i, j) in [(1, 1), (1, 2), (2, 1), (2, 2), (3, 3)]:
         g.add_edge((0, j), (1, i), weight=3.5)
     g.add_edge((0, 1), (1, 3), weight=1.5)
+    g.add_edge((0, 2), (1, 3), weight=1.5)
+    g.add_edge((1, 3), (2, 0), weight=1.5)
     g.add_edge((1, 1), (2, 0), weight=3.5)
     g.add_edge((1, 3), (2, 2), weight=3.5)
     assert set().union(*communities) == set(g.nodes)
@@ -472,6 +480,8 @@ def test_modularity_weighs_edges_by_log_ratio_and_skips_constants():
         frozenset({(0, 1), (0, 2), (1, 1), (1, 2), (2, 0)}), frozenset({(0, 3), (1, 3), (2, 2)})}
     q_unweighted = nx.community.modularity(g, communities, weight=None)
     assert abs(q - q_unweighted) > 1e-3
+    unweighted = nx.community.louvain_communities(g, weight=None, seed=0)
+    assert {frozenset(c) for c in unweighted} != {frozenset(c) for c in communities}  # the weights decide it
 
 
 def test_modularity_refusals_and_the_smallest_graphs():
@@ -498,23 +508,28 @@ def test_modularity_searches_the_graph_in_its_documented_node_order():
     before the edges (isolated nodes then dropped)."""
     import networkx as nx
 
-    g_edges = [torch.full((6, 6), 10.0, dtype=F64), torch.full((6, 6), 10.0, dtype=F64)]
-    g_edges[0][2, 4] = 0.5  # below ε = 1: one missing edge
-    graph = _graph_of(g_edges, ["lib", "lib", "lib"])
-    reference = nx.Graph()
-    for l, e in enumerate(g_edges[:1]):  # the output layer is left out by default
-        reference.add_nodes_from((l, j) for j in range(1, 6))
-        reference.add_nodes_from((l + 1, i) for i in range(1, 6))
-        w = torch.log10(e).clamp_min(0)
-        for i in range(1, 6):
-            for j in range(1, 6):
-                if w[i, j] > 0:
-                    reference.add_edge((l, j), (l + 1, i), weight=float(w[i, j]))
-    for resolution in (1.0, 2.0, 3.0):
-        expected = nx.community.louvain_communities(reference, weight="weight", resolution=resolution, seed=0)
-        q, found = lib.modularity(graph, [1.0, 1.0], resolution=resolution)
-        assert found == [set(c) for c in expected]
-        assert q == pytest.approx(nx.community.modularity(reference, expected, weight="weight"), abs=1e-12)
+    cycle = torch.zeros(7, 7, dtype=F64)  # features 1..6 of each layer joined in a ring: many equal partitions
+    for j in range(1, 7):
+        cycle[j, j], cycle[j % 6 + 1, j] = 10.0, 10.0
+    g_edges = [cycle, cycle.clone()]
+    graph = _graph_of(g_edges, ["lib", "lib", "identity"])
+    for include_output in (False, True):
+        reference = nx.Graph()
+        for l, e in enumerate(g_edges[: 2 if include_output else 1]):
+            i0 = 0 if l == 1 else 1
+            reference.add_nodes_from((l, j) for j in range(1, 7))
+            reference.add_nodes_from((l + 1, i) for i in range(i0, 7))
+            w = torch.log10(e).clamp_min(0)
+            for i in range(i0, 7):
+                for j in range(1, 7):
+                    if w[i, j] > 0:
+                        reference.add_edge((l, j), (l + 1, i), weight=float(w[i, j]))
+        reference.remove_nodes_from([v for v in list(reference.nodes) if reference.degree(v) == 0])
+        for resolution in (1.0, 2.0):
+            expected = nx.community.louvain_communities(reference, weight="weight", resolution=resolution, seed=0)
+            q, found = lib.modularity(graph, [1.0, 1.0], resolution=resolution, include_output=include_output)
+            assert found == [set(c) for c in expected]
+            assert q == pytest.approx(nx.community.modularity(reference, expected, weight="weight"), abs=1e-12)
 
 
 def test_exercise_inputs_have_the_properties_the_exercises_need():
@@ -545,7 +560,9 @@ def test_exercise_inputs_have_the_properties_the_exercises_need():
 def test_rotate_exercise_accepts_either_sign_of_each_column():
     def flipped(m, r, threshold):
         c, lam = ex.rotated_basis(m, r, threshold)
-        return -c, lam
+        c = c.clone()
+        c[:, -1] = -c[:, -1]  # one column's sign, not all of them
+        return c, lam
 
     ex.exercise_rotate.check(flipped)
 
@@ -672,7 +689,7 @@ def test_identity_basis_in_float64_and_its_refusals():
     assert basis.features(x).dtype == F64 and torch.equal(basis.features(x), x.double())
     for bad in (0, 2.0):
         assert _refusal(lambda bad=bad: lib.identity_basis(bad)) == ("ValueError", f"d must be a positive int, got {bad!r}")
-    assert _refusal(lambda: basis.features(torch.ones(2, 4))) == (
+    assert _refusal(lambda: basis.features(torch.ones(2, 5, 4))) == (
         "ValueError", "activations have 4 coordinates, the basis expects 3")
     assert _refusal(lambda: basis.features([1.0])) == ("TypeError", "activations must be a torch.Tensor, got list")
 
@@ -688,6 +705,11 @@ def test_lib_basis_truncates_m_at_its_own_threshold():
     assert lib.lib_basis(x, j).size == 3
     assert torch.equal(basis.gram_values, lib.gram_step(x, threshold=0.05).all_values)
     assert lib.node_activations([], x.float())[0].dtype == F64
+    y = x.clone()
+    y[:, 2] *= 0.1  # variance 0.01: below a threshold of 0.05 in the Gram step
+    j_all = torch.zeros(4000, 1, 3, 1, 4, dtype=F64)
+    j_all[:, 0, 0, 0, 0], j_all[:, 0, 1, 0, 1], j_all[:, 0, 2, 0, 2] = 1.0, 1.0, 10.0  # read strongly
+    assert lib.lib_basis(y, j_all, threshold=0.05).size == 3 and lib.lib_basis(y, j_all).size == 4
 
 
 def test_graph_layers_are_checked_by_name():
@@ -730,7 +752,7 @@ def test_output_target_bases_are_lib_bases_of_the_whole_networks_jacobians(net):
     """target="output": every layer's M is built from the Jacobians of the network's output (read through the
     final basis), chained through the sections, for closed-form and autograd sections alike."""
     model, sections, acts = net
-    graph = lib.interaction_graph(acts, sections, target="output", threshold=1e-6)
+    graph = lib.interaction_graph(acts, sections, target="output", threshold=0.05)
 
     def rest_of_network(l):
         def run(points):
@@ -739,8 +761,9 @@ def test_output_target_bases_are_lib_bases_of_the_whole_networks_jacobians(net):
 
     for l in range(3):
         jac = lib.section_jacobians(rest_of_network(l), lib.augment(acts[l]), closed_form=False)
-        expected = lib.lib_basis(acts[l], jac, threshold=1e-6)
+        expected = lib.lib_basis(acts[l], jac, threshold=0.05)
         assert torch.allclose(graph.bases[l].values, expected.values, rtol=1e-8, atol=1e-12)
+        assert graph.bases[l].size < lib.lib_basis(acts[l], jac).size  # the threshold reached the basis
     torch.manual_seed(0)
     transformer = ModAddTransformer(5, 4, 2, 6).double()
     tokens = torch.cartesian_prod(torch.arange(5), torch.arange(5))
@@ -749,8 +772,10 @@ def test_output_target_bases_are_lib_bases_of_the_whole_networks_jacobians(net):
         t_acts = transformer.node_activations(tokens)
     closed = transformer.sections()
     plain = [lambda x, s=s: s(x) for s in closed]  # the same maps without their closed forms
-    fast = lib.interaction_graph(t_acts, closed, target="output")
-    slow = lib.interaction_graph(t_acts, plain, target="output")
+    # a truncated final PCA basis: the output is read through a projection that loses directions
+    fast = lib.interaction_graph(t_acts, closed, target="output", final="pca", threshold=0.3)
+    slow = lib.interaction_graph(t_acts, plain, target="output", final="pca", threshold=0.3)
+    assert fast.bases[-1].size < t_acts[-1].shape[-1] + 1
     for a, b in zip(fast.bases, slow.bases):
         assert torch.allclose(a.values, b.values, rtol=1e-8, atol=1e-12 * float(a.values.max()))
     for a, b in zip(fast.edges, slow.edges):
@@ -761,3 +786,49 @@ def test_attention_refuses_unknown_queries():
     assert _refusal(lambda: cf.causal_attention_section(*(torch.ones(1, 2, 2),) * 3, torch.ones(1, 2, 2),
                                                         queries="first")) == (
         "ValueError", "queries must be 'all' or 'last', got 'first'")
+
+
+# --------------------------------------------------------------------------------------------- batch 5
+
+
+def test_closed_form_jacobians_check_points_and_projection_and_read_float32_weights():
+    section = cf.residual_bilinear_section(torch.ones(3, 2), torch.ones(3, 2), torch.ones(2, 3))
+    assert _refusal(lambda: section.jacobians(torch.ones(2, 4))) == (
+        "ValueError", "points must have 3 dimensions, got shape (2, 4)")
+    assert _refusal(lambda: section.jacobians(torch.ones(2, 1, 4), torch.ones(3))) == (
+        "ValueError", "project must have 2 dimensions, got shape (3,)")
+    points = lib.augment(_randn(4, 1, 3, seed=46))
+    project = _randn(3, 2, seed=47)
+    assert torch.equal(section.jacobians(points.float(), project.float()),
+                       section.jacobians(points.float().double(), project.float().double()))
+    w_q, w_k, w_v = (_randn(2, 3, 2, seed=s) for s in (48, 49, 50))
+    w_o = _randn(2, 2, 3, seed=51)
+    many = lib.augment(_randn(3, 3, 3, seed=52))
+    half = [t.float() for t in (w_q, w_k, w_v, w_o)]
+    assert torch.equal(cf.causal_attention_jacobians(many, *half),
+                       cf.causal_attention_jacobians(many, *(t.double() for t in half)))
+    w_in, b_in, w_out, b_out = _randn(3, 4, seed=53), _randn(4, seed=54), _randn(4, 3, seed=55), _randn(3, seed=56)
+    mlp32 = [t.float() for t in (w_in, b_in, w_out, b_out)]
+    assert torch.equal(cf.residual_mlp_jacobians(points, *mlp32),
+                       cf.residual_mlp_jacobians(points, *(t.double() for t in mlp32)))
+    assert _refusal(lambda: lib.section_jacobians(lambda x: [1.0], points, closed_form=False)) == (
+        "ValueError", "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape () for a batch of 2")
+
+
+def test_fourier_label_computes_in_float64_and_graphs_print_their_first_basis():
+    grid = _grid_of_two_terms()
+    assert np.allclose(lib_fourier(grid.float()), lib_fourier(grid.float().double()), rtol=0, atol=1e-12)
+    x = _randn(20, 3, seed=57)
+    one = lib.interaction_graph([x, x @ _randn(3, 2, seed=58)], [cf.affine_section(_randn(3, 2, seed=58))])
+    assert repr(one).startswith("InteractionGraph(lib; ") and one.bases[1].kind == "identity"
+
+
+def _grid_of_two_terms() -> torch.Tensor:
+    a, b = torch.meshgrid(torch.arange(7, dtype=F64), torch.arange(7, dtype=F64), indexing="ij")
+    return torch.cos(2 * np.pi * 2 * (a + b) / 7) + 0.3 * torch.cos(2 * np.pi * a / 7) + 0.01 * a * b
+
+
+def lib_fourier(grid: torch.Tensor) -> np.ndarray:
+    from helpers.lib.modadd import fourier_label
+
+    return fourier_label(grid).power
