@@ -187,3 +187,27 @@ def test_mutmut_order_runs_the_fastest_tests_first(tmp_path, monkeypatch):
     (tmp_path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": {"t::slow": 9.0, "t::fast": 0.1}}))
     mutmut_order.pytest_collection_modifyitems(None, None, items)
     assert [i.nodeid for i in items] == ["t::new", "t::fast", "t::slow"]
+
+
+def test_mutants_copies_new_test_files_before_they_are_committed_but_not_ignored_ones(tmp_path, monkeypatch):
+    """A test being written is used by the next `make mutants` at once; build outputs (ignored) never travel."""
+    import subprocess
+
+    from tools import mutants
+
+    root = tmp_path / "repo"
+    (root / "tests").mkdir(parents=True)
+    (root / "src").mkdir()
+    (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (root / ".gitignore").write_text("tests/ignored.py\n")
+    (root / "tests" / "test_old.py").write_text("old\n")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, check=True)
+    (root / "tests" / "test_new.py").write_text("new\n")  # not committed, not even added
+    (root / "tests" / "ignored.py").write_text("ignored\n")
+    monkeypatch.setattr(mutants, "ROOT", root)
+    monkeypatch.setattr(mutants, "WORK", tmp_path / "work")
+    wing = mutants.Wing("w", ["src/*"], ["tests/test_old.py"], {})
+    work = mutants.prepare(wing)
+    assert (work / "tests" / "test_new.py").read_text() == "new\n"
+    assert (work / "tests" / "test_old.py").exists() and not (work / "tests" / "ignored.py").exists()
