@@ -3,6 +3,8 @@ bounds exactly, dtypes, and refusals in their whole sentence."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -141,3 +143,152 @@ def test_truncated_graphs_keep_the_asked_features_and_names_and_refuse_other_siz
         "ValueError", f"size {top + 1} for layer 0: need an int in 1..{top}")
     assert _refusal(lambda: truncated_graph(model, x, pca, [2])) == (
         "ValueError", "need 2 sizes (every node layer but the last), got 1")
+
+
+# --------------------------------------------------------------------------------------------- batch 2
+
+
+from helpers.degeneracy import behaviour as bh  # noqa: E402
+from helpers.degeneracy import sgld  # noqa: E402
+from helpers.degeneracy import volume as vol  # noqa: E402
+from helpers.degeneracy.counts import _midway, free_directions, jacobian_rank  # noqa: E402
+
+NET = MLP(2, 3, 2)
+W = NET.random(torch.Generator().manual_seed(0))
+X = torch.randn(5, 2, generator=torch.Generator().manual_seed(1), dtype=F64)
+
+
+def _quadratic(w):
+    return (w**2).sum()
+
+
+@pytest.mark.parametrize(("call", "expected"), [
+    (lambda: bh.behavioural_loss_fn(NET, W[None], X), "w_star must have 1 dimensions, got shape (1, 17)"),
+    (lambda: bh.behavioural_loss_fn(NET, W, X[0]), "x must have 2 dimensions, got shape (2,)"),
+    (lambda: bh.behavioural_loss(NET, W[None], W, X), "w must have 1 dimensions, got shape (1, 17)"),
+    (lambda: bh.behavioural_loss(NET, W[:3], W, X), "w and w_star must have the same shape, got (3,) and (17,)"),
+    (lambda: bh.output_jacobian(NET, W[None], X), "w must have 1 dimensions, got shape (1, 17)"),
+    (lambda: bh.output_jacobian(NET, W, X[0]), "x must have 2 dimensions, got shape (2,)"),
+    (lambda: bh.output_jacobian(NET, W, X, chunk=0), "chunk must be a positive int or None, got 0"),
+    (lambda: bh.output_jacobian(NET, W, X, chunk=True), "chunk must be a positive int or None, got True"),
+    (lambda: bh.output_jacobian(NET, W, X, chunk=2.0), "chunk must be a positive int or None, got 2.0"),
+    (lambda: bh.gauss_newton(NET, W, X[0]), "x must have 2 dimensions, got shape (2,)"),
+    (lambda: jacobian_rank(torch.ones(3)), "jac must have 2 dimensions, got shape (3,)"),
+    (lambda: free_directions(NET, W, X, readout=torch.ones(2)), "readout must have 2 dimensions, got shape (2,)"),
+    (lambda: free_directions(NET, W, X, readout=torch.ones(1, 3, dtype=F64)),
+     "readout must have 2 columns (the network's outputs), got (1, 3)"),
+    (lambda: NET.unflatten(W[None]), "w must have 1 dimensions, got shape (1, 17)"),
+    (lambda: NET.unflatten(W[:4]), "w must have 17 entries for MLP(d_in=2, hidden=3, d_out=2), got 4"),
+    (lambda: sgld.estimate_llc(_quadratic, W[None], n_beta=1.0, step=0.1), "w_star must have 1 dimensions, got shape (1, 17)"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=0.0, step=0.1), "n_beta must be positive, got 0.0"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=-1.0), "step must be positive, got -1.0"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, localization=-1.0),
+     "localization must be non-negative, got -1.0"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=True, step=0.1), "n_beta must be a finite number, got True"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=float("inf"), step=0.1), "n_beta must be a finite number, got inf"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta="1", step=0.1), "n_beta must be a finite number, got '1'"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, chains=0), "chains must be an int ≥ 1, got 0"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, draws=True), "draws must be an int ≥ 1, got True"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, burnin=-1), "burnin must be an int ≥ 0, got -1"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, burnin=1.0), "burnin must be an int ≥ 0, got 1.0"),
+    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, init_loss=0.0),
+     "init_loss is computed from the loss itself when there are no batches"),
+    (lambda: sgld.estimate_llc(lambda w, b: _quadratic(w), W, n_beta=1.0, step=0.1, batches=lambda t: X),
+     "with batches, give init_loss: L(w*) on the data the batches are drawn from"),
+    (lambda: sgld.quadratic_llc(torch.ones(2, 1), n_beta=1.0), "curvatures must have 1 dimensions, got shape (2, 1)"),
+    (lambda: sgld.quadratic_llc(torch.ones(2), n_beta=-1.0), "n_beta must be positive, got -1.0"),
+    (lambda: sgld.quadratic_llc(torch.ones(2), n_beta=1.0, localization=-1.0), "localization must be non-negative, got -1.0"),
+    (lambda: sgld.quadratic_llc(torch.ones(2), n_beta=1.0, step=-1.0), "step must be non-negative, got -1.0"),
+    (lambda: sgld.quadratic_llc(torch.ones(2), n_beta=1.0, step=4.0),
+     "step 4 is at or above the stability limit 4 / 1: the chain diverges"),
+    (lambda: sgld.stationary_variance([1.0], 0.1), "precision must be a torch.Tensor, got list"),
+    (lambda: sgld.stationary_variance(torch.ones(2), -0.1), "step must be non-negative, got -0.1"),
+    (lambda: sgld.stationary_variance(torch.tensor([1.0, 0.0]), 0.1),
+     "every precision must be positive (a direction with none has no stationary variance)"),
+    (lambda: sgld.coupled_pair_llc(-1.0, n_beta=1.0, localization=1.0), "coupling must be non-negative, got -1.0"),
+    (lambda: sgld.coupled_pair_llc(1.0, n_beta=0.0, localization=1.0), "n_beta must be positive, got 0.0"),
+    (lambda: sgld.coupled_pair_llc(1.0, n_beta=1.0, localization=0.0), "localization must be positive, got 0.0"),
+    (lambda: vol.separable([]), "a potential needs at least one power"),
+    (lambda: vol.separable([True]), "powers must be even integers ≥ 2 (so that K ≥ 0 with its minimum at 0), got [True]"),
+    (lambda: vol.separable([2.0]), "powers must be even integers ≥ 2 (so that K ≥ 0 with its minimum at 0), got [2.0]"),
+    (lambda: vol.volume_fraction(vol.separable([2]), 0, [0.1]), "dim must be a positive int, got 0"),
+    (lambda: vol.volume_fraction(vol.separable([2]), 1.0, [0.1]), "dim must be a positive int, got 1.0"),
+    (lambda: vol.volume_fraction(vol.separable([2]), 1, []), "eps must be finite positive levels, got []"),
+    (lambda: vol.volume_fraction(vol.separable([2]), 1, [0.1, 0.0]), "eps must be finite positive levels, got [0.1, 0.0]"),
+    (lambda: vol.volume_fraction(vol.separable([2]), 1, [0.1], n_samples=0), "need n_samples ≥ 1 and box > 0, got 0 and 1.0"),
+    (lambda: vol.volume_fraction(vol.separable([2]), 1, [0.1], box=0.0), "need n_samples ≥ 1 and box > 0, got 1000000 and 0.0"),
+])
+def test_degeneracy_helpers_refuse_in_whole_sentences(call, expected):
+    assert _refusal(call)[1] == expected
+
+
+def test_output_jacobian_in_chunks_equals_the_whole_and_both_modes_agree():
+    whole = bh.output_jacobian(NET, W, X)
+    assert whole.shape == (10, 17)
+    for chunk in (1, 5, 17, 40):
+        assert torch.allclose(bh.output_jacobian(NET, W, X, chunk=chunk), whole, rtol=0, atol=1e-13)
+    wide = MLP(2, 40, 2)  # 202 parameters > 10 outputs: reverse mode
+    w = wide.random(torch.Generator().manual_seed(2))
+    auto = torch.func.jacrev(lambda v: wide(v, X))(w).reshape(-1, 202)
+    assert torch.allclose(bh.output_jacobian(wide, w, X), auto, rtol=0, atol=1e-13)
+    x1 = X[:1]  # 17 parameters, 2 outputs: both modes must give the same
+    assert torch.allclose(bh.output_jacobian(NET, W, x1), torch.func.jacfwd(lambda v: NET(v, x1))(W).reshape(-1, 17),
+                          rtol=0, atol=1e-13)
+
+
+def test_behavioural_loss_sums_outputs_and_averages_inputs():
+    w = W + 0.1
+    expected = ((NET(w, X) - NET(W, X)) ** 2).sum(1).mean()
+    assert torch.allclose(bh.behavioural_loss(NET, w, W, X), expected, rtol=1e-14, atol=0)
+    assert torch.allclose(bh.behavioural_loss_fn(NET, W, X)(w), expected, rtol=1e-14, atol=0)
+
+
+def test_rank_and_free_directions_at_their_tolerance():
+    jac = torch.diag(torch.tensor([1.0, 1e-3, 1e-6], dtype=F64))
+    assert jacobian_rank(jac) == 3 and jacobian_rank(jac, 1e-3) == 1  # 1e-3 exactly at the tolerance: not above
+    assert jacobian_rank(torch.tensor([[2.0, 0.0], [0.0, 1.0]], dtype=F64), 0.5) == 1  # relative to the largest
+    x = torch.randn(30, 2, generator=torch.Generator().manual_seed(3), dtype=F64)
+    assert free_directions(NET, W, x, rtol=0.5) > free_directions(NET, W, x)
+    one = torch.ones(1, 2, dtype=F64)
+    assert free_directions(NET, W, x, rtol=0.5, readout=one) >= free_directions(NET, W, x, readout=one)
+    assert free_directions(NET, W, x, rtol=0.5, readout=one) > free_directions(NET, W, x, readout=one)
+
+
+def test_midway_between_the_two_middle_values():
+    z = torch.tensor([[4.0, 1.0], [1.0, 2.0], [3.0, 3.0], [2.0, 10.0]], dtype=F64)
+    assert _midway(z).tolist() == [2.5, 2.5]
+    assert _midway(z[:3]).tolist() == [3.5, 2.5]  # odd: between the median and the next
+    assert _midway(z[:1]).tolist() == [3.0, 0.0]  # one input: one unit below it
+
+
+def test_sgld_summaries_at_their_edges():
+    est = sgld.estimate_llc(_quadratic, torch.zeros(3, dtype=F64), n_beta=10.0, step=1e-3, chains=1, draws=5,
+                            burnin=0, generator=torch.Generator().manual_seed(0))
+    assert math.isnan(est.std) and len(est.per_chain) == 1  # one chain: no spread to estimate
+    two = sgld.estimate_llc(_quadratic, torch.zeros(3, dtype=F64), n_beta=10.0, step=1e-3, chains=2, draws=5,
+                            burnin=0, generator=torch.Generator().manual_seed(0))
+    assert two.std == pytest.approx(float(np.std(two.per_chain, ddof=1)))
+    assert sgld.quadratic_llc(torch.zeros(3), n_beta=1.0) == 0.0
+    assert sgld.quadratic_llc(torch.tensor([1.0, 0.0]), n_beta=2.0, step=0.0) == pytest.approx(0.5)
+    a = torch.tensor([1.0, 2.0, 4.0], dtype=F64)
+    v = sgld.stationary_variance(a, 1.0)  # ε a = 1, 2 and exactly 4: the last diverges
+    assert v[:2].tolist() == pytest.approx([1 / (1 * 0.75), 1 / (2 * 0.5)]) and v[2] == math.inf
+    assert sgld.stationary_variance(torch.tensor([1.0], dtype=torch.float32), 0.0).dtype == F64
+    assert sgld.quadratic_llc(torch.tensor([1.0]), n_beta=1.0, step=3.999) > 0
+    assert sgld.coupled_pair_llc(0.0, n_beta=5.0, localization=1.0) == 0.0
+
+
+def test_volume_fraction_counts_strictly_below_each_level_from_its_generator():
+    def k(w):
+        return w[:, 0].abs().round(decimals=1)  # takes the values 0.0, 0.1, ..., 1.0 exactly as floats
+
+    torch.manual_seed(0)
+    one = vol.volume_fraction(k, 1, [0.1, 0.5], n_samples=2000, generator=torch.Generator().manual_seed(4))
+    torch.manual_seed(1)
+    two = vol.volume_fraction(k, 1, [0.1, 0.5], n_samples=2000, generator=torch.Generator().manual_seed(4))
+    assert np.array_equal(one, two) and one.dtype == np.float64
+    w = (torch.rand(2000, 1, generator=torch.Generator().manual_seed(4), dtype=F64) * 2 - 1)
+    expected = [float((k(w) < level).double().mean()) for level in (0.1, 0.5)]
+    assert one.tolist() == expected  # K exactly at the level is not below it
+    assert vol.volume_fraction(k, 1, [0.1], n_samples=1, generator=torch.Generator()).shape == (1,)
+    assert vol.separable([2, 4])(torch.tensor([2.0, 1.0], dtype=F64)).item() == 5.0  # one point
