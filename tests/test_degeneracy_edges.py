@@ -47,6 +47,8 @@ def test_planted_degeneracies_are_where_the_docstring_puts_them():
     assert not firing(planted("dead", seed=0))[:, 0].any() and firing(planted("dead", seed=0))[:, 1:].any(0).all()
     on = firing(planted("always on", seed=0, k=2))
     assert on[:, :2].all() and not on[:, 2:].all(0).any()
+    one = firing(planted("always on", seed=0))  # k = 1 unless asked
+    assert one[:, 0].all() and not one[:, 1:].all(0).any()
     sync = planted("synchronised", seed=0, k=3)
     fired = firing(sync)
     assert torch.equal(fired[:, 0], fired[:, 1]) and torch.equal(fired[:, 0], fired[:, 2])
