@@ -194,3 +194,14 @@ def test_fourier_labels_print_their_term_and_refuse_bad_grids():
     assert _refusal(lambda: fourier_label(torch.ones(4, dtype=F64))) == (
         "ValueError", "grid must have 2 dimensions, got shape (4,)")
     assert fourier_label(_grid(3, lambda a, b: torch.cos(a))).frequency == 1  # p = 3, the smallest accepted
+
+
+def test_load_model_reads_another_configs_cache_when_asked():
+    import json
+
+    from helpers.paths import checkpoint_dir
+
+    manifest = json.loads((checkpoint_dir() / "manifest.json").read_text())
+    entry = manifest.get("models", manifest)["lens_twin_bilinear"]
+    model, tokens, labels = modadd.load_model("lens_twin_bilinear", entry["config"])
+    assert (model.p, model.mlp_kind) == (29, "bilinear") and tokens.shape == (29 * 29, 3)
