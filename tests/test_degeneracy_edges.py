@@ -294,3 +294,42 @@ def test_volume_fraction_counts_strictly_below_each_level_from_its_generator():
     assert one.tolist() == expected  # K exactly at the level is not below it
     assert vol.volume_fraction(k, 1, [0.1], n_samples=1, generator=torch.Generator()).shape == (1,)
     assert vol.separable([2, 4])(torch.tensor([2.0, 1.0], dtype=F64)).item() == 5.0  # one point
+
+
+# --------------------------------------------------------------------------------------------- batch 3
+
+
+def test_estimate_llc_defaults_are_the_documented_ones():
+    def quad(w):
+        return 0.5 * (w**2).sum()
+
+    w0 = torch.zeros(2, dtype=F64)
+    default = sgld.estimate_llc(quad, w0, n_beta=5.0, step=1e-2, generator=torch.Generator().manual_seed(0))
+    explicit = sgld.estimate_llc(quad, w0, n_beta=5.0, step=1e-2, localization=0.0, chains=8, draws=1000,
+                                 burnin=1000, generator=torch.Generator().manual_seed(0))
+    assert default.trace.shape == (8, 1000)
+    assert np.array_equal(default.per_chain, explicit.per_chain)
+
+
+def test_smaller_edges_of_the_counting_helpers():
+    assert _midway(torch.tensor([[1.0], [3.0]], dtype=F64)).tolist() == [2.0]  # two inputs: their midpoint
+    assert NET.unflatten(torch.arange(17))[0].dtype == torch.int64  # integer masks unflatten too (block_mask)
+    v = sgld.stationary_variance(torch.tensor([4.5], dtype=F64), 1.0)  # ε a = 4.5 ≥ 4: diverges
+    assert v.tolist() == [math.inf]
+    h32 = torch.tensor([0.3, 1.7], dtype=torch.float32)
+    assert sgld.quadratic_llc(h32, n_beta=3.0, localization=0.7, step=0.01) == pytest.approx(
+        sgld.quadratic_llc(h32.double(), n_beta=3.0, localization=0.7, step=0.01), rel=1e-14)
+    with pytest.raises(ValueError, match="chunk_size"):
+        bh.gauss_newton(NET, W, X, chunk_size=True)
+    assert _refusal(lambda: vol.separable([0]))[1].startswith("powers must be even integers ≥ 2")
+
+
+def test_volume_fraction_counts_every_sample_and_scales_the_box():
+    def zero(w):
+        return torch.zeros(w.shape[0], dtype=F64)
+
+    assert vol.volume_fraction(zero, 1, [0.1], n_samples=1).tolist() == [1.0]
+    assert vol.volume_fraction(zero, 2, [0.1], n_samples=300, chunk=100).tolist() == [1.0]
+    inside = vol.volume_fraction(vol.separable([2]), 1, [1.0], n_samples=20000, box=2.0,
+                                 generator=torch.Generator().manual_seed(0))
+    assert abs(float(inside[0]) - 0.5) < 0.02  # w² < 1 on [−2, 2]: half the box
