@@ -333,3 +333,23 @@ def test_volume_fraction_counts_every_sample_and_scales_the_box():
     inside = vol.volume_fraction(vol.separable([2]), 1, [1.0], n_samples=20000, box=2.0,
                                  generator=torch.Generator().manual_seed(0))
     assert abs(float(inside[0]) - 0.5) < 0.02  # w² < 1 on [−2, 2]: half the box
+
+
+def test_exercise_references_return_float64_and_inputs_keep_what_the_exercises_need():
+    from helpers.degeneracy import exercises as ex
+
+    slopes = ex._slope_inputs()
+    for eps, volumes in slopes:
+        assert (eps > 0).all() and (volumes > 0).all() and (eps.diff() > 0).all()
+        assert ex._slope(eps, volumes).dtype == F64
+    fitted = [float(ex._slope(e, v)) for e, v in slopes]
+    assert any(abs(s - 0.5) < 0.05 for s in fitted) and any(s < 0.4 for s in fitted)  # λ = ½ and another
+    assert ex._as_count(3).dtype == F64 and ex._free(*ex._free_inputs()[0]).dtype == F64
+    counts = [int(ex._free(*args)) for args in ex._free_inputs()]
+    assert len(set(counts)) >= 3  # kinds whose counts differ: one formula cannot fit all
+    for w, grad, w_star, n_beta, step, gamma, noise in ex._step_inputs():
+        assert w.shape == grad.shape == w_star.shape == noise.shape and n_beta > 0 and step > 0
+    assert any(args[5] == 0 for args in ex._step_inputs()) and any(args[5] > 0 for args in ex._step_inputs())
+    products = torch.cat([a * s for a, s in ex._variance_inputs()])
+    assert (products < 4).any() and (products == 4).any() and (products > 4).any()
+    assert any(s == 0 for _, s in ex._variance_inputs())  # no step at all
