@@ -3,7 +3,8 @@
 The chapters' figures are judged by eye once; what was looked at is then frozen here, so that a change to a drawing
 helper (a label, a colour, a limit, the data drawn, a marker) fails a test until someone looks again and rewrites
 the snapshot on purpose: ``BOOK_SNAPSHOTS=write pytest tests/test_plots.py``. A snapshot holds every axes' texts,
-limits, scales, ticks and place in the figure, and every line, bar, marker set, image, span and text with its data and style.
+limits, scales, ticks and place in the figure, and every line, bar, marker set, image, span and text with its data
+and style.
 """
 
 from __future__ import annotations

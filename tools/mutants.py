@@ -104,9 +104,9 @@ def mutmut_config(wing: Wing) -> str:
 
 
 def prepare(wing: Wing) -> Path:
-    """The wing's copy of the repository's files (tracked or new, not ignored), with its mutmut configuration. An existing copy is brought
-    up to date, not replaced: mutmut keeps its results there and re-tests only functions that changed, so a long
-    run can be stopped and resumed (``rm -r build/mutants`` starts afresh)."""
+    """The wing's copy of the repository's files (tracked or new, not ignored), with its mutmut configuration. An
+    existing copy is brought up to date, not replaced: mutmut keeps its results there and re-tests only functions that
+    changed, so a long run can be stopped and resumed (``rm -r build/mutants`` starts afresh)."""
     work = WORK / wing.name
     work.mkdir(parents=True, exist_ok=True)
     # tracked files and new ones not yet committed (a test being written), never ignored ones
