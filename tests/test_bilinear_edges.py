@@ -4,8 +4,6 @@ the properties the exercises need."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -15,15 +13,10 @@ from helpers import bilinear, data
 from helpers.bilinear import exercises as ex
 from helpers.bilinear import masks, plots, sentiment as s, train
 from helpers.bilinear.tensors import _square_pair
+from tests.refusal import refusal
 
 F64 = torch.float64
 
-
-def _refusal(call: Callable[[], object]) -> tuple[str, str]:
-    """The exception a call raises: its type's name and its whole message."""
-    with pytest.raises((TypeError, ValueError)) as refused:
-        call()
-    return type(refused.value).__name__, str(refused.value)
 
 
 def _t(*shape: int) -> torch.Tensor:
@@ -64,7 +57,7 @@ def _t(*shape: int) -> torch.Tensor:
      "sizes must be positive, got n_in=3, d=2, n_classes=2, hidden=0"),
 ])
 def test_tensor_helpers_refuse_in_whole_sentences(call, expected):
-    assert _refusal(call)[1] == expected
+    assert refusal(call)[1] == expected
 
 
 def test_size_one_classifiers_and_pinv_masks_at_top_1_and_m_are_accepted():
@@ -118,7 +111,7 @@ def test_symmetry_threshold_is_relative_and_inclusive():
         q[0, 0], q[0, 1] = scale, bound  # |Q - Qᵀ| = bound exactly, max |Q| = scale
         assert bilinear.eigendecompose(q).values.shape == (2,)
         q[0, 1] = 2 * bound
-        name, message = _refusal(lambda q=q: bilinear.eigendecompose(q))
+        name, message = refusal(lambda q=q: bilinear.eigendecompose(q))
         assert message.startswith("q must be symmetric (max |Q - Qᵀ| = ")
 
 
@@ -171,7 +164,7 @@ def test_eigendecompose_symmetrises_what_it_accepts():
      "targets must have one entry per mask (2), got (3,)"),
 ])
 def test_mask_helpers_refuse_in_whole_sentences(call, expected):
-    assert _refusal(call)[1] == expected
+    assert refusal(call)[1] == expected
 
 
 def test_orient_reads_the_sign_from_the_other_classes_and_keeps_a_mask_orthogonal_to_its_direction():
@@ -228,7 +221,7 @@ def test_sweep_refuses_nothing_it_should_accept_and_averages_over_masks():
     (lambda: s.linear_baseline([]), ("TypeError", "corpus must be a SentimentCorpus (from make_corpus), got list")),
 ])
 def test_sentiment_helpers_refuse_in_whole_sentences(call, expected):
-    assert _refusal(call) == expected
+    assert refusal(call) == expected
 
 
 @pytest.mark.parametrize(("change", "refused"), [
@@ -251,7 +244,7 @@ def test_config_boundaries(change, refused):
 def test_linear_baseline_boundaries(steps, lr, refused):
     corpus = s.make_corpus(20, 5, 5, seed=0)
     if refused:
-        assert _refusal(lambda: s.linear_baseline(corpus, steps=steps, lr=lr)) == (
+        assert refusal(lambda: s.linear_baseline(corpus, steps=steps, lr=lr)) == (
             "ValueError", f"steps must be a positive int and lr > 0, got steps={steps!r}, lr={lr!r}")
     else:
         assert set(s.linear_baseline(corpus, steps=steps, lr=lr)) == {"train_accuracy", "held_out_accuracy"}
@@ -307,7 +300,7 @@ def test_smallest_corpus_and_the_test_split_rules():
 
 def test_make_corpus_says_when_no_unseen_test_phrase_exists(monkeypatch):
     monkeypatch.setattr(s, "_phrase", lambda rng, negator, adjective: adjective)  # one bag per combination
-    assert _refusal(lambda: s.make_corpus(400, 1, 1, seed=0)) == (
+    assert refusal(lambda: s.make_corpus(400, 1, 1, seed=0)) == (
         "ValueError", "could not find 1 test phrases unseen in training; lower n_train or n_test")
 
 
@@ -351,8 +344,8 @@ def test_held_out_report_counts_a_zero_logit_difference_as_negative():
 def test_toy_dataset_accepts_its_bounds_and_refuses_in_whole_sentences():
     assert train.toy_dataset("xor", 2)[0].shape == (4, 2)
     assert train.toy_dataset("and", 12)[1].shape == (4096, 66)
-    assert _refusal(lambda: train.toy_dataset("or", 4)) == ("ValueError", "task must be 'and' or 'xor', got 'or'")
-    assert _refusal(lambda: train.toy_dataset("and", 13)) == (
+    assert refusal(lambda: train.toy_dataset("or", 4)) == ("ValueError", "task must be 'and' or 'xor', got 'or'")
+    assert refusal(lambda: train.toy_dataset("and", 13)) == (
         "ValueError", "n_bits must be an int between 2 and 12, got 13")
 
 
@@ -370,7 +363,7 @@ def test_similarity_labels_at_the_threshold_and_for_the_complement():
     _, _, y = train.similarity_task(split, 7, 0.75)
     assert y.tolist() == [1, 1, 0, 0]
     for bad in (0.0, 1.0):
-        assert _refusal(lambda bad=bad: train.similarity_task(split, 7, bad)) == (
+        assert refusal(lambda bad=bad: train.similarity_task(split, 7, bad)) == (
             "ValueError", f"threshold must lie strictly between 0 and 1, got {bad}")
 
 
@@ -383,7 +376,7 @@ def test_similarity_labels_at_the_threshold_and_for_the_complement():
     (lambda: plots.contribution_bars(None, _t(3, 1), "x"), "contributions must have 1 dimensions, got shape (3, 1)"),
 ])
 def test_plot_helpers_refuse_in_whole_sentences(call, expected):
-    assert _refusal(call)[1] == expected
+    assert refusal(call)[1] == expected
 
 
 # --------------------------------------------------------------------------------------------- exercises.py

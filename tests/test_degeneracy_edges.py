@@ -9,18 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.degeneracy import networks
-from helpers.degeneracy.counts import MLP, planted, with_extra_neurons
+from helpers.degeneracy import behaviour as bh
+from helpers.degeneracy import networks, sgld
+from helpers.degeneracy import volume as vol
+from helpers.degeneracy.counts import MLP, _midway, free_directions, jacobian_rank, planted, with_extra_neurons
 from helpers.degeneracy.interaction import as_relu_mlp, basis_graphs, truncated_graph
 from helpers.degeneracy.volume import loglog_slope, product
+from tests.refusal import refusal
 
 F64 = torch.float64
 
-
-def _refusal(call) -> tuple[str, str]:
-    with pytest.raises((TypeError, ValueError)) as refused:
-        call()
-    return type(refused.value).__name__, str(refused.value)
 
 
 def _equal(a, b) -> bool:
@@ -74,7 +72,7 @@ def test_extra_neurons_come_from_their_generator_with_a_margin_of_exactly_one():
     _, from_float32 = with_extra_neurons(net, w, x.float(), 2, torch.Generator().manual_seed(9))
     assert from_float32.dtype == F64
     for bad in (0, 1.5):
-        assert _refusal(lambda bad=bad: with_extra_neurons(net, w, x, bad, torch.Generator())) == (
+        assert refusal(lambda bad=bad: with_extra_neurons(net, w, x, bad, torch.Generator())) == (
             "ValueError", f"k must be a positive int, got {bad!r}")
 
 
@@ -100,7 +98,7 @@ def test_modular_task_is_drawn_from_its_seed_with_exactly_the_asked_covariance()
     assert torch.allclose(cov, torch.diag(scales**2), rtol=0, atol=1e-12)
     for scales_bad in ([1.0] * 8, [1.4, 1.2, 1.0, 0.0, 1.3, 1.1, 0.9, 0.7], [1.0, 2.0]):
         bad = {**config, "input_scales": scales_bad}
-        assert _refusal(lambda bad=bad: networks.modular_task(bad)) == (
+        assert refusal(lambda bad=bad: networks.modular_task(bad)) == (
             "ValueError", f"input_scales must be 8 distinct positive numbers, got {scales_bad}")
 
 
@@ -115,10 +113,10 @@ def test_neuron_modules_split_an_odd_hidden_layer_with_the_larger_half_second():
 def test_loglog_slope_refusals_and_a_product_at_one_point():
     assert loglog_slope([1, 2, 4], [1, 4, 16]) == pytest.approx(2.0)
     for eps, vols in (([1.0], [1.0]), ([[1.0, 2.0]], [[1.0, 2.0]]), ([1.0, 2.0], [1.0])):
-        assert _refusal(lambda eps=eps, vols=vols: loglog_slope(eps, vols)) == (
+        assert refusal(lambda eps=eps, vols=vols: loglog_slope(eps, vols)) == (
             "ValueError", f"need two 1-d sequences of equal length ≥ 2, got shapes {np.asarray(eps).shape} and "
                           f"{np.asarray(vols).shape}")
-    assert _refusal(lambda: loglog_slope([0.0, 1.0], [1.0, 2.0])) == (
+    assert refusal(lambda: loglog_slope([0.0, 1.0], [1.0, 2.0])) == (
         "ValueError", "levels and volumes must be positive (a zero volume: too few samples for that ε)")
     k = product([2, 4])
     assert float(k(torch.tensor([3.0, 2.0], dtype=F64))) == 144.0  # one point, not a batch
@@ -141,19 +139,14 @@ def test_truncated_graphs_keep_the_asked_features_and_names_and_refuse_other_siz
     assert cut.bases[-1] is pca.bases[-1]
     top = pca.bases[0].size - 1
     assert truncated_graph(model, x, pca, [top, 1]).bases[0].size == top + 1  # the largest size is accepted
-    assert _refusal(lambda: truncated_graph(model, x, pca, [top + 1, 1])) == (
+    assert refusal(lambda: truncated_graph(model, x, pca, [top + 1, 1])) == (
         "ValueError", f"size {top + 1} for layer 0: need an int in 1..{top}")
-    assert _refusal(lambda: truncated_graph(model, x, pca, [2])) == (
+    assert refusal(lambda: truncated_graph(model, x, pca, [2])) == (
         "ValueError", "need 2 sizes (every node layer but the last), got 1")
 
 
 # --------------------------------------------------------------------------------------------- batch 2
 
-
-from helpers.degeneracy import behaviour as bh  # noqa: E402
-from helpers.degeneracy import sgld  # noqa: E402
-from helpers.degeneracy import volume as vol  # noqa: E402
-from helpers.degeneracy.counts import _midway, free_directions, jacobian_rank  # noqa: E402
 
 NET = MLP(2, 3, 2)
 W = NET.random(torch.Generator().manual_seed(0))
@@ -221,7 +214,7 @@ def _quadratic(w):
     (lambda: vol.volume_fraction(vol.separable([2]), 1, [0.1], box=0.0), "need n_samples ≥ 1 and box > 0, got 1000000 and 0.0"),
 ])
 def test_degeneracy_helpers_refuse_in_whole_sentences(call, expected):
-    assert _refusal(call)[1] == expected
+    assert refusal(call)[1] == expected
 
 
 def test_output_jacobian_in_chunks_equals_the_whole_and_both_modes_agree():
@@ -321,7 +314,7 @@ def test_smaller_edges_of_the_counting_helpers():
         sgld.quadratic_llc(h32.double(), n_beta=3.0, localization=0.7, step=0.01), rel=1e-14)
     with pytest.raises(ValueError, match="chunk_size"):
         bh.gauss_newton(NET, W, X, chunk_size=True)
-    assert _refusal(lambda: vol.separable([0]))[1].startswith("powers must be even integers ≥ 2")
+    assert refusal(lambda: vol.separable([0]))[1].startswith("powers must be even integers ≥ 2")
 
 
 def test_volume_fraction_counts_every_sample_and_scales_the_box():

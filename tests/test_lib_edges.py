@@ -18,14 +18,10 @@ from helpers.lib import exercises as ex  # noqa: E402
 from helpers.lib.ablations import _edge_mask  # noqa: E402
 from helpers.lib.modadd import ModAddTransformer  # noqa: E402
 from helpers.models import relu_mlp  # noqa: E402
+from tests.refusal import refusal  # noqa: E402
 
 F64 = torch.float64
 
-
-def _refusal(call) -> tuple[str, str]:
-    with pytest.raises((TypeError, ValueError)) as refused:
-        call()
-    return type(refused.value).__name__, str(refused.value)
 
 
 def _randn(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -70,13 +66,13 @@ def test_mlp_sections_compute_what_the_model_computes_biases_and_relus_included(
     (torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh()), "unsupported layer Tanh: only Linear and ReLU"),
 ])
 def test_mlp_sections_refuse_other_layers(model, expected):
-    assert _refusal(lambda: lib.mlp_sections(model)) == ("ValueError", expected)
+    assert refusal(lambda: lib.mlp_sections(model)) == ("ValueError", expected)
 
 
 def test_node_activations_name_their_inputs_when_refusing():
-    assert _refusal(lambda: lib.node_activations([], torch.ones(2, 3, 4, 5))) == (
+    assert refusal(lambda: lib.node_activations([], torch.ones(2, 3, 4, 5))) == (
         "ValueError", "inputs must have shape (n, d) or (n, positions, d), got (2, 3, 4, 5)")
-    assert _refusal(lambda: lib.node_activations([], [1.0])) == ("TypeError", "inputs must be a torch.Tensor, got list")
+    assert refusal(lambda: lib.node_activations([], [1.0])) == ("TypeError", "inputs must be a torch.Tensor, got list")
 
 
 # --------------------------------------------------------------------------------------------- edges
@@ -104,40 +100,39 @@ def test_edges_from_jacobians_is_the_written_out_sum():
     (lambda: lib.count_above(torch.ones(2, 2), 0.1), "values must have 1 dimensions, got shape (2, 2)"),
 ])
 def test_edge_and_count_helpers_refuse_in_whole_sentences(call, expected):
-    assert _refusal(call)[1] == expected
+    assert refusal(call)[1] == expected
 
 
-def test_integrated_edges_are_a_quadrature_of_the_gradient_along_the_path(net):
+def test_integrated_edges_are_a_quadrature_of_the_gradient_along_the_path():
     """Integrated edges against a 400-point midpoint rule of the same integral, written out; the default is 8
     Gauss–Legendre nodes, and splitting the examples into chunks changes nothing."""
     section = cf.residual_bilinear_section(_randn(4, 6, seed=42), _randn(4, 6, seed=43), _randn(6, 4, seed=44))
     f = _randn(200, 1, 4, seed=45) + 0.5  # a quadratic section: its gradient changes along the path
-    sections = {1: section}
     basis, nxt = lib.pca_basis(f), lib.identity_basis(4)
     feats = basis.features(f)
     rest = lib.augment(f) - basis.inverse(feats)
     midpoints = (torch.arange(400, dtype=F64) + 0.5) / 400
     attributions = 0
     for alpha in midpoints:
-        raw = lib.section_jacobians(sections[1], basis.inverse(alpha * feats) + rest)
+        raw = lib.section_jacobians(section, basis.inverse(alpha * feats) + rest)
         jac = torch.einsum("ntosd,ok,jd->ntksj", raw, nxt.C[: raw.shape[2]], basis.C_pinv)
         attributions = attributions + torch.einsum("ntksj,nsj->ntkj", jac, feats) / 400
     expected = attributions.pow(2).sum(dim=(0, 1)) / (feats.shape[0] * feats.shape[1])
-    got = lib.squared_edges(sections[1], basis, nxt, f, integration="integrated", n_steps=40)
+    got = lib.squared_edges(section, basis, nxt, f, integration="integrated", n_steps=40)
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-8 * float(expected.max()))
-    default = lib.squared_edges(sections[1], basis, nxt, f, integration="integrated")
-    assert torch.equal(default, lib.squared_edges(sections[1], basis, nxt, f, integration="integrated", n_steps=8))
-    assert not torch.equal(default, lib.squared_edges(sections[1], basis, nxt, f, integration="integrated",
+    default = lib.squared_edges(section, basis, nxt, f, integration="integrated")
+    assert torch.equal(default, lib.squared_edges(section, basis, nxt, f, integration="integrated", n_steps=8))
+    assert not torch.equal(default, lib.squared_edges(section, basis, nxt, f, integration="integrated",
                                                       n_steps=9))
-    chunked = lib.squared_edges(sections[1], basis, nxt, f, integration="integrated", chunk_size=70)
+    chunked = lib.squared_edges(section, basis, nxt, f, integration="integrated", chunk_size=70)
     assert torch.allclose(chunked, default, rtol=1e-12, atol=0)
     for bad in (0, 1.5):
-        assert _refusal(lambda bad=bad: lib.squared_edges(sections[1], basis, nxt, f, integration="integrated",
+        assert refusal(lambda bad=bad: lib.squared_edges(section, basis, nxt, f, integration="integrated",
                                                           n_steps=bad)) == (
             "ValueError", f"n_steps must be a positive int, got {bad!r}")
-    gradient = lib.squared_edges(sections[1], basis, nxt, f)
+    gradient = lib.squared_edges(section, basis, nxt, f)
     assert not torch.allclose(gradient, default, rtol=1e-2)  # the path matters for this section
-    assert _refusal(lambda: lib.squared_edges(sections[1], basis, nxt, [1.0])) == (
+    assert refusal(lambda: lib.squared_edges(section, basis, nxt, [1.0])) == (
         "TypeError", "activations must be a torch.Tensor, got list")
 
 
@@ -164,7 +159,7 @@ def test_edges_needed_gallops_then_bisects_to_the_first_good_count():
     # a count whose accuracy is exactly baseline − tolerance is good enough
     found, _ = lib.edges_needed(lambda n: 0.75 if n >= 3 else 0.5, 10, baseline=1.0, tolerance=0.25)
     assert found == 3
-    assert _refusal(lambda: lib.edges_needed(lambda n: 0.5, 4, baseline=1.0)) == (
+    assert refusal(lambda: lib.edges_needed(lambda n: 0.5, 4, baseline=1.0)) == (
         "ValueError", "even all 4 edges give accuracy 0.5000 < baseline − tolerance")
 
 
@@ -181,14 +176,12 @@ def test_edge_masks_keep_the_constant_edges_and_break_ties_in_order(net):
     free_positions = torch.nonzero((~mask).flatten()).flatten()
     assert torch.equal(torch.nonzero(kept.flatten()).flatten(), free_positions[:5]) and n_free > 16
     assert torch.equal(_edge_mask(graph, 0, np.int64(3)), _edge_mask(graph, 0, 3))
-    assert _refusal(lambda: _edge_mask(graph, 0, 3.5)) == (
+    assert refusal(lambda: _edge_mask(graph, 0, 3.5)) == (
         "ValueError", f"n_edges must be an int between 0 and {n_free}, got 3.5")
-    x = acts[0]
     assert torch.equal(lib.ablate_nodes(graph, sections, 1, acts[1], np.int64(2)),
                        lib.ablate_nodes(graph, sections, 1, acts[1], 2))
-    assert _refusal(lambda: lib.ablate_nodes(graph, sections, 1, acts[1], 2.5)) == (
+    assert refusal(lambda: lib.ablate_nodes(graph, sections, 1, acts[1], 2.5)) == (
         "ValueError", f"keep must be an int between 1 and {graph.bases[1].size}, got 2.5")
-    assert x.shape[0] == 300
 
 
 # --------------------------------------------------------------------------------------------- the reference loop
@@ -244,7 +237,7 @@ def test_residual_bilinear_section_in_float64_from_any_float_weights():
      "need W and V (4, m) and W_out (m, 4), got (4, 2), (4, 2) and (3, 4)"),
 ])
 def test_closed_form_sections_refuse_in_whole_sentences(call, expected):
-    assert _refusal(call)[1] == expected
+    assert refusal(call)[1] == expected
 
 
 def test_attention_jacobians_default_to_every_query_and_the_unprojected_output():
@@ -278,10 +271,7 @@ def test_rotated_basis_passes_its_threshold_on():
     assert ex.rotated_basis(m, r, 1e-3)[1].numel() == 4
 
 
-def test_draw_graph_defaults_draw_twelve_features_and_edges_down_to_one_percent(net):
-    model, sections, acts = net
-    graph = lib.interaction_graph(acts, sections)
-    edges = list(graph.edges)
+def test_draw_graph_defaults_draw_twelve_features_and_edges_down_to_one_percent():
     e = torch.zeros(20, 20, dtype=F64)
     e[1, 1], e[2, 2], e[3, 3] = 1.0, 0.01**2, 0.0099**2  # strengths 1, 0.01 (drawn) and 0.0099 (not)
     basis = lib.Basis("lib", torch.eye(21, 20, dtype=F64), torch.eye(20, 21, dtype=F64), torch.ones(20, dtype=F64),
@@ -293,7 +283,6 @@ def test_draw_graph_defaults_draw_twelve_features_and_edges_down_to_one_percent(
     assert len(ax.collections[0].get_segments()) == 2
     assert [c.get_zorder() for c in ax.collections[1:]] == [3, 3]  # the nodes above the edges
     plt.close(fig)
-    assert len(edges) == 3
 
 
 # --------------------------------------------------------------------------------------------- batch 2: closed forms
@@ -321,8 +310,8 @@ def test_affine_section_adds_its_bias_on_the_constant_and_refuses_bad_shapes():
     scaled = points.clone()
     scaled[..., -1] = 2.0  # the bias rides on the constant coordinate
     assert torch.allclose(section(scaled), points[..., :-1] @ w.float().double() + 2 * b.float().double())
-    assert _refusal(lambda: cf.affine_section(torch.ones(3))) == ("ValueError", "weight must have 2 dimensions, got shape (3,)")
-    assert _refusal(lambda: cf.affine_section(torch.ones(3, 2), torch.ones(2, 1))) == (
+    assert refusal(lambda: cf.affine_section(torch.ones(3))) == ("ValueError", "weight must have 2 dimensions, got shape (3,)")
+    assert refusal(lambda: cf.affine_section(torch.ones(3, 2), torch.ones(2, 1))) == (
         "ValueError", "bias must have 1 dimensions, got shape (2, 1)")
 
 
@@ -355,7 +344,7 @@ def test_relu_jacobian_at_exactly_zero_preactivation_is_torchs_zero():
     points = lib.augment(torch.zeros(1, 1, 2, dtype=F64))  # x = 0: unit 0's preactivation is exactly 0
     section = cf.residual_mlp_section(w_in, b_in, w_out, b_out)
     assert torch.equal(section.jacobians(points), lib.section_jacobians(section, points, closed_form=False))
-    assert _refusal(lambda: cf.residual_mlp_jacobians(lib.augment(torch.zeros(1, 1, 3, dtype=F64)), w_in, b_in,
+    assert refusal(lambda: cf.residual_mlp_jacobians(lib.augment(torch.zeros(1, 1, 3, dtype=F64)), w_in, b_in,
                                                       w_out, b_out)) == (
         "ValueError", "points have 3 coordinates besides the constant, W_in reads 2")
 
@@ -380,14 +369,14 @@ def test_section_jacobians_use_a_closed_form_by_default_and_check_their_inputs()
     assert auto.dtype == F64 and float(auto.abs().max()) == 2.0
     assert torch.equal(lib.section_jacobians(_Wrong(), points, closed_form=False, chunk_size=1), auto)
     for bad in (0, 1.5):
-        assert _refusal(lambda bad=bad: lib.section_jacobians(_Wrong(), points, chunk_size=bad)) == (
+        assert refusal(lambda bad=bad: lib.section_jacobians(_Wrong(), points, chunk_size=bad)) == (
             "ValueError", f"chunk_size must be a positive int, got {bad!r}")
-    assert _refusal(lambda: lib.section_jacobians(_Wrong(), points[0])) == (
+    assert refusal(lambda: lib.section_jacobians(_Wrong(), points[0])) == (
         "ValueError", "points must have 3 dimensions, got shape (2, 3)")
-    assert _refusal(lambda: lib.section_jacobians(lambda x: x[..., 0], points, closed_form=False)) == (
+    assert refusal(lambda: lib.section_jacobians(lambda x: x[..., 0], points, closed_form=False)) == (
         "ValueError", "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape (2, 2) for a batch "
                       "of 2")
-    assert _refusal(lambda: lib.section_jacobians(lambda x: x[:1], points, closed_form=False)) == (
+    assert refusal(lambda: lib.section_jacobians(lambda x: x[:1], points, closed_form=False)) == (
         "ValueError", "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape (1, 2, 3) for a "
                       "batch of 2")
 
@@ -406,34 +395,34 @@ def test_interaction_matrix_and_lib_basis_refuse_and_read_in_float64(net):
                                                      .reshape(-1, 3) / 4) @ r_pinv.float().double().T,
                           rtol=1e-12, atol=1e-12)
     assert torch.allclose(lib.interaction_matrix(j, r_pinv), expected, rtol=1e-12, atol=1e-12)
-    assert _refusal(lambda: lib.interaction_matrix(j[0], r_pinv)) == (
+    assert refusal(lambda: lib.interaction_matrix(j[0], r_pinv)) == (
         "ValueError", "target_jacobians must have 5 dimensions, got shape (1, 2, 1, 3)")
-    assert _refusal(lambda: lib.interaction_matrix(j, r_pinv[0])) == (
+    assert refusal(lambda: lib.interaction_matrix(j, r_pinv[0])) == (
         "ValueError", "R_pinv must have 2 dimensions, got shape (3,)")
-    assert _refusal(lambda: lib.interaction_matrix(j, r_pinv[:, :2])) == (
+    assert refusal(lambda: lib.interaction_matrix(j, r_pinv[:, :2])) == (
         "ValueError", "R_pinv has 2 columns, the Jacobians have 3 input coordinates")
     f = acts[1]
     jac = lib.section_jacobians(sections[1], lib.augment(f))
-    assert _refusal(lambda: lib.lib_basis(f, jac[0])) == (
+    assert refusal(lambda: lib.lib_basis(f, jac[0])) == (
         "ValueError", "target_jacobians must have 5 dimensions, got shape (1, 6, 1, 8)")
-    assert _refusal(lambda: lib.lib_basis(f, jac[:10])) == (
+    assert refusal(lambda: lib.lib_basis(f, jac[:10])) == (
         "ValueError", "target_jacobians (10, 1, 6, 1, 8) do not fit activations (300, 1, 7): expected "
                       "(300, T, K, 1, 8)")
-    assert _refusal(lambda: lib.lib_basis(torch.cat([f, f], dim=1), jac)) == (
+    assert refusal(lambda: lib.lib_basis(torch.cat([f, f], dim=1), jac)) == (
         "ValueError", "target_jacobians (300, 1, 6, 1, 8) do not fit activations (300, 2, 7): expected "
                       "(300, T, K, 2, 8)")
     assert lib.lib_basis(f, jac, threshold=0.3).size < lib.lib_basis(f, jac).size  # the threshold is used
     basis = lib.lib_basis(f, jac)
-    assert _refusal(lambda: basis.inverse(torch.ones(2, 1, basis.size + 1, dtype=F64))) == (
+    assert refusal(lambda: basis.inverse(torch.ones(2, 1, basis.size + 1, dtype=F64))) == (
         "ValueError", f"features have {basis.size + 1} coordinates, the basis has {basis.size}")
-    assert _refusal(lambda: basis.inverse([1.0])) == ("TypeError", "features must be a torch.Tensor, got list")
+    assert refusal(lambda: basis.inverse([1.0])) == ("TypeError", "features must be a torch.Tensor, got list")
 
 
 def test_interaction_graph_of_either_method(net):
     model, sections, acts = net
     pca = lib.interaction_graph(acts, sections, method="pca")
     assert pca.bases[0].kind == "pca"
-    assert _refusal(lambda: lib.interaction_graph(acts, sections, method="ica")) == (
+    assert refusal(lambda: lib.interaction_graph(acts, sections, method="ica")) == (
         "ValueError", "unknown method 'ica': use 'lib' or 'pca'")
 
 
@@ -490,9 +479,9 @@ def test_modularity_refusals_and_the_smallest_graphs():
     graph = _graph_of([e, e.clone()], ["lib", "lib", "lib"])
     q, communities = lib.modularity(graph, [1.0, 1.0])  # exactly one edge: one community, Q = 0
     assert communities == [{(0, 1), (1, 1)}] and q == pytest.approx(0.0, abs=1e-12)
-    assert _refusal(lambda: lib.modularity(graph, [1.0])) == ("ValueError", "need one ε per edge layer, got 1 for 2")
-    assert _refusal(lambda: lib.modularity(graph, [0.0, 1.0])) == ("ValueError", "ε must be positive, got 0.0 for layer 0")
-    assert _refusal(lambda: lib.modularity(graph, [100.0, 1.0])) == (
+    assert refusal(lambda: lib.modularity(graph, [1.0])) == ("ValueError", "need one ε per edge layer, got 1 for 2")
+    assert refusal(lambda: lib.modularity(graph, [0.0, 1.0])) == ("ValueError", "ε must be positive, got 0.0 for layer 0")
+    assert refusal(lambda: lib.modularity(graph, [100.0, 1.0])) == (
         "ValueError", "no edge above its layer's ε: nothing to find communities in")
     many = _graph_of([torch.full((6, 6), 10.0, dtype=F64), torch.full((6, 6), 10.0, dtype=F64)], ["lib"] * 3)
     _, coarse = lib.modularity(many, [1.0, 1.0])
@@ -609,7 +598,7 @@ def test_edges_from_the_jacobians_of_a_section_without_its_own_over_several_chun
 def test_section_edges_refuse_in_whole_sentences(args, expected):
     section = cf.residual_bilinear_section(torch.ones(3, 2), torch.ones(3, 2), torch.ones(2, 3))
     points = lib.augment(torch.ones(2, 1, 3, dtype=F64))
-    assert _refusal(lambda: section.edges(points, None, *args)) == ("ValueError", expected)
+    assert refusal(lambda: section.edges(points, None, *args)) == ("ValueError", expected)
 
 
 def test_attention_defaults_float32_weights_and_grams_over_several_chunks():
@@ -624,7 +613,7 @@ def test_attention_defaults_float32_weights_and_grams_over_several_chunks():
     reference = cf.causal_attention_section(*(t.float().double() for t in (w_q, w_k, w_v, w_o)))
     assert torch.equal(section.jacobians(points[:4]), reference.jacobians(points[:4]))
     assert torch.allclose(section.gram(points), _gram_by_definition(reference, points), rtol=1e-10, atol=1e-9)
-    assert _refusal(lambda: cf.causal_attention_jacobians(points[..., 1:], w_q, w_k, w_v, w_o)) == (
+    assert refusal(lambda: cf.causal_attention_jacobians(points[..., 1:], w_q, w_k, w_v, w_o)) == (
         "ValueError", "points have 2 coordinates besides the constant, W_Q reads 3")
 
 
@@ -654,7 +643,7 @@ def test_thresholds_are_strict_relative_and_checked():
     m[0, 0] = 0.0  # a constant whose own entry is 0 is dropped
     assert lib.rotate_scale_truncate(m, r, 0.2)[1].tolist() == [4.0, 1.0]
     for bad in (True, 1.0, -0.1, "0.1"):
-        assert _refusal(lambda bad=bad: lib.gram_step(x, threshold=bad)) == (
+        assert refusal(lambda bad=bad: lib.gram_step(x, threshold=bad)) == (
             "ValueError", f"threshold must be a number in [0, 1), got {bad!r}")
 
 
@@ -666,15 +655,15 @@ def test_rotate_scale_truncate_symmetrises_and_refuses_in_whole_sentences():
     sym = (m + m.T) / 2
     expected = torch.linalg.eigvalsh(sym[1:, 1:]).flip(0)
     assert torch.allclose(lam[1:], expected, rtol=1e-12, atol=1e-12)
-    assert _refusal(lambda: lib.rotate_scale_truncate(torch.ones(3, 4), torch.eye(3))) == (
+    assert refusal(lambda: lib.rotate_scale_truncate(torch.ones(3, 4), torch.eye(3))) == (
         "ValueError", "M must be square with as many rows as R has columns, got (3, 4) and (3, 3)")
-    assert _refusal(lambda: lib.rotate_scale_truncate(torch.ones(3, 3), torch.ones(4, 2))) == (
+    assert refusal(lambda: lib.rotate_scale_truncate(torch.ones(3, 3), torch.ones(4, 2))) == (
         "ValueError", "M must be square with as many rows as R has columns, got (3, 3) and (4, 2)")
-    assert _refusal(lambda: lib.rotate_scale_truncate(torch.ones(3), torch.eye(3))) == (
+    assert refusal(lambda: lib.rotate_scale_truncate(torch.ones(3), torch.eye(3))) == (
         "ValueError", "M must have 2 dimensions, got shape (3,)")
-    assert _refusal(lambda: lib.rotate_scale_truncate(torch.eye(3), torch.ones(3))) == (
+    assert refusal(lambda: lib.rotate_scale_truncate(torch.eye(3), torch.ones(3))) == (
         "ValueError", "R must have 2 dimensions, got shape (3,)")
-    assert _refusal(lambda: lib.centring_matrix(torch.ones(2, 2))) == (
+    assert refusal(lambda: lib.centring_matrix(torch.ones(2, 2))) == (
         "ValueError", "mean must have 1 dimensions, got shape (2, 2)")
 
 
@@ -688,10 +677,10 @@ def test_identity_basis_in_float64_and_its_refusals():
     x = _randn(4, 3, seed=38).float()
     assert basis.features(x).dtype == F64 and torch.equal(basis.features(x), x.double())
     for bad in (0, 2.0):
-        assert _refusal(lambda bad=bad: lib.identity_basis(bad)) == ("ValueError", f"d must be a positive int, got {bad!r}")
-    assert _refusal(lambda: basis.features(torch.ones(2, 5, 4))) == (
+        assert refusal(lambda bad=bad: lib.identity_basis(bad)) == ("ValueError", f"d must be a positive int, got {bad!r}")
+    assert refusal(lambda: basis.features(torch.ones(2, 5, 4))) == (
         "ValueError", "activations have 4 coordinates, the basis expects 3")
-    assert _refusal(lambda: basis.features([1.0])) == ("TypeError", "activations must be a torch.Tensor, got list")
+    assert refusal(lambda: basis.features([1.0])) == ("TypeError", "activations must be a torch.Tensor, got list")
 
 
 def test_lib_basis_truncates_m_at_its_own_threshold():
@@ -715,13 +704,13 @@ def test_lib_basis_truncates_m_at_its_own_threshold():
 def test_graph_layers_are_checked_by_name():
     x = _randn(5, 2, seed=40)
     sections = [cf.affine_section(_randn(2, 2, seed=41))]
-    assert _refusal(lambda: lib.interaction_graph([x, torch.ones(5, 1, 1, 2)], sections)) == (
+    assert refusal(lambda: lib.interaction_graph([x, torch.ones(5, 1, 1, 2)], sections)) == (
         "ValueError", "activations[1] must have shape (n, d) or (n, positions, d), got (5, 1, 1, 2)")
-    assert _refusal(lambda: lib.interaction_graph([x, x[:4]], sections)) == (
+    assert refusal(lambda: lib.interaction_graph([x, x[:4]], sections)) == (
         "ValueError", "every node layer needs the same number of examples, got [5, 4]")
-    assert _refusal(lambda: lib.interaction_graph([x, x], sections, names=["a"])) == (
+    assert refusal(lambda: lib.interaction_graph([x, x], sections, names=["a"])) == (
         "ValueError", "need one name per node layer, got 1 for 2")
-    assert _refusal(lambda: lib.interaction_graph([x], sections)) == (
+    assert refusal(lambda: lib.interaction_graph([x], sections)) == (
         "ValueError", "need one more node layer than sections, got 1 and 1")
 
 
@@ -732,7 +721,7 @@ def test_graph_layers_are_checked_by_name():
 ])
 def test_interaction_graphs_refuse_unknown_options(net, options, bad):
     model, sections, acts = net
-    assert _refusal(lambda: lib.interaction_graphs(acts, sections, **options)) == (
+    assert refusal(lambda: lib.interaction_graphs(acts, sections, **options)) == (
         "ValueError", f"unknown method/target/final: {bad}")
 
 
@@ -783,7 +772,7 @@ def test_output_target_bases_are_lib_bases_of_the_whole_networks_jacobians(net):
 
 
 def test_attention_refuses_unknown_queries():
-    assert _refusal(lambda: cf.causal_attention_section(*(torch.ones(1, 2, 2),) * 3, torch.ones(1, 2, 2),
+    assert refusal(lambda: cf.causal_attention_section(*(torch.ones(1, 2, 2),) * 3, torch.ones(1, 2, 2),
                                                         queries="first")) == (
         "ValueError", "queries must be 'all' or 'last', got 'first'")
 
@@ -793,9 +782,9 @@ def test_attention_refuses_unknown_queries():
 
 def test_closed_form_jacobians_check_points_and_projection_and_read_float32_weights():
     section = cf.residual_bilinear_section(torch.ones(3, 2), torch.ones(3, 2), torch.ones(2, 3))
-    assert _refusal(lambda: section.jacobians(torch.ones(2, 4))) == (
+    assert refusal(lambda: section.jacobians(torch.ones(2, 4))) == (
         "ValueError", "points must have 3 dimensions, got shape (2, 4)")
-    assert _refusal(lambda: section.jacobians(torch.ones(2, 1, 4), torch.ones(3))) == (
+    assert refusal(lambda: section.jacobians(torch.ones(2, 1, 4), torch.ones(3))) == (
         "ValueError", "project must have 2 dimensions, got shape (3,)")
     points = lib.augment(_randn(4, 1, 3, seed=46))
     project = _randn(3, 2, seed=47)
@@ -811,7 +800,7 @@ def test_closed_form_jacobians_check_points_and_projection_and_read_float32_weig
     mlp32 = [t.float() for t in (w_in, b_in, w_out, b_out)]
     assert torch.equal(cf.residual_mlp_jacobians(points, *mlp32),
                        cf.residual_mlp_jacobians(points, *(t.double() for t in mlp32)))
-    assert _refusal(lambda: lib.section_jacobians(lambda x: [1.0], points, closed_form=False)) == (
+    assert refusal(lambda: lib.section_jacobians(lambda x: [1.0], points, closed_form=False)) == (
         "ValueError", "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape () for a batch of 2")
 
 

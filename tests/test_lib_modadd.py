@@ -11,14 +11,10 @@ import torch
 
 from helpers.lib import modadd
 from helpers.lib.modadd import FOURIER_KINDS, FourierLabel, ModAddTransformer, fourier_label
+from tests.refusal import refusal
 
 F64 = torch.float64
 
-
-def _refusal(call) -> tuple[str, str]:
-    with pytest.raises((TypeError, ValueError)) as refused:
-        call()
-    return type(refused.value).__name__, str(refused.value)
 
 
 # --------------------------------------------------------------------------------------------- the task
@@ -34,7 +30,7 @@ def test_pairs_are_every_a_b_in_row_major_order_with_their_sum_mod_p(p):
 
 @pytest.mark.parametrize("p", [1, 0, 5.0, True])
 def test_pairs_refuse_what_is_not_an_int_of_at_least_2(p):
-    assert _refusal(lambda: modadd.pairs(p)) == ("ValueError", f"p must be an int >= 2, got {p!r}")
+    assert refusal(lambda: modadd.pairs(p)) == ("ValueError", f"p must be an int >= 2, got {p!r}")
 
 
 def test_split_is_a_fixed_random_partition_of_the_rounded_size():
@@ -48,7 +44,7 @@ def test_split_is_a_fixed_random_partition_of_the_rounded_size():
     assert not torch.equal(modadd.split_pairs(7, 0.5, seed=4)[0], train)
     assert len(modadd.split_pairs(5, 0.3, seed=0)[0]) == round(7.5) == 8
     for bad in (0.0, 1.0):
-        assert _refusal(lambda bad=bad: modadd.split_pairs(5, bad, 0)) == (
+        assert refusal(lambda bad=bad: modadd.split_pairs(5, bad, 0)) == (
             "ValueError", f"train_fraction must lie strictly between 0 and 1, got {bad}")
 
 
@@ -56,14 +52,14 @@ def test_split_is_a_fixed_random_partition_of_the_rounded_size():
 
 
 def test_model_refuses_in_whole_sentences_and_builds_what_the_config_names():
-    assert _refusal(lambda: ModAddTransformer(5, 6, 4, 8)) == (
+    assert refusal(lambda: ModAddTransformer(5, 6, 4, 8)) == (
         "ValueError", "d_model (6) must be a multiple of n_heads (4)")
-    assert _refusal(lambda: ModAddTransformer(5, 8, 2, 8, mlp="gelu")) == (
+    assert refusal(lambda: ModAddTransformer(5, 8, 2, 8, mlp="gelu")) == (
         "ValueError", "mlp must be one of ('relu', 'bilinear'), got 'gelu'")
     model = ModAddTransformer(5, 8, 2, 6)
-    assert _refusal(lambda: model.embed(torch.zeros(4, 2, dtype=torch.long))) == (
+    assert refusal(lambda: model.embed(torch.zeros(4, 2, dtype=torch.long))) == (
         "ValueError", "tokens must have shape (n, 3), got (4, 2)")
-    assert _refusal(lambda: model.embed(torch.zeros(3, dtype=torch.long))) == (
+    assert refusal(lambda: model.embed(torch.zeros(3, dtype=torch.long))) == (
         "ValueError", "tokens must have shape (n, 3), got (3,)")
     config = {"p": 5, "d_model": 8, "n_heads": 2, "d_mlp": 6}
     relu = modadd.build_model(config)
@@ -187,11 +183,11 @@ def test_an_even_p_skips_its_nyquist_frequency():
 def test_fourier_labels_print_their_term_and_refuse_bad_grids():
     assert str(FourierLabel("cos(wa)cos(wb)", 7, 0.934, np.zeros((4, 1)))) == "cos(7a)cos(7b) (93%)"
     assert str(FourierLabel("cos(w(a-b))", 12, 1.0, np.zeros((4, 1)))) == "cos(12(a-b)) (100%)"
-    assert _refusal(lambda: fourier_label(torch.ones(3, 4, dtype=F64))) == (
+    assert refusal(lambda: fourier_label(torch.ones(3, 4, dtype=F64))) == (
         "ValueError", "grid must be square (p, p) with p >= 3, got (3, 4)")
-    assert _refusal(lambda: fourier_label(torch.ones(2, 2, dtype=F64))) == (
+    assert refusal(lambda: fourier_label(torch.ones(2, 2, dtype=F64))) == (
         "ValueError", "grid must be square (p, p) with p >= 3, got (2, 2)")
-    assert _refusal(lambda: fourier_label(torch.ones(4, dtype=F64))) == (
+    assert refusal(lambda: fourier_label(torch.ones(4, dtype=F64))) == (
         "ValueError", "grid must have 2 dimensions, got shape (4,)")
     assert fourier_label(_grid(3, lambda a, b: torch.cos(a))).frequency == 1  # p = 3, the smallest accepted
 

@@ -45,10 +45,11 @@ def orient(masks: torch.Tensor, directions: torch.Tensor, targets: torch.Tensor,
         raise ValueError("targets must have one entry per mask and y_train one per training image")
     along = x_train @ directions.T  # (N, n): x · p_j for every image and mask
     others = (y_train[:, None] != targets[None, :]).to(along.dtype)  # (N, n)
-    if (others.sum(0) == 0).any():
-        lonely = sorted({int(t) for t in targets[others.sum(0) == 0]})
+    counts = others.sum(0)  # (n,) training images outside each mask's target class
+    if (counts == 0).any():
+        lonely = sorted({int(t) for t in targets[counts == 0]})
         raise ValueError(f"no training image outside the target class {lonely}: the mask's sign cannot be read")
-    mean_along = (along * others).sum(0) / others.sum(0)  # (n,) mean of x · p_j over the other classes
+    mean_along = (along * others).sum(0) / counts  # (n,) mean of x · p_j over the other classes
     sign = torch.where(mean_along * (masks * directions).sum(1) >= 0, 1.0, -1.0).to(masks.dtype)
     return sign[:, None] * masks
 
