@@ -324,26 +324,6 @@ def test_missing_chromium_fails_with_how_to_install(monkeypatch: pytest.MonkeyPa
 
 # --- consistency of the sources (no build needed) ------------------------------------------------------------------
 
-_CITE = re.compile(r"\{cite(?::\w+)?\}`([^`]+)`")
-_BIB_KEY = re.compile(r"^@\w+\{([^,\s]+),", re.MULTILINE)
-
-
-def _book_sources() -> list[tuple[str, str]]:
-    """(name, Markdown text) of every page and of every chapter's Markdown cells."""
-    paths = [*sorted((ROOT / "book").glob("*.md")), *sorted((ROOT / "chapters").glob("*.ipynb"))]
-    return [(str(p.relative_to(ROOT)), _read_source(p)[0]) for p in paths]
-
-
-def test_every_citation_resolves_and_the_seed_papers_are_in_the_bibliography() -> None:
-    keys = set(_BIB_KEY.findall((ROOT / "book" / "references.bib").read_text("utf-8")))
-    assert {"pearce2024bilinear", "bushnaq2024degeneracy", "bushnaq2024lib", "huang2024inversionview"} <= keys
-    citations = [(name, key.strip()) for name, text in _book_sources()
-                 for group in _CITE.findall(text) for key in group.split(",")]
-    assert citations, "no page cites anything"
-    unresolved = [f"{name}: {key}" for name, key in citations if key not in keys]
-    assert not unresolved, "citations without a bibliography entry:\n" + "\n".join(unresolved)
-
-
 def test_each_chapter_installs_the_helpers_from_the_books_repository() -> None:
     """In Colab a chapter has no helpers: its first code cell clones the repository of _config.yml and installs them
     (and does nothing where they are installed)."""

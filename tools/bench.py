@@ -91,7 +91,7 @@ def _page(result: dict) -> str:
     lines += [f"| {r['chapter']} | {r['seconds']:.1f} | {r['peak_mib']} |" for r in result["chapters"]]
     lines += [
         "",
-        "Each chapter's time section by section is on the {doc}`instructor page <instructor>`.",
+        "Each chapter's time section by section is on the [instructor page](instructor.md).",
         "",
         "## Building the book",
         "",
