@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 BENCH = ROOT / "data" / "bench.json"
 ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:work|root|home|tmp|Users|usr|opt|var)/")
+#: the fold of every exercise's solution, in every chapter
+SOLUTION_LABELS = {"code_prompt_show": "Show the solution", "code_prompt_hide": "Hide the solution"}
 FIGURE_CHECK_LINE = re.compile(r"^figure '[^']+': data matches its reference", re.M)
 
 
@@ -146,6 +148,10 @@ def test_exercises_follow_the_format(chapter):
         task = ""
         assert cell.cell_type == "code", f"{path.name}: only code cells may be tagged 'exercise'"
         assert "hide-input" in cell.metadata["tags"], f"{path.name}: an exercise cell must be folded (hide-input)"
+        assert cell.metadata.get("mystnb") == SOLUTION_LABELS, (
+            f"{path.name}, cell {i}: the fold of an exercise says {SOLUTION_LABELS['code_prompt_show']!r} (metadata "
+            f"'mystnb': {SOLUTION_LABELS}), not the book's default for folded code"
+        )
         src = cell.source
         assert src.count("# BEGIN SOLUTION") == 1 and src.count("# END SOLUTION") == 1, (
             f"{path.name}: an exercise cell needs one '# BEGIN SOLUTION' … '# END SOLUTION' block"
