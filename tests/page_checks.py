@@ -88,56 +88,137 @@ def navigation_opens(page) -> list[str]:
     return [] if shown() else ["the ☰ button does not open the navigation"]
 
 
-def _move_first_control(explorer) -> str:
-    """Change the first control of an explorer (slider, toggle buttons or dropdown) as a reader would."""
-    handle = explorer.locator(".noUi-handle")
-    if handle.count():
-        handle.first.focus()
-        handle.first.press("ArrowRight")
-        return "slider moved one step right"
-    buttons = explorer.locator(".widget-toggle-button")
-    if buttons.count() > 1:
-        for i in range(buttons.count()):
-            if "mod-active" not in (buttons.nth(i).get_attribute("class") or ""):
-                buttons.nth(i).click()
-                return f"toggle button {buttons.nth(i).inner_text()!r} clicked"
-    select = explorer.locator("select")
-    if select.count():
-        options = select.first.locator("option")
-        current = select.first.input_value()
-        for i in range(options.count()):
-            value = options.nth(i).get_attribute("value")
-            if value != current:
-                select.first.select_option(value)
-                return f"dropdown set to {options.nth(i).inner_text()!r}"
-    return ""
+#: is the element under the viewport point (x, y) the control (or inside it)? If not, what is there instead
+UNDER_POINTER = r"""([control, x, y]) => {
+    const hit = document.elementFromPoint(x, y);
+    if (hit && (hit === control || control.contains(hit))) return '';
+    if (!hit) return 'nothing';
+    const cls = (hit.className && hit.className.baseVal === undefined ? hit.className : '') || '';
+    return `<${hit.tagName.toLowerCase()} class="${String(cls).slice(0, 60)}">`;
+}"""
 
 
-def explorers_respond(page, screenshot_stem: Path | None = None) -> list[str]:
-    """Every explorer shows another figure after its first control is moved (screenshots before and after)."""
+def _aim(page, control, x: float, y: float, what: str) -> str:
+    """'' when a pointer at viewport point (x, y) would reach ``control``; else the problem a reader would meet."""
+    covered = page.evaluate(UNDER_POINTER, [control.element_handle(), x, y])
+    return f"{what}: the pointer at ({x:.0f}, {y:.0f}) lands on {covered}, not on the control" if covered else ""
+
+
+def _into_view(page, control) -> None:
+    """Scroll the window, as a reader does, until ``control`` is in view. (Playwright's scroll_into_view_if_needed
+    also scrolls any box around it, which would reveal a control a reader cannot reach.)"""
+    box, height = control.bounding_box(), page.viewport_size["height"]
+    if box["y"] < 0 or box["y"] + box["height"] > height:
+        page.evaluate("dy => window.scrollBy(0, dy)", box["y"] + box["height"] / 2 - height / 2)
+        page.wait_for_timeout(100)
+
+
+def _centre(box: dict) -> tuple[float, float]:
+    return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+
+def _drive_slider(page, slider, touch: bool) -> tuple[str, str]:
+    """Drag the slider's handle a third of its track with the mouse, or tap its track at a finger's width from the
+    handle: (what was done, problem or '')."""
+    handle, track = slider.locator(".noUi-handle").first, slider.locator(".noUi-base, .noUi-target").first
+    _into_view(page, slider)
+    hx, hy = _centre(handle.bounding_box())
+    base = track.bounding_box()
+    # the whole track answers a pointer: a reader clicks or taps anywhere on it, not only on the handle
+    for at in (0.05, 0.5, 0.95):
+        problem = _aim(page, slider, base["x"] + at * base["width"], base["y"] + base["height"] / 2,
+                       f"{'tap' if touch else 'click'} on the slider's track at {at:.0%}")
+        if problem:
+            return "slider", problem
+    towards = -1 if hx > base["x"] + base["width"] / 2 else 1  # away from the nearer end
+    if touch:
+        x = hx + towards * max(base["width"] / 3, 30)
+        page.touchscreen.tap(x, hy)
+        return "slider's track tapped", ""
+    problem = _aim(page, slider, hx, hy, "drag of the slider's handle")
+    if not problem:
+        page.mouse.move(hx, hy)
+        page.mouse.down()
+        page.mouse.move(hx + towards * base["width"] / 3, hy, steps=8)
+        page.mouse.up()
+    return "slider's handle dragged with the mouse", problem
+
+
+def _drive_buttons(page, group, touch: bool) -> tuple[str, str]:
+    """Click (or tap) the first toggle button that is not pressed."""
+    buttons = group.locator(".widget-toggle-button")
+    for i in range(buttons.count()):
+        button = buttons.nth(i)
+        if "mod-active" in (button.get_attribute("class") or ""):
+            continue
+        _into_view(page, button)
+        x, y = _centre(button.bounding_box())
+        problem = _aim(page, button, x, y, f"{'tap' if touch else 'click'} on {button.inner_text()!r}")
+        if not problem:
+            page.touchscreen.tap(x, y) if touch else page.mouse.click(x, y)
+        return f"toggle button {button.inner_text()!r} {'tapped' if touch else 'clicked'}", problem
+    return "", "toggle buttons with every button pressed"
+
+
+def _drive_dropdown(page, select, touch: bool) -> tuple[str, str]:
+    """Click (or tap) the dropdown, then choose another option (a native list: chosen as the browser's list does)."""
+    _into_view(page, select)
+    x, y = _centre(select.bounding_box())
+    problem = _aim(page, select, x, y, f"{'tap' if touch else 'click'} on the dropdown")
+    if problem:
+        return "dropdown", problem
+    page.touchscreen.tap(x, y) if touch else page.mouse.click(x, y)
+    current, options = select.input_value(), select.locator("option")
+    for i in range(options.count()):
+        if options.nth(i).get_attribute("value") != current:
+            select.select_option(options.nth(i).get_attribute("value"))
+            return f"dropdown set to {options.nth(i).inner_text()!r}", ""
+    return "", "a dropdown with one option"
+
+
+def explorer_controls(explorer) -> list:
+    """The explorer's sliders, toggle-button groups and dropdowns, in the order a reader meets them."""
+    return explorer.locator(".widget-slider, .widget-toggle-buttons, select").all()
+
+
+def drive_control(page, control, touch: bool = False) -> tuple[str, str]:
+    """Move one control the way a person does (mouse, or a finger when ``touch``): (what was done, problem or '')."""
+    kind = control.evaluate("e => e.tagName === 'SELECT' ? 'select' : e.classList.contains('widget-slider') ? "
+                            "'slider' : 'buttons'")
+    return {"slider": _drive_slider, "buttons": _drive_buttons, "select": _drive_dropdown}[kind](page, control, touch)
+
+
+def explorers_respond(page, screenshot_stem: Path | None = None, touch: bool = False) -> list[str]:
+    """Every control of every explorer, moved by mouse (or by a finger's tap when ``touch``), shows another figure;
+    a control under another element (a figure drawn over a slider) is a problem. Screenshots before the first move
+    and after each."""
     problems = []
     explorers = page.locator(".book-explorer")
     for i in range(explorers.count()):
         explorer = explorers.nth(i)
-        explorer.scroll_into_view_if_needed()
-        before = page.evaluate(VISIBLE_EXPLORER_FIGURES)[i]
-        if not before:
+        _into_view(page, explorer.locator(".widget-hbox, .widget-inline-hbox").first)
+        if not page.evaluate(VISIBLE_EXPLORER_FIGURES)[i]:
             problems.append(f"explorer {i + 1} shows no figure")
             continue
         if screenshot_stem is not None:
             explorer.screenshot(path=f"{screenshot_stem}__explorer{i + 1}_before.png")
-        moved = _move_first_control(explorer)
-        if not moved:
+        controls = explorer_controls(explorer)
+        if not controls:
             problems.append(f"explorer {i + 1} has no control to move")
-            continue
-        try:
-            page.wait_for_function(f"(before) => ({VISIBLE_EXPLORER_FIGURES})()[{i}] !== before", arg=before,
-                                   timeout=3000)
-        except Exception:  # Playwright's TimeoutError
-            problems.append(f"explorer {i + 1}: the figure did not change after the {moved}")
-            continue
-        if screenshot_stem is not None:
-            explorer.screenshot(path=f"{screenshot_stem}__explorer{i + 1}_after.png")
+        for k, control in enumerate(controls):
+            before = page.evaluate(VISIBLE_EXPLORER_FIGURES)[i]
+            moved, problem = drive_control(page, control, touch)
+            if problem:
+                problems.append(f"explorer {i + 1}, control {k + 1}: {problem}")
+                continue
+            try:
+                page.wait_for_function(f"(before) => ({VISIBLE_EXPLORER_FIGURES})()[{i}] !== before", arg=before,
+                                       timeout=3000)
+            except Exception:  # Playwright's TimeoutError
+                problems.append(f"explorer {i + 1}: the figure did not change after the {moved}")
+                continue
+            if screenshot_stem is not None:
+                explorer.screenshot(path=f"{screenshot_stem}__explorer{i + 1}_after{'' if k == 0 else k + 1}.png")
     return problems
 
 

@@ -124,3 +124,16 @@ def test_explorer_check_fails_when_the_figures_are_not_linked_to_the_controls(pa
     problems = explorers_respond(page)
     assert problems and "did not change" in problems[0], problems
     page.close()
+
+
+def test_explorer_check_fails_when_a_figure_covers_a_slider(pages):
+    """The defect of chapter 2's explorer, restored by the stylesheet it had: the slider wrapped inside itself, its
+    track fell under the figure, and a click on the track reached the figure."""
+    page = _open(pages, "site/chapters/02_degeneracy.html")
+    page.wait_for_function("() => document.querySelectorAll('.book-explorer img').length > 0")
+    page.add_style_tag(content=".book-explorer .widget-slider { flex-wrap: wrap !important; width: auto !important;"
+                               " max-width: 100% !important; }")
+    page.wait_for_timeout(300)
+    problems = explorers_respond(page)
+    assert problems and "lands on <img" in problems[0] and "not on the control" in problems[0], problems
+    page.close()

@@ -130,8 +130,9 @@ WIDTHS = {"desktop": (1280, 900), "phone": (390, 844)}
 
 
 @pytest.fixture(scope="module")
-def browser(site: Path) -> Iterator[tuple[object, str, list]]:
-    """A headless Chromium context on the served site, and the server's log of (status, path) responses."""
+def browser(site: Path) -> Iterator[tuple[dict, str, list]]:
+    """Headless Chromium contexts on the served site, one per width of WIDTHS (the phone's with touch), and the
+    server's log of (status, path) responses."""
     executable = require_chromium()
     try:
         from playwright.sync_api import sync_playwright
@@ -141,10 +142,15 @@ def browser(site: Path) -> Iterator[tuple[object, str, list]]:
     log: list[tuple[int, str]] = []
     with serve(site, log) as base, sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
-        context = chromium.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
-        context.set_default_timeout(TIMEOUT_MS)
-        yield context, base, log
-        context.close()
+        # a desktop with a mouse, and a phone whose controls are driven by a finger (taps)
+        contexts = {width: chromium.new_context(viewport={"width": w, "height": h}, service_workers="block",
+                                                has_touch=width == "phone")
+                    for width, (w, h) in WIDTHS.items()}
+        for context in contexts.values():
+            context.set_default_timeout(TIMEOUT_MS)
+        yield contexts, base, log
+        for context in contexts.values():
+            context.close()
         chromium.close()
 
 
@@ -256,8 +262,8 @@ def _check_page(page, path: str, width: str = "desktop") -> None:
     page.screenshot(path=SCREENSHOTS / f"{stem}.png", full_page=True)
 
     seen = raw_table_text(page) + too_wide_outputs(page) + solution_markers(page)
-    if width == "desktop" and nb is not None and "widgets" in nb.metadata:
-        seen += explorers_respond(page, SCREENSHOTS / stem)
+    if nb is not None and "widgets" in nb.metadata:  # by mouse on the desktop, by a finger's taps on the phone
+        seen += explorers_respond(page, SCREENSHOTS / stem, touch=width == "phone")
     assert not seen, "\n".join(seen)
 
     exercises = sum("exercise" in c.metadata.get("tags", []) for c in nb.cells) if nb is not None else 0
@@ -280,9 +286,9 @@ def _check_page(page, path: str, width: str = "desktop") -> None:
 @pytest.mark.parametrize("width", list(WIDTHS))
 @pytest.mark.parametrize("path", PAGES)
 def test_page_in_a_real_browser(browser, path: str, width: str) -> None:
-    context, base, log = browser
+    contexts, base, log = browser
     start = len(log)
-    page, problems = _open(context, base, f"{path}.html", WIDTHS[width])
+    page, problems = _open(contexts[width], base, f"{path}.html", WIDTHS[width])
     try:
         _check_page(page, path, width)
     except Exception as error:  # what the browser reported usually says why
@@ -296,8 +302,8 @@ def test_page_in_a_real_browser(browser, path: str, width: str) -> None:
 
 @pytest.mark.parametrize("query", ["eigenvector", "glossary"])
 def test_search_lists_each_page_once(browser, query: str) -> None:
-    context, base, _ = browser
-    page, problems = _open(context, base, f"search.html?q={query}")
+    contexts, base, _ = browser
+    page, problems = _open(contexts["desktop"], base, f"search.html?q={query}")
     try:
         page.locator("#search-results .search-summary").wait_for()
         results = page.locator("#search-results ul.search li")
