@@ -17,22 +17,47 @@ RAW_TABLE_TEXT = r"""() => {
         .filter(l => /\|\s*:?-{3,}:?\s*\|/.test(l) || /^\|(?:[^|]+\|){2,}$/.test(l)).slice(0, 5);
 }"""
 
-#: Outputs wider than the text column, or hiding part of themselves in a scroll box.
+#: Outputs wider than the text column, or hiding part of themselves in a scroll box. A table may be wider than the
+#: column inside its own scroll box (the theme's .pst-scrollable-table-container), which must itself fit.
 TOO_WIDE_OUTPUTS = r"""() => {
     const column = document.querySelector('article.bd-article') || document.querySelector('article');
     if (!column) return [];
     const right = column.getBoundingClientRect().right + 1;
     const found = [];
     const selector = ['.cell_output', '.cell_output pre', '.cell_output table', '.cell_output img',
-                      '.cell_output .jupyter-widgets', '.output', '.output pre'].join(', ');
+                      '.cell_output .jupyter-widgets', '.output', '.output pre',
+                      '.pst-scrollable-table-container'].join(', ');
     for (const el of document.querySelectorAll(selector)) {
         const box = el.getBoundingClientRect();
         if (box.width === 0 || box.height === 0) continue;  // not shown (a hidden figure of an explorer)
-        const clipped = el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible';
+        const tableBox = el.classList.contains('pst-scrollable-table-container');
+        if (!tableBox && el.closest('.pst-scrollable-table-container')) continue;  // scrolls inside its own box
+        const clipped = !tableBox && el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible';
         if (box.right > right || clipped) {
             const what = (el.textContent || el.getAttribute('src') || '').trim().replace(/\s+/g, ' ').slice(0, 70);
             found.push(`${el.tagName.toLowerCase()} ${clipped ? 'scrolls' : 'overflows'} ` +
                        `(${Math.round(box.right)} px > column ${Math.round(right)} px): ${what}`);
+        }
+    }
+    return found.slice(0, 5);
+}"""
+
+#: Words of a table cell broken across two lines ("bilinea / r"): a word's box on two lines. Breaks at spaces and
+#: after hyphens are a reader's normal wrapping; typeset math is left out.
+SPLIT_WORDS = r"""() => {
+    const found = [];
+    for (const cell of document.querySelectorAll('article td, article th')) {
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            if (node.parentElement.closest('mjx-container, .math')) continue;
+            for (const m of node.textContent.matchAll(/[^\s\-\u2010-\u2014]+/g)) {
+                const range = document.createRange();
+                range.setStart(node, m.index);
+                range.setEnd(node, m.index + m[0].length);
+                const tops = new Set([...range.getClientRects()].filter(r => r.width > 0)
+                                     .map(r => Math.round(r.top)));
+                if (tops.size > 1) found.push(m[0]);
+            }
         }
     }
     return found.slice(0, 5);
@@ -54,6 +79,11 @@ def raw_table_text(page) -> list[str]:
 def too_wide_outputs(page) -> list[str]:
     """Outputs that stick out of the text column or hide numbers in a horizontal scroll box."""
     return [f"output wider than the text column: {line}" for line in page.evaluate(TOO_WIDE_OUTPUTS)]
+
+
+def split_words(page) -> list[str]:
+    """Words of a table broken in the middle across two lines."""
+    return [f"word broken across lines in a table: {word!r}" for word in page.evaluate(SPLIT_WORDS)]
 
 
 def solution_markers(page) -> list[str]:

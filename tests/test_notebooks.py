@@ -13,6 +13,7 @@ import nbformat
 import pytest
 import yaml
 
+from helpers.tables import PYTHON_VALUE
 from tools.notebooks import RUNNING_TIME, noise_prints, rounded_seconds, stated_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +82,18 @@ def test_markdown_tables_in_outputs_have_one_cell_per_column(chapter):
             lines = [l for l in out.get("data", {}).get("text/markdown", "").splitlines() if l.startswith("|")]
             counts = {len(unescaped.findall(line)) for line in lines}
             assert len(counts) <= 1, f"{path.name}, code cell {i + 1}: table rows with different cell counts: {lines}"
+
+
+def test_no_table_cell_shows_a_python_value(chapter):
+    """A reader sees "yes", "—" or "not defined", never Python's True, None, nan or inf (helpers.tables refuses them;
+    this reads what the committed chapters print, tables built by hand included)."""
+    path, nb = chapter
+    for i, cell in enumerate(_code_cells(nb)):
+        for out in cell.get("outputs", []):
+            markdown = out.get("data", {}).get("text/markdown", "")
+            rows = [line for line in markdown.splitlines() if line.startswith("|")]
+            shown = [m.group(0) for row in rows for m in PYTHON_VALUE.finditer(row)]
+            assert not shown, f"{path.name}, code cell {i + 1}: a table shows Python values {shown}: {rows[:3]}"
 
 
 def test_no_absolute_paths(chapter):

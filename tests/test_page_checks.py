@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from built_site import SITE, serve
-from page_checks import explorers_respond, http_errors, navigation_opens, raw_table_text, solution_markers, too_wide_outputs
+from page_checks import (
+    explorers_respond,
+    http_errors,
+    navigation_opens,
+    raw_table_text,
+    solution_markers,
+    split_words,
+    too_wide_outputs,
+)
 from test_site import CHROMIUM_FLAGS, require_chromium
 
 COLUMN = '<article class="bd-article" style="width: 600px">{}</article>'
@@ -35,6 +43,11 @@ PAGES = {
                         '.style.left = \'0px\'">☰</button>'
                         '<div class="bd-sidebar-primary" style="position: fixed; left: -300px; width: 280px">nav</div>',
     "missing_image.html": '<img src="nowhere.png">',
+    # a narrow table whose cells break anywhere (the book's old stylesheet), and the same with breaks at spaces
+    "split_words.html": COLUMN.format('<table style="width: 40px"><tr><td style="overflow-wrap: anywhere">'
+                                      "the bilinear degeneracy resid_pre0</td></tr></table>"),
+    "whole_words.html": COLUMN.format('<div style="overflow-x: auto; width: 40px"><table><tr><td>'
+                                      "the bilinear degeneracy resid_pre0 right-hand</td></tr></table></div>"),
 }
 
 
@@ -90,6 +103,7 @@ def _open(pages, name: str, width: int = 1280):
     (raw_table_text, "raw_table.html", "table.html"),
     (too_wide_outputs, "wide.html", "wrapped.html"),
     (solution_markers, "markers.html", "no_markers.html"),
+    (split_words, "split_words.html", "whole_words.html"),
 ])
 def test_check_fails_on_the_defect_and_passes_without_it(pages, check, bad, good):
     page = _open(pages, bad)

@@ -19,7 +19,15 @@ import nbformat
 import pytest
 import yaml
 
-from page_checks import explorers_respond, http_errors, navigation_opens, raw_table_text, solution_markers, too_wide_outputs
+from page_checks import (
+    explorers_respond,
+    http_errors,
+    navigation_opens,
+    raw_table_text,
+    solution_markers,
+    split_words,
+    too_wide_outputs,
+)
 from built_site import (
     HOW_TO_INSTALL_CHROMIUM,
     ROOT,
@@ -261,7 +269,13 @@ def _check_page(page, path: str, width: str = "desktop") -> None:
     stem = path.replace("/", "__") + ("" if width == "desktop" else f"__{WIDTHS[width][0]}px")
     page.screenshot(path=SCREENSHOTS / f"{stem}.png", full_page=True)
 
-    seen = raw_table_text(page) + too_wide_outputs(page) + solution_markers(page)
+    seen = raw_table_text(page) + too_wide_outputs(page) + split_words(page) + solution_markers(page)
+    tables = page.locator("article .pst-scrollable-table-container")
+    if width == "phone" and tables.count():  # the widest table, as a phone shows it (scrolling in its own box)
+        widest = max(range(tables.count()), key=lambda i: tables.nth(i).evaluate("e => e.scrollWidth"))
+        tables.nth(widest).evaluate("e => e.scrollIntoView({block: 'start', behavior: 'instant'})")
+        page.wait_for_timeout(500)
+        page.screenshot(path=SCREENSHOTS / f"{stem}__widest_table.png")
     if nb is not None and "widgets" in nb.metadata:  # by mouse on the desktop, by a finger's taps on the phone
         seen += explorers_respond(page, SCREENSHOTS / stem, touch=width == "phone")
     assert not seen, "\n".join(seen)

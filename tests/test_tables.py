@@ -23,3 +23,14 @@ def test_a_pipe_in_a_cell_stays_in_its_cell():
 def test_bad_tables_raise_clearly(header, rows, message):
     with pytest.raises(ValueError, match=message):
         markdown_table(header, rows)
+
+
+@pytest.mark.parametrize("value", [True, False, None, float("nan"), float("inf"), "nan (nan)", "tensor(True)", "-inf"])
+def test_a_python_value_is_refused_with_words_to_use(value):
+    with pytest.raises(ValueError, match="Python value .* write it in words"):
+        markdown_table(["quantity", "value"], [["x", value]])
+
+
+@pytest.mark.parametrize("value", ["yes", "—", "not defined", 0, 0.5, "information", "Nonetheless", "infinite"])
+def test_words_and_numbers_are_kept(value):
+    assert markdown_table(["q", "v"], [["x", value]]).splitlines()[2] == f"| x | {value} |"
