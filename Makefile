@@ -14,13 +14,25 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize
 
 ASSETS := web/node_modules/.package-lock.json
 
-.PHONY: book test audit lab execute references retrain bench mutants install assets student wheelhouse clean help
+.PHONY: book test audit lab execute references retrain bench mutants install assets student wheelhouse clean help \
+	check-python
 
 help:
 	@sed -n '1,8p' Makefile
 
+# The book needs Python $(PYTHON_MIN) or newer: checked when .venv is created, naming the Python it found
+PYTHON_MIN ?= 3.11
+NEED_PYTHON := import sys; v = sys.version_info; need = tuple(map(int, '$(PYTHON_MIN)'.split('.'))); \
+	sys.exit(0 if v[:2] >= need else f'make: the book needs Python $(PYTHON_MIN) or newer, but $(PYTHON) is ' \
+	f'Python {v.major}.{v.minor}. Install a newer one (Debian/Ubuntu: sudo apt-get install python3.11 ' \
+	'python3.11-venv) and run make again, naming it if it is not python3: make PYTHON=python3.11 ...')
+check-python:
+	@$(PYTHON) -c "$(NEED_PYTHON)"
+
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(PY) || $(PYTHON) -c "$(NEED_PYTHON)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || { echo "make: $(PYTHON) -m venv failed; on Debian/Ubuntu \
+		install the venv module: sudo apt-get install python3-venv"; exit 1; }
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $(STAMP)
 

@@ -108,7 +108,7 @@ def test_internal_link_check_finds_a_broken_link(tmp_path: Path) -> None:
     assert len(broken) == 3 and "b.html" in broken[0] and "#gone" in broken[1] and "f.png" in broken[2]
 
 
-def test_every_chapter_offers_its_notebook_and_launch_buttons(site: Path) -> None:
+def test_every_chapter_offers_its_notebook_launch_buttons_and_repository(site: Path) -> None:
     for page in (p for p in PAGES if p.startswith("chapters/")):
         hrefs = [url for _, url in parse_page(site / f"{page}.html").links]
         name = Path(page).name
@@ -118,6 +118,7 @@ def test_every_chapter_offers_its_notebook_and_launch_buttons(site: Path) -> Non
                     for u in hrefs)
         assert colab == (REPOSITORY != PLACEHOLDER_REPOSITORY), (
             f"{page}: Colab button {'shown for the placeholder repository' if colab else 'missing'}")
+        assert REPOSITORY in hrefs, f"{page}: no link to the book's repository ({REPOSITORY})"
         hub = any("hub/user-redirect/git-pull" in u for u in hrefs)
         assert hub == bool(HUB_URL), f"{page}: JupyterHub button {'missing' if HUB_URL else 'shown without a hub URL'}"
 
