@@ -83,9 +83,12 @@ audit: $(STAMP)
 		tests/test_committed_artefacts.py tests/test_recipes.py)
 	@cat $(TIMES)
 
-## make lab: JupyterLab on the chapters
-lab: $(LAB_STAMP)
-	$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) chapters  # root: containers, cloud machines
+## make lab: JupyterLab on the learners' copies (build/student/chapters: exercises to solve, nothing spoiled; a copy
+## you edited is never overwritten); make lab FULL=1 opens the book's chapters with their solutions and outputs
+LAB_ROOT = $(if $(FULL),.,build/student)
+lab: $(LAB_STAMP) $(if $(FULL),,student)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_ROOT) --LabApp.default_url=/lab/tree/chapters \
+		$(if $(filter 0,$(shell id -u)),--allow-root)  # root: containers, cloud machines
 
 ## make execute: re-execute every chapter in place on a fresh kernel (CHAPTERS=00_workbench for one)
 execute: $(STAMP)
@@ -112,7 +115,8 @@ bench: $(STAMP) $(ASSETS)
 mutants: $(STAMP)
 	$(PY) -m tools.mutants $(WINGS)
 
-## make student: learners' copies of every chapter (solutions replaced by stubs) in build/student/chapters
+## make student: learners' copies of every chapter (solutions replaced by stubs) in build/student/chapters, with the
+## book's pages beside them; a copy the learner has changed is kept, never overwritten
 student: $(STAMP)
 	$(PY) -m tools.student --out build/student
 

@@ -27,3 +27,14 @@ def test_a_python_older_than_the_books_stops_make_before_any_venv(tmp_path) -> N
 def test_the_running_python_passes_the_books_minimum() -> None:
     run = _make("check-python", f"PYTHON={sys.executable}")
     assert run.returncode == 0, run.stderr
+
+
+def test_make_lab_opens_the_learners_copies_and_the_full_chapters_a_flag_away() -> None:
+    """`make lab` writes the learners' copies first (never overwriting an edited one: tests/test_student.py) and
+    opens JupyterLab on them; `make lab FULL=1` opens the chapters with their solutions."""
+    learner = _make("-n", "lab")
+    assert learner.returncode == 0, learner.stderr
+    assert "tools.student --out build/student" in learner.stdout
+    assert "--ServerApp.root_dir=build/student" in learner.stdout
+    full = _make("-n", "lab", "FULL=1")
+    assert "tools.student" not in full.stdout and "--ServerApp.root_dir=. " in full.stdout

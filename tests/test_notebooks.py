@@ -170,7 +170,11 @@ def test_exercises_follow_the_format(chapter):
             f"{path.name}: an exercise cell needs one '# BEGIN SOLUTION' … '# END SOLUTION' block"
         )
         following = next(c for c in cells[i + 1 :] if c.cell_type == "code")
-        assert ".check(" in following.source, f"{path.name}: an exercise must be followed by its check cell"
+        assert re.match(r"(\w+) = \w+\.\w+\.check\(\1\)", following.source), (
+            f"{path.name}, cell {i}: an exercise is followed by its check cell, which rebinds the name "
+            f"(`fn = module.exercise.check(fn)`) so that a learner who skips it goes on with the reference: "
+            f"{following.source[:80]!r}"
+        )
         assert "✓" in _stream_text(following, "stdout"), f"{path.name}: the committed solution must pass its check"
 
 

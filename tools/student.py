@@ -7,13 +7,22 @@ In a chapter, an exercise is a code cell tagged ``exercise`` whose solution sits
 included) by ``raise NotImplementedError(...)`` at the same indentation, and clears every output, execution count
 and saved widget state, so that the learner starts from a clean notebook. Copies are written as
 ``<out>/chapters/<chapter>.ipynb``: run them from there, with the book's package installed (``pip install -e .``).
+The book's pages go to ``<out>/book/`` as they are, so that the chapters' links to the glossary and the other pages
+open beside them.
+
+A learner's work is never overwritten: ``<out>/.written.json`` records the sha256 of every file as it was written,
+and a later run replaces a file only while it is still exactly that (a copy the learner edited, or ran and saved,
+is kept, and the run says so and how to start that chapter afresh).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -66,17 +75,47 @@ def learner_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return copy
 
 
-def write_copies(out: Path = OUT, names: list[str] | None = None) -> list[Path]:
-    """Write the learners' copies of the chapters (all, or those named) into ``out/chapters``."""
-    target = out / "chapters"
-    target.mkdir(parents=True, exist_ok=True)
-    written = []
+#: the record of what was written, by path relative to the output folder
+RECORD = ".written.json"
+
+
+@dataclass
+class Copies:
+    """What :func:`write_copies` did: the files it wrote, and those it kept because the learner changed them."""
+
+    written: list[Path] = field(default_factory=list)
+    kept: list[Path] = field(default_factory=list)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_copies(out: Path = OUT, names: list[str] | None = None) -> Copies:
+    """Write the learners' copies of the chapters (all, or those named) into ``out/chapters`` and the book's pages
+    into ``out/book``, never replacing a file the learner has changed since it was written."""
+    record_path = out / RECORD
+    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+    files: dict[Path, bytes] = {}
     for path in chapter_paths(names):
         copy = learner_copy(nbformat.read(path, as_version=4))
         nbformat.validate(copy)
-        nbformat.write(copy, target / path.name)
-        written.append(target / path.name)
-    return written
+        files[out / "chapters" / path.name] = nbformat.writes(copy).encode() + b"\n"
+    for page in sorted((ROOT / "book").glob("*.md")):
+        files[out / "book" / page.name] = page.read_bytes()
+    done = Copies()
+    for target, data in files.items():
+        key = target.relative_to(out).as_posix()
+        if target.exists() and _sha256(target.read_bytes()) != record.get(key):
+            done.kept.append(target)  # edited (or run and saved) by the learner, or never written by this tool
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        record[key] = _sha256(data)
+        done.written.append(target)
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    record_path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return done
 
 
 def main(argv: list[str]) -> int:
@@ -84,8 +123,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help="folder of the copies (default: build/student)")
     parser.add_argument("chapters", nargs="*")
     args = parser.parse_args(argv)
-    for path in write_copies(args.out, args.chapters):
-        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    done = write_copies(args.out, args.chapters)
+    show = lambda path: path.relative_to(ROOT) if path.is_relative_to(ROOT) else path  # noqa: E731
+    written = [p for p in done.written if p.suffix == ".ipynb"]
+    if written:
+        print(f"wrote {len(written)} learner copies: " + ", ".join(p.name for p in written) + f" in {show(written[0].parent)}")
+    for path in done.kept:
+        print(f"kept {show(path)}: it has changed since make student wrote it (your work). To start it afresh, "
+              f"rename or delete it and run make student again.")
     return 0
 
 
