@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from helpers.tables import PYTHON_VALUE
-from tools.notebooks import RUNNING_TIME, noise_prints, rounded_seconds, stated_seconds
+from tools.notebooks import RUNNING_TIME, STUDY_TIME, noise_prints, rounded_seconds, stated_seconds, study_sentence
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -122,6 +122,16 @@ def test_stated_running_time_is_the_benchs(chapter):
     assert stated_seconds(nb) == rounded_seconds(measured[path.stem]), (
         f"{path.name} states {stated_seconds(nb):.0f} s, make bench measured {measured[path.stem]:.0f} s: "
         "run `make bench`, which rewrites the sentence")
+
+
+def test_stated_study_time_is_computed_from_the_chapter(chapter):
+    """Reading time and exercise count, as `python -m tools.notebooks study` (run by make execute) writes them."""
+    path, nb = chapter
+    stated = STUDY_TIME.search(nb.cells[0].source)
+    assert stated, f"{path.name}: no '**Study time.**' sentence in the opening cell (python -m tools.notebooks study)"
+    assert stated.group(0) == study_sentence(nb), (
+        f"{path.name}: the study time is stale, {stated.group(0)!r} instead of {study_sentence(nb)!r}: run "
+        "`python -m tools.notebooks study`")
 
 
 def test_every_figure_is_checked(chapter):

@@ -131,6 +131,54 @@ def state_running_time(path: Path, seconds: float) -> bool:
     return True
 
 
+#: How fast the book assumes a reader reads its prose (technical text with formulas: slower than the usual 200-250)
+WORDS_PER_MINUTE = 150
+#: The sentence in a chapter's opening cell that states its study time (written by :func:`state_study_time`)
+STUDY_TIME = re.compile(r"\*\*Study time\.\*\*.*?(?=\n\n|\Z)", re.S)
+_LINK_TARGET = re.compile(r"\]\([^)\s]*\)")
+_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+
+
+def study_facts(nb: nbformat.NotebookNode) -> tuple[int, int, int]:
+    """(words of prose, minutes to read them at WORDS_PER_MINUTE rounded to 5, exercises) of a chapter. Prose is
+    its Markdown cells without the study-time sentence, link addresses and code; a formula counts its words."""
+    prose = "\n".join(STUDY_TIME.sub("", c.source) for c in nb.cells if c.cell_type == "markdown")
+    prose = _LINK_TARGET.sub("]", re.sub(r"```.*?```", "", prose, flags=re.S))
+    words = len(_WORD.findall(prose))
+    minutes = max(5, int(round(words / WORDS_PER_MINUTE / 5)) * 5)
+    exercises = sum("exercise" in c.metadata.get("tags", []) for c in nb.cells if c.cell_type == "code")
+    return words, minutes, exercises
+
+
+def study_sentence(nb: nbformat.NotebookNode) -> str:
+    """The chapter's study-time sentence, from :func:`study_facts`."""
+    words, minutes, exercises = study_facts(nb)
+    return (f"**Study time.** About {minutes} minutes of reading ({words:,} words at {WORDS_PER_MINUTE} a minute),\n"
+            f"and {exercises} exercise{'s' if exercises != 1 else ''} to solve in your own copy (`make lab`).")
+
+
+def state_study_time(path: Path) -> bool:
+    """Write the study-time sentence into the chapter's opening cell, after its running-time paragraph (replacing an
+    earlier one). Returns whether the file changed."""
+    nb = nbformat.read(path, as_version=4)
+    text = nb.cells[0].source
+    sentence = study_sentence(nb)
+    if STUDY_TIME.search(text):
+        new = STUDY_TIME.sub(lambda m: sentence, text, count=1)
+    else:
+        match = RUNNING_TIME.search(text)
+        if match is None:
+            raise ValueError(f"{path.name}: no '**Running time.** … N s' sentence in the opening cell")
+        end = text.find("\n\n", match.end())
+        end = len(text) if end < 0 else end
+        new = text[:end] + "\n\n" + sentence + text[end:]
+    if new == text:
+        return False
+    nb.cells[0].source = new
+    nbformat.write(nb, path)
+    return True
+
+
 # A number in a chapter's output, and the words that make a small number a stated bound rather than a measurement.
 _NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?(?![\w.])")
 _BOUND_BEFORE = re.compile(r"(?:≤|<=?|\b(?:atol|rtol|tol|tolerance|bound|threshold|to|within|below)\s*[=:]?)\s*$", re.I)
@@ -186,8 +234,15 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("execute", help="re-execute chapters in place on a fresh kernel")
     p.add_argument("chapters", nargs="*")
+    p = sub.add_parser("study", help="write each chapter's study-time sentence (reading time, exercises)")
+    p.add_argument("chapters", nargs="*")
     args = parser.parse_args(argv)
+    if args.command == "study":
+        for path in chapter_paths(args.chapters):
+            print(f"{path.name}: {'updated' if state_study_time(path) else 'unchanged'}")
+        return 0
     for path in chapter_paths(args.chapters):
+        state_study_time(path)
         start = time.perf_counter()
         print(f"executing {path.relative_to(ROOT)} …", flush=True)
         execute(path)
