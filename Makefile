@@ -1,7 +1,7 @@
 # The book's commands. The first two are the ones to know:
 #   make book   build the HTML book from the committed chapter outputs
-#   make test   make book, then unit tests + notebook hygiene + nbval over every chapter + site and browser tests +
-#               the recipe of every cached model + retraining of the fast ones (<= 60 s), then nbval over every
+#   make test   make book and make lint (ruff), then unit tests + notebook hygiene + nbval over every chapter + site
+#               and browser tests + the recipe of every cached model + retraining of the fast ones (<= 60 s), then nbval over every
 #               chapter again on a second CPU code path (MKL_CBWR, ATEN_CPU_CAPABILITY); on every core
 #   make audit  retrain every cached model and judge it (after changing training code; before a release or workshop)
 # Every target creates .venv and installs the project (pyproject.toml) when needed.
@@ -15,7 +15,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize
 ASSETS := web/node_modules/.package-lock.json
 
 .PHONY: book test audit lab execute references retrain bench mutants install assets student wheelhouse clean help \
-	check-python
+	check-python lint format
 
 help:
 	@sed -n '1,8p' Makefile
@@ -67,13 +67,23 @@ XDIST := -n $(JOBS) --dist loadfile --no-loadscope-reorder --durations=5
 TIMES := _build/make-test-times.txt
 # $(call timed,LABEL,COMMAND): run COMMAND, append its wall time to $(TIMES), keep its exit status
 timed = t=$$(date +%s); $(2); s=$$?; echo "$(1): $$(( $$(date +%s) - t )) s" >> $(TIMES); exit $$s
-test: book $(LAB_STAMP)
+test: book $(LAB_STAMP) lint
 	@mkdir -p _build && : > $(TIMES)
 	@$(call timed,first pass,BOOK_PROGRESS=0 $(PY) -m pytest $(XDIST) tests chapters $(NBVAL))
 	@echo "make test: second pass, as on another CPU ($(SECOND_CPU))"
 	@$(call timed,second pass,$(SECOND_CPU) BOOK_PROGRESS=0 $(PY) -m pytest $(XDIST) -p no:cacheprovider \
 		tests/test_second_cpu.py chapters $(NBVAL))
 	@echo "make test: wall time of each pass" && tail -n 2 $(TIMES)
+
+## make lint: the house style (ruff, configured in pyproject.toml): the linter over src/, tests/, tools/, the book's
+## extensions and the chapters' code, the formatter's check over the Python files; make format applies both's fixes
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 ## make audit: retrain every cached model from scratch and judge it against the cache (weights on the platform it was
 ## trained on, behaviour of chaotic models elsewhere, metrics everywhere), and check every recipe; read-only

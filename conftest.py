@@ -32,12 +32,14 @@ def _expected_seconds() -> dict[str, float]:
     expected = dict(SLOW_MODULES)
     bench = ROOT / "data" / "bench.json"
     if bench.exists():
-        expected.update({f"{row['chapter']}.ipynb": row["seconds"] for row in json.loads(bench.read_text())["chapters"]})
+        rows = json.loads(bench.read_text())["chapters"]
+        expected.update({f"{row['chapter']}.ipynb": row["seconds"] for row in rows})
     from helpers.checkpoints import FAST_TIER_SECONDS
 
     audit = os.environ.get("BOOK_AUDIT", "").strip() not in ("", "0")
-    expected[RETRAINING_MODULE] = sum(seconds for seconds in _train_seconds().values()
-                                      if audit or seconds <= FAST_TIER_SECONDS)
+    expected[RETRAINING_MODULE] = sum(
+        seconds for seconds in _train_seconds().values() if audit or seconds <= FAST_TIER_SECONDS
+    )
     return expected
 
 

@@ -52,7 +52,7 @@ def built_pages(site: Path = SITE) -> list[str]:
     return sorted(
         p.relative_to(site).with_suffix("").as_posix()
         for p in site.rglob("*.html")
-        if not p.relative_to(site).parts[0] in NOT_PAGES
+        if p.relative_to(site).parts[0] not in NOT_PAGES
     )
 
 
@@ -89,9 +89,13 @@ class _PageParser(HTMLParser):
         rel = a.get("rel", "").lower()
         if tag == "script" and is_external(a.get("src", "")):
             self.external_assets.append(a["src"])
-        if tag == "link" and is_external(a.get("href", "")) and (
-            any(r in rel for r in ("stylesheet", "preload", "modulepreload", "icon", "font"))
-            or a.get("as") in ("font", "style", "script")
+        if (
+            tag == "link"
+            and is_external(a.get("href", ""))
+            and (
+                any(r in rel for r in ("stylesheet", "preload", "modulepreload", "icon", "font"))
+                or a.get("as") in ("font", "style", "script")
+            )
         ):
             self.external_assets.append(a["href"])
         if tag in ("img", "iframe", "source", "embed") and is_external(a.get("src", "")):
@@ -124,8 +128,9 @@ def is_external(url: str) -> bool:
 
 
 #: a script, style sheet or font on another host, named inside an inline script (which might load it)
-_SCRIPT_EXTERNAL = re.compile(r"""(?:https?:)?//[\w.-]+\.[a-z]{2,}/[^'"\s<>]*?\.(?:m?js|css|woff2?|ttf|otf|eot)\b""",
-                              re.IGNORECASE)
+_SCRIPT_EXTERNAL = re.compile(
+    r"""(?:https?:)?//[\w.-]+\.[a-z]{2,}/[^'"\s<>]*?\.(?:m?js|css|woff2?|ttf|otf|eot)\b""", re.IGNORECASE
+)
 _CSS_EXTERNAL = re.compile(r"""(?:url\(\s*['"]?|@import\s+['"])\s*((?:https?:)?//[^'")\s]+)""", re.IGNORECASE)
 
 
@@ -134,7 +139,7 @@ def external_urls_in_css(text: str) -> list[str]:
     return _CSS_EXTERNAL.findall(text)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def parse_page(path: Path) -> _PageParser:
     parser = _PageParser()
     parser.feed(path.read_text(encoding="utf-8"))
@@ -157,7 +162,8 @@ def broken_internal_links(site: Path = SITE) -> list[str]:
                 file = file / "index.html"
             name = f"{page.relative_to(site)}: {where}={url}"
             if not file.exists():
-                broken.append(f"{name} (no file {file.relative_to(site.resolve()) if file.is_relative_to(site.resolve()) else file})")
+                shown = file.relative_to(site.resolve()) if file.is_relative_to(site.resolve()) else file
+                broken.append(f"{name} (no file {shown})")
             elif fragment and file.suffix == ".html" and unquote(fragment) not in parse_page(file).ids:
                 broken.append(f"{name} (no anchor #{fragment})")
     return broken

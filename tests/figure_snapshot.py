@@ -49,69 +49,118 @@ def _colour(c: Any) -> Any:
 
 
 def _text(t: Text) -> dict[str, Any]:
-    return {"text": t.get_text(), "xy": _num(t.get_position()), "size": _num(t.get_fontsize()),
-            "family": t.get_fontfamily(), "colour": _colour(t.get_color()), "ha": t.get_horizontalalignment(),
-            "va": t.get_verticalalignment()}
+    return {
+        "text": t.get_text(),
+        "xy": _num(t.get_position()),
+        "size": _num(t.get_fontsize()),
+        "family": t.get_fontfamily(),
+        "colour": _colour(t.get_color()),
+        "ha": t.get_horizontalalignment(),
+        "va": t.get_verticalalignment(),
+    }
 
 
 def _line(line: Line2D) -> dict[str, Any]:
-    return {"x": _num(line.get_xdata()), "y": _num(line.get_ydata()), "colour": _colour(line.get_color()),
-            "lw": _num(line.get_linewidth()), "ls": line.get_linestyle(), "marker": str(line.get_marker()),
-            "label": line.get_label(), "z": _num(line.get_zorder())}
+    return {
+        "x": _num(line.get_xdata()),
+        "y": _num(line.get_ydata()),
+        "colour": _colour(line.get_color()),
+        "lw": _num(line.get_linewidth()),
+        "ls": line.get_linestyle(),
+        "marker": str(line.get_marker()),
+        "label": line.get_label(),
+        "z": _num(line.get_zorder()),
+    }
 
 
 def _patch(p: Patch) -> dict[str, Any]:
     path = p.get_path().transformed(p.get_patch_transform())
-    return {"kind": type(p).__name__, "vertices": _num(path.vertices), "face": _colour(p.get_facecolor()),
-            "edge": _colour(p.get_edgecolor()), "lw": _num(p.get_linewidth()), "label": p.get_label(),
-            "fill": p.get_fill(), "z": _num(p.get_zorder())}
+    return {
+        "kind": type(p).__name__,
+        "vertices": _num(path.vertices),
+        "face": _colour(p.get_facecolor()),
+        "edge": _colour(p.get_edgecolor()),
+        "lw": _num(p.get_linewidth()),
+        "label": p.get_label(),
+        "fill": p.get_fill(),
+        "z": _num(p.get_zorder()),
+    }
 
 
 def _collection(c: Collection) -> dict[str, Any]:
     paths = c.get_paths()
     sizes = _num(c.get_sizes()) if hasattr(c, "get_sizes") else None  # a LineCollection has none
-    return {"kind": type(c).__name__, "offsets": _num(c.get_offsets()), "sizes": sizes,
-            "face": _colour(c.get_facecolor()), "edge": _colour(c.get_edgecolor()), "lw": _num(c.get_linewidths()),
-            "paths": [_num(p.vertices) for p in paths[:3]], "label": c.get_label()}
+    return {
+        "kind": type(c).__name__,
+        "offsets": _num(c.get_offsets()),
+        "sizes": sizes,
+        "face": _colour(c.get_facecolor()),
+        "edge": _colour(c.get_edgecolor()),
+        "lw": _num(c.get_linewidths()),
+        "paths": [_num(p.vertices) for p in paths[:3]],
+        "label": c.get_label(),
+    }
 
 
 def _image(im: AxesImage) -> dict[str, Any]:
-    return {"array": _num(np.ma.filled(im.get_array().astype(float), np.nan)), "cmap": im.get_cmap().name,
-            "clim": _num(im.get_clim()), "origin": im.origin, "extent": _num(im.get_extent()),
-            "interpolation": im.get_interpolation(), "z": _num(im.get_zorder())}
+    return {
+        "array": _num(np.ma.filled(im.get_array().astype(float), np.nan)),
+        "cmap": im.get_cmap().name,
+        "clim": _num(im.get_clim()),
+        "origin": im.origin,
+        "extent": _num(im.get_extent()),
+        "interpolation": im.get_interpolation(),
+        "z": _num(im.get_zorder()),
+    }
 
 
 def _ticks(axis) -> dict[str, Any]:
     labels = axis.get_ticklabels()
-    return {"at": _num(axis.get_ticklocs()), "labels": [t.get_text() for t in labels],
-            "size": _num(labels[0].get_fontsize()) if labels else None}
+    return {
+        "at": _num(axis.get_ticklocs()),
+        "labels": [t.get_text() for t in labels],
+        "size": _num(labels[0].get_fontsize()) if labels else None,
+    }
 
 
 def _axes(ax: plt.Axes) -> dict[str, Any]:
     legend = ax.get_legend()
     return {
-        "title": _text(ax.title), "xlabel": _text(ax.xaxis.label), "ylabel": _text(ax.yaxis.label),
+        "title": _text(ax.title),
+        "xlabel": _text(ax.xaxis.label),
+        "ylabel": _text(ax.yaxis.label),
         "position": [round(float(v), 3) for v in ax.get_position().bounds],  # in figure fractions, to 0.1 %
         "aspect": _num(ax.get_aspect()) if ax.get_aspect() != "auto" else "auto",
         "spines": sorted(side for side, spine in ax.spines.items() if spine.get_visible()),
-        "xlim": _num(ax.get_xlim()), "ylim": _num(ax.get_ylim()), "scale": [ax.get_xscale(), ax.get_yscale()],
-        "xticks": _ticks(ax.xaxis), "yticks": _ticks(ax.yaxis),
+        "xlim": _num(ax.get_xlim()),
+        "ylim": _num(ax.get_ylim()),
+        "scale": [ax.get_xscale(), ax.get_yscale()],
+        "xticks": _ticks(ax.xaxis),
+        "yticks": _ticks(ax.yaxis),
         "lines": [_line(x) for x in ax.get_lines()],
         "patches": [_patch(x) for x in ax.patches],
         "collections": [_collection(x) for x in ax.collections],
         "images": [_image(x) for x in ax.get_images()],
         "texts": [_text(x) for x in ax.texts],
-        "legend": None if legend is None else {"texts": [t.get_text() for t in legend.get_texts()],
-                                               "size": _num(legend.get_texts()[0].get_fontsize()),
-                                               "loc": legend._loc},
+        "legend": None
+        if legend is None
+        else {
+            "texts": [t.get_text() for t in legend.get_texts()],
+            "size": _num(legend.get_texts()[0].get_fontsize()),
+            "loc": legend._loc,
+        },
     }
 
 
 def describe(fig: plt.Figure) -> dict[str, Any]:
     """The figure as plain data: its size, its own texts, and each axes in order (a colour bar is an axes)."""
     fig.canvas.draw()  # settle ticks and limits as a reader sees them
-    return {"size": _num(fig.get_size_inches()), "suptitle": None if fig._suptitle is None else _text(fig._suptitle),
-            "texts": [_text(t) for t in fig.texts], "axes": [_axes(ax) for ax in fig.axes]}
+    return {
+        "size": _num(fig.get_size_inches()),
+        "suptitle": None if fig._suptitle is None else _text(fig._suptitle),
+        "texts": [_text(t) for t in fig.texts],
+        "axes": [_axes(ax) for ax in fig.axes],
+    }
 
 
 def _first_difference(a: Any, b: Any, where: str = "") -> str | None:
@@ -147,8 +196,10 @@ def check_snapshot(name: str, fig: plt.Figure) -> None:
         raise AssertionError(f"no snapshot {path.name}: look at the figure, then write it with {WRITE_VARIABLE}=write")
     difference = _first_difference(seen, json.loads(path.read_text()))
     if difference:
-        raise AssertionError(f"figure {name!r} differs from its snapshot at {difference}. If the change is meant, "
-                             f"look at the figure and rewrite the snapshot ({WRITE_VARIABLE}=write)")
+        raise AssertionError(
+            f"figure {name!r} differs from its snapshot at {difference}. If the change is meant, "
+            f"look at the figure and rewrite the snapshot ({WRITE_VARIABLE}=write)"
+        )
 
 
 def check_text_snapshot(name: str, text: str) -> None:
@@ -163,6 +214,8 @@ def check_text_snapshot(name: str, text: str) -> None:
     stored = path.read_text()
     if text != stored:
         line = next(i for i, (a, b) in enumerate(zip(text.splitlines() + [""], stored.splitlines() + [""])) if a != b)
-        seen, kept = text.splitlines()[line:line + 1], stored.splitlines()[line:line + 1]
-        raise AssertionError(f"{name!r} differs from its snapshot at line {line + 1}: {seen} against {kept}. If the "
-                             f"change is meant, look at it and rewrite the snapshot ({WRITE_VARIABLE}=write)")
+        seen, kept = text.splitlines()[line : line + 1], stored.splitlines()[line : line + 1]
+        raise AssertionError(
+            f"{name!r} differs from its snapshot at line {line + 1}: {seen} against {kept}. If the "
+            f"change is meant, look at it and rewrite the snapshot ({WRITE_VARIABLE}=write)"
+        )

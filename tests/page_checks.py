@@ -32,7 +32,8 @@ TOO_WIDE_OUTPUTS = r"""() => {
         if (box.width === 0 || box.height === 0) continue;  // not shown (a hidden figure of an explorer)
         const tableBox = el.classList.contains('pst-scrollable-table-container');
         if (!tableBox && el.closest('.pst-scrollable-table-container')) continue;  // scrolls inside its own box
-        const clipped = !tableBox && el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== 'visible';
+        const clipped = !tableBox && el.scrollWidth > el.clientWidth + 1
+                        && getComputedStyle(el).overflowX !== 'visible';
         if (box.right > right || clipped) {
             const what = (el.textContent || el.getAttribute('src') || '').trim().replace(/\s+/g, ' ').slice(0, 70);
             found.push(`${el.tagName.toLowerCase()} ${clipped ? 'scrolls' : 'overflows'} ` +
@@ -156,8 +157,13 @@ def _drive_slider(page, slider, touch: bool) -> tuple[str, str]:
     base = track.bounding_box()
     # the whole track answers a pointer: a reader clicks or taps anywhere on it, not only on the handle
     for at in (0.05, 0.5, 0.95):
-        problem = _aim(page, slider, base["x"] + at * base["width"], base["y"] + base["height"] / 2,
-                       f"{'tap' if touch else 'click'} on the slider's track at {at:.0%}")
+        problem = _aim(
+            page,
+            slider,
+            base["x"] + at * base["width"],
+            base["y"] + base["height"] / 2,
+            f"{'tap' if touch else 'click'} on the slider's track at {at:.0%}",
+        )
         if problem:
             return "slider", problem
     towards = -1 if hx > base["x"] + base["width"] / 2 else 1  # away from the nearer end
@@ -213,8 +219,9 @@ def explorer_controls(explorer) -> list:
 
 def drive_control(page, control, touch: bool = False) -> tuple[str, str]:
     """Move one control the way a person does (mouse, or a finger when ``touch``): (what was done, problem or '')."""
-    kind = control.evaluate("e => e.tagName === 'SELECT' ? 'select' : e.classList.contains('widget-slider') ? "
-                            "'slider' : 'buttons'")
+    kind = control.evaluate(
+        "e => e.tagName === 'SELECT' ? 'select' : e.classList.contains('widget-slider') ? 'slider' : 'buttons'"
+    )
     return {"slider": _drive_slider, "buttons": _drive_buttons, "select": _drive_dropdown}[kind](page, control, touch)
 
 
@@ -242,8 +249,9 @@ def explorers_respond(page, screenshot_stem: Path | None = None, touch: bool = F
                 problems.append(f"explorer {i + 1}, control {k + 1}: {problem}")
                 continue
             try:
-                page.wait_for_function(f"(before) => ({VISIBLE_EXPLORER_FIGURES})()[{i}] !== before", arg=before,
-                                       timeout=3000)
+                page.wait_for_function(
+                    f"(before) => ({VISIBLE_EXPLORER_FIGURES})()[{i}] !== before", arg=before, timeout=3000
+                )
             except Exception:  # Playwright's TimeoutError
                 problems.append(f"explorer {i + 1}: the figure did not change after the {moved}")
                 continue

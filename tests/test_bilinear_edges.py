@@ -11,12 +11,12 @@ import torch
 
 from helpers import bilinear, data
 from helpers.bilinear import exercises as ex
-from helpers.bilinear import masks, plots, sentiment as s, train
+from helpers.bilinear import masks, plots, train
+from helpers.bilinear import sentiment as s
 from helpers.bilinear.tensors import _square_pair
 from tests.refusal import refusal
 
 F64 = torch.float64
-
 
 
 def _t(*shape: int) -> torch.Tensor:
@@ -26,36 +26,74 @@ def _t(*shape: int) -> torch.Tensor:
 # --------------------------------------------------------------------------------------------- tensors.py
 
 
-@pytest.mark.parametrize(("call", "expected"), [
-    (lambda: _square_pair(_t(3), _t(3, 2)), "w must have 2 dimensions, got shape (3,)"),
-    (lambda: _square_pair(_t(3, 2), _t(3)), "v must have 2 dimensions, got shape (3,)"),
-    (lambda: bilinear.interaction_matrix(_t(3, 4), _t(3, 4), _t(3, 1)), "u must have 1 dimensions, got shape (3, 1)"),
-    (lambda: bilinear.interaction_matrix(_t(3, 4), _t(3, 4), _t(4)),
-     "u must have one entry per hidden unit (3), got 4"),
-    (lambda: bilinear.fold_bias(_t(3, 4), _t(3, 1), _t(3, 4), _t(3)), "bw must have 1 dimensions, got shape (3, 1)"),
-    (lambda: bilinear.fold_bias(_t(3, 4), _t(3), _t(3, 4), _t(3, 1)), "bv must have 1 dimensions, got shape (3, 1)"),
-    (lambda: bilinear.fold_bias(_t(3, 4), _t(3), _t(3, 4), _t(2)), "bv must have one entry per hidden unit (3), got 2"),
-    (lambda: bilinear.eigendecompose([[1.0]]), "q must be a torch.Tensor, got list"),
-    (lambda: bilinear.eigen_logits(_t(2), _t(1, 2, 1)), "values must have 2 dimensions, got shape (2,)"),
-    (lambda: bilinear.eigen_logits(_t(2, 3), _t(2, 3)), "projections must have 3 dimensions, got shape (2, 3)"),
-    (lambda: bilinear.hosvd(_t(2, 2)), "b must have 3 dimensions, got shape (2, 2)"),
-    (lambda: bilinear.pixel_vectors(_t(3), _t(3, 2)), "embed_weight must have 2 dimensions, got shape (3,)"),
-    (lambda: bilinear.pixel_vectors(_t(3, 5), [[1.0]]), "vectors must be a torch.Tensor, got list"),
-    (lambda: bilinear.pixel_vectors(_t(3, 5), _t(4, 2)), "vectors (..., d, m) must have d = 3 rows, got (4, 2)"),
-    (lambda: bilinear.pinv_masks(_t(2), _t(2, 3, 4), _t(3, 5)), "values must have 2 dimensions, got shape (2,)"),
-    (lambda: bilinear.pinv_masks(_t(2, 4), _t(2, 3), _t(3, 5)), "vectors must have 3 dimensions, got shape (2, 3)"),
-    (lambda: bilinear.pinv_masks(_t(2, 3), _t(2, 3, 4), _t(3, 5)),
-     "values must have shape (c, m) = (2, 4), got (2, 3)"),
-    (lambda: bilinear.pinv_masks(_t(2, 4), _t(2, 3, 4), _t(3, 5), top=True), "top must be an int between 1 and 4, got True"),
-    (lambda: bilinear.pinv_masks(_t(2, 4), _t(2, 3, 4), _t(3, 5), top=2.0), "top must be an int between 1 and 4, got 2.0"),
-    (lambda: bilinear.pinv_masks(_t(2, 4), _t(2, 3, 4), _t(3, 5), top=0), "top must be an int between 1 and 4, got 0"),
-    (lambda: bilinear.pinv_masks(_t(2, 4), _t(2, 3, 4), _t(3, 5), top=5), "top must be an int between 1 and 4, got 5"),
-    (lambda: bilinear.BilinearClassifier(3, 0, 2), "sizes must be positive, got n_in=3, d=0, n_classes=2, hidden=0"),
-    (lambda: bilinear.BilinearClassifier(3, 0, 2, hidden=2),
-     "sizes must be positive, got n_in=3, d=0, n_classes=2, hidden=2"),
-    (lambda: bilinear.BilinearClassifier(3, 2, 2, hidden=0),
-     "sizes must be positive, got n_in=3, d=2, n_classes=2, hidden=0"),
-])
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda: _square_pair(_t(3), _t(3, 2)), "w must have 2 dimensions, got shape (3,)"),
+        (lambda: _square_pair(_t(3, 2), _t(3)), "v must have 2 dimensions, got shape (3,)"),
+        (
+            lambda: bilinear.interaction_matrix(_t(3, 4), _t(3, 4), _t(3, 1)),
+            "u must have 1 dimensions, got shape (3, 1)",
+        ),
+        (
+            lambda: bilinear.interaction_matrix(_t(3, 4), _t(3, 4), _t(4)),
+            "u must have one entry per hidden unit (3), got 4",
+        ),
+        (
+            lambda: bilinear.fold_bias(_t(3, 4), _t(3, 1), _t(3, 4), _t(3)),
+            "bw must have 1 dimensions, got shape (3, 1)",
+        ),
+        (
+            lambda: bilinear.fold_bias(_t(3, 4), _t(3), _t(3, 4), _t(3, 1)),
+            "bv must have 1 dimensions, got shape (3, 1)",
+        ),
+        (
+            lambda: bilinear.fold_bias(_t(3, 4), _t(3), _t(3, 4), _t(2)),
+            "bv must have one entry per hidden unit (3), got 2",
+        ),
+        (lambda: bilinear.eigendecompose([[1.0]]), "q must be a torch.Tensor, got list"),
+        (lambda: bilinear.eigen_logits(_t(2), _t(1, 2, 1)), "values must have 2 dimensions, got shape (2,)"),
+        (lambda: bilinear.eigen_logits(_t(2, 3), _t(2, 3)), "projections must have 3 dimensions, got shape (2, 3)"),
+        (lambda: bilinear.hosvd(_t(2, 2)), "b must have 3 dimensions, got shape (2, 2)"),
+        (lambda: bilinear.pixel_vectors(_t(3), _t(3, 2)), "embed_weight must have 2 dimensions, got shape (3,)"),
+        (lambda: bilinear.pixel_vectors(_t(3, 5), [[1.0]]), "vectors must be a torch.Tensor, got list"),
+        (lambda: bilinear.pixel_vectors(_t(3, 5), _t(4, 2)), "vectors (..., d, m) must have d = 3 rows, got (4, 2)"),
+        (lambda: bilinear.pinv_masks(_t(2), _t(2, 3, 4), _t(3, 5)), "values must have 2 dimensions, got shape (2,)"),
+        (lambda: bilinear.pinv_masks(_t(2, 4), _t(2, 3), _t(3, 5)), "vectors must have 3 dimensions, got shape (2, 3)"),
+        (
+            lambda: bilinear.pinv_masks(_t(2, 3), _t(2, 3, 4), _t(3, 5)),
+            "values must have shape (c, m) = (2, 4), got (2, 3)",
+        ),
+        (
+            lambda: bilinear.pinv_masks(_t(2, 4), _t(2, 3, 4), _t(3, 5), top=True),
+            "top must be an int between 1 and 4, got True",
+        ),
+        (
+            lambda: bilinear.pinv_masks(_t(2, 4), _t(2, 3, 4), _t(3, 5), top=2.0),
+            "top must be an int between 1 and 4, got 2.0",
+        ),
+        (
+            lambda: bilinear.pinv_masks(_t(2, 4), _t(2, 3, 4), _t(3, 5), top=0),
+            "top must be an int between 1 and 4, got 0",
+        ),
+        (
+            lambda: bilinear.pinv_masks(_t(2, 4), _t(2, 3, 4), _t(3, 5), top=5),
+            "top must be an int between 1 and 4, got 5",
+        ),
+        (
+            lambda: bilinear.BilinearClassifier(3, 0, 2),
+            "sizes must be positive, got n_in=3, d=0, n_classes=2, hidden=0",
+        ),
+        (
+            lambda: bilinear.BilinearClassifier(3, 0, 2, hidden=2),
+            "sizes must be positive, got n_in=3, d=0, n_classes=2, hidden=2",
+        ),
+        (
+            lambda: bilinear.BilinearClassifier(3, 2, 2, hidden=0),
+            "sizes must be positive, got n_in=3, d=2, n_classes=2, hidden=0",
+        ),
+    ],
+)
 def test_tensor_helpers_refuse_in_whole_sentences(call, expected):
     assert refusal(call)[1] == expected
 
@@ -98,7 +136,9 @@ def test_documented_defaults(monkeypatch):
 
     real_seed = torch.manual_seed
     monkeypatch.setattr(torch.optim, "Adam", Adam)
-    monkeypatch.setattr(torch, "manual_seed", lambda seed: (seen.setdefault("seeds", []).append(seed), real_seed(seed))[1])
+    monkeypatch.setattr(
+        torch, "manual_seed", lambda seed: (seen.setdefault("seeds", []).append(seed), real_seed(seed))[1]
+    )
     s.linear_baseline(s.make_corpus(5, 1, 1, seed=0))
     assert (seen["steps"], seen["lr"], seen["seeds"][-1]) == (200, 0.05, 0)
 
@@ -139,38 +179,66 @@ def test_eigendecompose_symmetrises_what_it_accepts():
 # --------------------------------------------------------------------------------------------- masks.py
 
 
-@pytest.mark.parametrize(("call", "expected"), [
-    (lambda: masks.standardise(_t(4)), "masks must have 2 dimensions, got shape (4,)"),
-    (lambda: masks.orient(_t(2), _t(2, 3), torch.zeros(2), _t(4, 3), torch.zeros(4)),
-     "masks must have 2 dimensions, got shape (2,)"),
-    (lambda: masks.orient(_t(2, 3), _t(2), torch.zeros(2), _t(4, 3), torch.zeros(4)),
-     "directions must have 2 dimensions, got shape (2,)"),
-    (lambda: masks.orient(_t(2, 3), _t(2, 3), torch.zeros(2), _t(3), torch.zeros(4)),
-     "x_train must have 2 dimensions, got shape (3,)"),
-    (lambda: masks.orient(_t(2, 3), _t(2, 3), torch.zeros(2), _t(4, 5), torch.zeros(4)),
-     "masks (2, 3), directions (2, 3) and images (4, 5) must share the pixel dimension (and masks/directions "
-     "their shape)"),
-    (lambda: masks.orient(_t(2, 3), _t(2, 3), torch.zeros(3), _t(4, 3), torch.zeros(4)),
-     "targets must have one entry per mask and y_train one per training image"),
-    (lambda: masks.orient(_t(2, 3), _t(2, 3), torch.zeros(2), _t(4, 3), torch.zeros(5)),
-     "targets must have one entry per mask and y_train one per training image"),
-    (lambda: masks.orient(_t(2, 3), _t(2, 3), torch.tensor([0, 1]), _t(2, 3), torch.tensor([0, 0])),
-     "no training image outside the target class [0]: the mask's sign cannot be read"),
-    (lambda: masks.sweep(torch.nn.Identity(), _t(3), torch.zeros(3), _t(4, 3), torch.zeros(4), [1.0]),
-     "masks must have 2 dimensions, got shape (3,)"),
-    (lambda: masks.sweep(torch.nn.Identity(), _t(2, 3), torch.zeros(2), _t(3), torch.zeros(4), [1.0]),
-     "x must have 2 dimensions, got shape (3,)"),
-    (lambda: masks.sweep(torch.nn.Identity(), _t(2, 5), torch.zeros(3), _t(4, 5), torch.zeros(4), [1.0]),
-     "targets must have one entry per mask (2), got (3,)"),
-])
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda: masks.standardise(_t(4)), "masks must have 2 dimensions, got shape (4,)"),
+        (
+            lambda: masks.orient(_t(2), _t(2, 3), torch.zeros(2), _t(4, 3), torch.zeros(4)),
+            "masks must have 2 dimensions, got shape (2,)",
+        ),
+        (
+            lambda: masks.orient(_t(2, 3), _t(2), torch.zeros(2), _t(4, 3), torch.zeros(4)),
+            "directions must have 2 dimensions, got shape (2,)",
+        ),
+        (
+            lambda: masks.orient(_t(2, 3), _t(2, 3), torch.zeros(2), _t(3), torch.zeros(4)),
+            "x_train must have 2 dimensions, got shape (3,)",
+        ),
+        (
+            lambda: masks.orient(_t(2, 3), _t(2, 3), torch.zeros(2), _t(4, 5), torch.zeros(4)),
+            "masks (2, 3), directions (2, 3) and images (4, 5) must share the pixel dimension (and masks/directions "
+            "their shape)",
+        ),
+        (
+            lambda: masks.orient(_t(2, 3), _t(2, 3), torch.zeros(3), _t(4, 3), torch.zeros(4)),
+            "targets must have one entry per mask and y_train one per training image",
+        ),
+        (
+            lambda: masks.orient(_t(2, 3), _t(2, 3), torch.zeros(2), _t(4, 3), torch.zeros(5)),
+            "targets must have one entry per mask and y_train one per training image",
+        ),
+        (
+            lambda: masks.orient(_t(2, 3), _t(2, 3), torch.tensor([0, 1]), _t(2, 3), torch.tensor([0, 0])),
+            "no training image outside the target class [0]: the mask's sign cannot be read",
+        ),
+        (
+            lambda: masks.sweep(torch.nn.Identity(), _t(3), torch.zeros(3), _t(4, 3), torch.zeros(4), [1.0]),
+            "masks must have 2 dimensions, got shape (3,)",
+        ),
+        (
+            lambda: masks.sweep(torch.nn.Identity(), _t(2, 3), torch.zeros(2), _t(3), torch.zeros(4), [1.0]),
+            "x must have 2 dimensions, got shape (3,)",
+        ),
+        (
+            lambda: masks.sweep(torch.nn.Identity(), _t(2, 5), torch.zeros(3), _t(4, 5), torch.zeros(4), [1.0]),
+            "targets must have one entry per mask (2), got (3,)",
+        ),
+    ],
+)
 def test_mask_helpers_refuse_in_whole_sentences(call, expected):
     assert refusal(call)[1] == expected
 
 
 def test_orient_reads_the_sign_from_the_other_classes_and_keeps_a_mask_orthogonal_to_its_direction():
     directions = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=F64)
-    m = torch.tensor([[0.0, 2.0, 1.0],  # m · p = 0: no side to take, kept as it is
-                      [1.0, -1.0, 3.0]], dtype=F64)  # m · p = -1, not parallel to p
+    m = torch.tensor(
+        [
+            [0.0, 2.0, 1.0],  # m · p = 0: no side to take, kept as it is
+            [1.0, -1.0, 3.0],
+        ],
+        dtype=F64,
+    )  # m · p = -1, not parallel to p
     targets = torch.tensor([0, 1])
     x_train = torch.tensor([[-2.0, 1.0, 0.0], [-1.0, 1.0, 5.0], [5.0, 9.0, 0.0]], dtype=F64)
     y_train = torch.tensor([1, 2, 0])
@@ -194,41 +262,76 @@ def test_sweep_refuses_nothing_it_should_accept_and_averages_over_masks():
 # --------------------------------------------------------------------------------------------- sentiment.py
 
 
-@pytest.mark.parametrize(("call", "expected"), [
-    (lambda: s.label(3), ("TypeError", "phrase must be a str, got int")),
-    (lambda: s.encode("good"), ("TypeError", "phrases must be a list of strings, got str")),
-    (lambda: s.encode({"good"}), ("TypeError", "phrases must be a list of strings, got set")),
-    (lambda: s.encode(["good", 3]), ("TypeError", "phrases[1] must be a str, got int")),
-    (lambda: s.make_corpus(1, 0, 1, 0), ("ValueError", "n_test must be a positive int, got 0")),
-    (lambda: s.make_corpus(1, 1, 0, 0), ("ValueError", "n_held_out must be a positive int, got 0")),
-    (lambda: s.sentiment_model([("d", 4)]), ("TypeError", "config must be a dict, got list")),
-    (lambda: s.and_gate(_t(32)), ("ValueError", "q_tok must have 2 dimensions, got shape (32,)")),
-    (lambda: s.bare_phrase_scores(_t(32), [0], [1]), ("ValueError", "q_tok must have 2 dimensions, got shape (32,)")),
-    (lambda: s.predict_from_weights(_t(32), _t(1, 32)), ("ValueError", "q_tok must have 2 dimensions, got shape (32,)")),
-    (lambda: s.predict_from_weights(_t(32, 32), _t(32)), ("ValueError", "x must have 2 dimensions, got shape (32,)")),
-    (lambda: s.eigen_loadings(bilinear.Eigen(_t(32, 1), _t(32, 32))),
-     ("ValueError", "eigen.values must have 1 dimensions, got shape (32, 1)")),
-    (lambda: s.eigen_loadings(bilinear.Eigen(_t(32), _t(32))),
-     ("ValueError", "eigen.vectors must have 2 dimensions, got shape (32,)")),
-    (lambda: s.eigen_loadings(bilinear.Eigen(_t(5), _t(5, 5))),
-     ("ValueError", "eigen must come from a (32, 32) Q_tok, got vectors (5, 5)")),
-    (lambda: s.token_interaction_matrix(torch.nn.Linear(3, 2)),
-     ("TypeError", "model must be a helpers.bilinear.BilinearClassifier, got Linear")),
-    (lambda: s.token_interaction_matrix(bilinear.BilinearClassifier(32, 4, 2, bias=True)),
-     ("ValueError", "token_interaction_matrix needs a bias-free model (biases add linear terms to xᵀQx)")),
-    (lambda: s.token_interaction_matrix(bilinear.BilinearClassifier(32, 32, 2, embed=False)),
-     ("ValueError", "the model must have an embedding and exactly two classes (negative, positive)")),
-    (lambda: s.linear_baseline([]), ("TypeError", "corpus must be a SentimentCorpus (from make_corpus), got list")),
-])
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda: s.label(3), ("TypeError", "phrase must be a str, got int")),
+        (lambda: s.encode("good"), ("TypeError", "phrases must be a list of strings, got str")),
+        (lambda: s.encode({"good"}), ("TypeError", "phrases must be a list of strings, got set")),
+        (lambda: s.encode(["good", 3]), ("TypeError", "phrases[1] must be a str, got int")),
+        (lambda: s.make_corpus(1, 0, 1, 0), ("ValueError", "n_test must be a positive int, got 0")),
+        (lambda: s.make_corpus(1, 1, 0, 0), ("ValueError", "n_held_out must be a positive int, got 0")),
+        (lambda: s.sentiment_model([("d", 4)]), ("TypeError", "config must be a dict, got list")),
+        (lambda: s.and_gate(_t(32)), ("ValueError", "q_tok must have 2 dimensions, got shape (32,)")),
+        (
+            lambda: s.bare_phrase_scores(_t(32), [0], [1]),
+            ("ValueError", "q_tok must have 2 dimensions, got shape (32,)"),
+        ),
+        (
+            lambda: s.predict_from_weights(_t(32), _t(1, 32)),
+            ("ValueError", "q_tok must have 2 dimensions, got shape (32,)"),
+        ),
+        (
+            lambda: s.predict_from_weights(_t(32, 32), _t(32)),
+            ("ValueError", "x must have 2 dimensions, got shape (32,)"),
+        ),
+        (
+            lambda: s.eigen_loadings(bilinear.Eigen(_t(32, 1), _t(32, 32))),
+            ("ValueError", "eigen.values must have 1 dimensions, got shape (32, 1)"),
+        ),
+        (
+            lambda: s.eigen_loadings(bilinear.Eigen(_t(32), _t(32))),
+            ("ValueError", "eigen.vectors must have 2 dimensions, got shape (32,)"),
+        ),
+        (
+            lambda: s.eigen_loadings(bilinear.Eigen(_t(5), _t(5, 5))),
+            ("ValueError", "eigen must come from a (32, 32) Q_tok, got vectors (5, 5)"),
+        ),
+        (
+            lambda: s.token_interaction_matrix(torch.nn.Linear(3, 2)),
+            ("TypeError", "model must be a helpers.bilinear.BilinearClassifier, got Linear"),
+        ),
+        (
+            lambda: s.token_interaction_matrix(bilinear.BilinearClassifier(32, 4, 2, bias=True)),
+            ("ValueError", "token_interaction_matrix needs a bias-free model (biases add linear terms to xᵀQx)"),
+        ),
+        (
+            lambda: s.token_interaction_matrix(bilinear.BilinearClassifier(32, 32, 2, embed=False)),
+            ("ValueError", "the model must have an embedding and exactly two classes (negative, positive)"),
+        ),
+        (lambda: s.linear_baseline([]), ("TypeError", "corpus must be a SentimentCorpus (from make_corpus), got list")),
+    ],
+)
 def test_sentiment_helpers_refuse_in_whole_sentences(call, expected):
     assert refusal(call) == expected
 
 
-@pytest.mark.parametrize(("change", "refused"), [
-    ({"lr": True}, True), ({"lr": float("inf")}, True), ({"lr": 0}, True), ({"lr": 1e-9}, False),
-    ({"weight_decay": True}, True), ({"weight_decay": float("inf")}, True), ({"weight_decay": 0}, False),
-    ({"weight_decay": 0.5}, False), ({"epochs": 1}, False), ({"d": 1}, False), ({"d": 0}, True),
-])
+@pytest.mark.parametrize(
+    ("change", "refused"),
+    [
+        ({"lr": True}, True),
+        ({"lr": float("inf")}, True),
+        ({"lr": 0}, True),
+        ({"lr": 1e-9}, False),
+        ({"weight_decay": True}, True),
+        ({"weight_decay": float("inf")}, True),
+        ({"weight_decay": 0}, False),
+        ({"weight_decay": 0.5}, False),
+        ({"epochs": 1}, False),
+        ({"d": 1}, False),
+        ({"d": 0}, True),
+    ],
+)
 def test_config_boundaries(change, refused):
     config = {**s.SENTIMENT_CONFIG, **change}
     if refused:
@@ -239,13 +342,17 @@ def test_config_boundaries(change, refused):
         assert model.embed.out_features == config["d"] and model.w.bias is None
 
 
-@pytest.mark.parametrize(("steps", "lr", "refused"), [
-    (True, 0.05, True), (0, 0.05, True), (1, 0.05, False), (200, 0.0, True), (200, -1.0, True)])
+@pytest.mark.parametrize(
+    ("steps", "lr", "refused"),
+    [(True, 0.05, True), (0, 0.05, True), (1, 0.05, False), (200, 0.0, True), (200, -1.0, True)],
+)
 def test_linear_baseline_boundaries(steps, lr, refused):
     corpus = s.make_corpus(20, 5, 5, seed=0)
     if refused:
         assert refusal(lambda: s.linear_baseline(corpus, steps=steps, lr=lr)) == (
-            "ValueError", f"steps must be a positive int and lr > 0, got steps={steps!r}, lr={lr!r}")
+            "ValueError",
+            f"steps must be a positive int and lr > 0, got steps={steps!r}, lr={lr!r}",
+        )
     else:
         assert set(s.linear_baseline(corpus, steps=steps, lr=lr)) == {"train_accuracy", "held_out_accuracy"}
 
@@ -263,9 +370,10 @@ def test_linear_baseline_is_the_logistic_regression_it_describes():
         loss.backward()
         opt.step()
     with torch.no_grad():
-        expected = {"train_accuracy": float((linear(corpus.train.x).argmax(1) == corpus.train.y).float().mean()),
-                    "held_out_accuracy": float((linear(corpus.held_out.x).argmax(1) == corpus.held_out.y)
-                                               .float().mean())}
+        expected = {
+            "train_accuracy": float((linear(corpus.train.x).argmax(1) == corpus.train.y).float().mean()),
+            "held_out_accuracy": float((linear(corpus.held_out.x).argmax(1) == corpus.held_out.y).float().mean()),
+        }
     torch.manual_seed(99)  # the function keeps its own random state
     got = s.linear_baseline(corpus, steps=7, lr=0.3, seed=1)
     assert got == pytest.approx(expected, abs=1e-12)
@@ -301,7 +409,9 @@ def test_smallest_corpus_and_the_test_split_rules():
 def test_make_corpus_says_when_no_unseen_test_phrase_exists(monkeypatch):
     monkeypatch.setattr(s, "_phrase", lambda rng, negator, adjective: adjective)  # one bag per combination
     assert refusal(lambda: s.make_corpus(400, 1, 1, seed=0)) == (
-        "ValueError", "could not find 1 test phrases unseen in training; lower n_train or n_test")
+        "ValueError",
+        "could not find 1 test phrases unseen in training; lower n_train or n_test",
+    )
 
 
 def test_predict_from_weights_reads_in_the_inputs_dtype():
@@ -310,8 +420,9 @@ def test_predict_from_weights_reads_in_the_inputs_dtype():
     x = torch.randint(0, 3, (5, 32), generator=g).float()
     out = s.predict_from_weights((q + q.T) / 2, x)
     assert out.dtype == torch.float32
-    assert torch.allclose(out.double(), torch.einsum("ni,ij,nj->n", x.double(), (q + q.T) / 2, x.double()),
-                          rtol=1e-5, atol=1e-4)
+    assert torch.allclose(
+        out.double(), torch.einsum("ni,ij,nj->n", x.double(), (q + q.T) / 2, x.double()), rtol=1e-5, atol=1e-4
+    )
 
 
 def test_eigen_loadings_accept_k_and_n_top_of_one_and_break_ties_in_vocabulary_order():
@@ -346,15 +457,21 @@ def test_toy_dataset_accepts_its_bounds_and_refuses_in_whole_sentences():
     assert train.toy_dataset("and", 12)[1].shape == (4096, 66)
     assert refusal(lambda: train.toy_dataset("or", 4)) == ("ValueError", "task must be 'and' or 'xor', got 'or'")
     assert refusal(lambda: train.toy_dataset("and", 13)) == (
-        "ValueError", "n_bits must be an int between 2 and 12, got 13")
+        "ValueError",
+        "n_bits must be an int between 2 and 12, got 13",
+    )
 
 
 def test_similarity_labels_at_the_threshold_and_for_the_complement():
     target = torch.tensor([1.0, 0.0, 0.0, 1.0])
-    x = torch.tensor([[1.0, 0.0, 0.0, 1.0],  # the target: similarity 1
-                      [0.0, 1.0, 1.0, 0.0],  # the complement 1 - target: similarity 0 to the target, 1 to it
-                      [1.0, 1.0, 0.0, 0.0],  # similarity 0.5 to both
-                      [1.0, 0.0, 0.0, 0.0]])
+    x = torch.tensor(
+        [
+            [1.0, 0.0, 0.0, 1.0],  # the target: similarity 1
+            [0.0, 1.0, 1.0, 0.0],  # the complement 1 - target: similarity 0 to the target, 1 to it
+            [1.0, 1.0, 0.0, 0.0],  # similarity 0.5 to both
+            [1.0, 0.0, 0.0, 0.0],
+        ]
+    )
     split = data.Split(torch.cat([x[3:], target[None], x]), torch.tensor([0, 7, 1, 1, 1, 1]), x, torch.zeros(4))
     assert torch.equal(train.similarity_task(split, 7, 0.4)[0], target)
     exactly = float(torch.nn.functional.cosine_similarity(x[2:3], target[None], dim=1))  # 0.5 as torch computes it
@@ -364,17 +481,25 @@ def test_similarity_labels_at_the_threshold_and_for_the_complement():
     assert y.tolist() == [1, 1, 0, 0]
     for bad in (0.0, 1.0):
         assert refusal(lambda bad=bad: train.similarity_task(split, 7, bad)) == (
-            "ValueError", f"threshold must lie strictly between 0 and 1, got {bad}")
+            "ValueError",
+            f"threshold must lie strictly between 0 and 1, got {bad}",
+        )
 
 
 # --------------------------------------------------------------------------------------------- plots.py
 
 
-@pytest.mark.parametrize(("call", "expected"), [
-    (lambda: plots.decomposition_diagram(_t(3, 3), _t(3)), "tensor must have 3 dimensions, got shape (3, 3)"),
-    (lambda: plots.decomposition_diagram(_t(3, 2, 2), _t(3, 1)), "u must have 1 dimensions, got shape (3, 1)"),
-    (lambda: plots.contribution_bars(None, _t(3, 1), "x"), "contributions must have 1 dimensions, got shape (3, 1)"),
-])
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda: plots.decomposition_diagram(_t(3, 3), _t(3)), "tensor must have 3 dimensions, got shape (3, 3)"),
+        (lambda: plots.decomposition_diagram(_t(3, 2, 2), _t(3, 1)), "u must have 1 dimensions, got shape (3, 1)"),
+        (
+            lambda: plots.contribution_bars(None, _t(3, 1), "x"),
+            "contributions must have 1 dimensions, got shape (3, 1)",
+        ),
+    ],
+)
 def test_plot_helpers_refuse_in_whole_sentences(call, expected):
     assert refusal(call)[1] == expected
 

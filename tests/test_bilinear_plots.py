@@ -54,5 +54,7 @@ def test_decomposition_diagram_of_an_even_number_of_slices_under_the_book_style(
     g = torch.Generator().manual_seed(4)
     b = torch.randn(4, 2, 2, generator=g, dtype=torch.float64)
     with mpl.rc_context(STYLE):
-        fig = plots.decomposition_diagram(b + b.transpose(1, 2), torch.tensor([1.0, -0.5, 0.25, 2.0], dtype=torch.float64))
+        fig = plots.decomposition_diagram(
+            b + b.transpose(1, 2), torch.tensor([1.0, -0.5, 0.25, 2.0], dtype=torch.float64)
+        )
     check_snapshot("bilinear_decomposition_diagram_four_slices", fig)

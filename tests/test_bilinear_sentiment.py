@@ -1,4 +1,5 @@
-"""helpers.bilinear.sentiment: the negation corpus, the bias-free bilinear sentiment model and its AND gate read from weights."""
+"""helpers.bilinear.sentiment: the negation corpus, the bias-free bilinear sentiment model and its AND gate read from
+weights."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import json
 import pytest
 import torch
 
-from helpers.bilinear import sentiment as s
 from helpers.bilinear import BilinearClassifier, eigendecompose
+from helpers.bilinear import sentiment as s
 from helpers.checkpoints import train_fn_path
 
 SMALL = {"n_train": 300, "n_test": 100, "n_held_out": 60}
@@ -354,8 +355,11 @@ def test_eigen_loadings_by_class_written_out():
         assert sum(reading.mass.values()) == pytest.approx(1.0)
         largest = sorted(range(len(s.VOCAB)), key=lambda j: -abs(float(vec[j])))[:3]
         assert reading.top == tuple((s.VOCAB[j], float(vec[j])) for j in largest)
-    for k, n_top, name, top, got in ((0, 3, "k", len(s.VOCAB), 0), (2, len(s.VOCAB) + 1, "n_top", len(s.VOCAB),
-                                                                     len(s.VOCAB) + 1), (True, 3, "k", len(s.VOCAB), True)):
+    for k, n_top, name, top, got in (
+        (0, 3, "k", len(s.VOCAB), 0),
+        (2, len(s.VOCAB) + 1, "n_top", len(s.VOCAB), len(s.VOCAB) + 1),
+        (True, 3, "k", len(s.VOCAB), True),
+    ):
         with pytest.raises(ValueError) as refused:
             s.eigen_loadings(eigen, k=k, n_top=n_top)
         assert str(refused.value) == f"{name} must be an int between 1 and {top}, got {got!r}"

@@ -59,8 +59,9 @@ def test_mnist5k_holds_exactly_the_images_of_mlxtends_loader():
     from sklearn.model_selection import train_test_split
 
     images, labels = mnist_data()
-    x_tr, x_te, y_tr, y_te = train_test_split((images / 255.0).astype(np.float32), labels, test_size=1000,
-                                              stratify=labels, random_state=0)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        (images / 255.0).astype(np.float32), labels, test_size=1000, stratify=labels, random_state=0
+    )
     split = data.mnist5k(seed=0)
     assert np.array_equal(split.x_train.numpy(), x_tr) and np.array_equal(split.x_test.numpy(), x_te)
     assert np.array_equal(split.y_train.numpy(), y_tr) and np.array_equal(split.y_test.numpy(), y_te)

@@ -13,19 +13,19 @@ import pytest
 import torch
 
 from helpers import checkpoints
-from helpers.runtime import compute_platform
 from helpers.checkpoints import (
     ChecksumMismatch,
     ConfigMismatch,
     MissingCheckpoint,
+    judge_retraining,
     load,
     load_or_train,
     read_manifest,
     retrain,
     retrain_tensors,
-    judge_retraining,
     train_fn_path,
 )
+from helpers.runtime import compute_platform
 
 CONFIG = {"n": 4, "seed": 0}
 TOLERANCES = {"norm": 1e-6}
@@ -409,14 +409,26 @@ def test_retrain_with_save_keeps_the_chaotic_mark(tmp_path):
 @pytest.mark.parametrize("agreement", [0.0, 1.5, -0.1])
 def test_chaotic_needs_an_agreement_in_the_unit_interval(tmp_path, agreement):
     with pytest.raises(ValueError, match="min_agreement"):
-        load_or_train("c", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
-                      chaotic=checkpoints.Chaotic(toy_predict, agreement))
+        load_or_train(
+            "c",
+            CONFIG,
+            tiny_train,
+            tolerances=TOLERANCES,
+            root=tmp_path,
+            chaotic=checkpoints.Chaotic(toy_predict, agreement),
+        )
 
 
 def test_chaotic_predict_fn_must_be_importable(tmp_path):
     with pytest.raises(ValueError, match="predict_fn .* must be a top-level function"):
-        load_or_train("c", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
-                      chaotic=checkpoints.Chaotic(lambda t, c: t["w"], 0.9))
+        load_or_train(
+            "c",
+            CONFIG,
+            tiny_train,
+            tolerances=TOLERANCES,
+            root=tmp_path,
+            chaotic=checkpoints.Chaotic(lambda t, c: t["w"], 0.9),
+        )
     with pytest.raises(TypeError, match="checkpoints.Chaotic"):
         load_or_train("c", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path, chaotic=toy_predict)
 
@@ -497,11 +509,24 @@ def test_train_fn_path_refuses_with_whole_sentences():
         train_fn_path(ghost)
     assert str(refused.value) == (
         "train_fn 'no_such_function' must be a top-level function of an importable module (put it in src/helpers/), "
-        "so that `make retrain` and the honest-cache test can call it")
+        "so that `make retrain` and the honest-cache test can call it"
+    )
 
 
-@pytest.mark.parametrize("value, truthy", [("", False), ("0", False), ("false", False), (" False ", False),
-                                           ("no", False), ("NO", False), ("1", True), ("yes", True), ("true", True)])
+@pytest.mark.parametrize(
+    "value, truthy",
+    [
+        ("", False),
+        ("0", False),
+        ("false", False),
+        (" False ", False),
+        ("no", False),
+        ("NO", False),
+        ("1", True),
+        ("yes", True),
+        ("true", True),
+    ],
+)
 def test_an_environment_switch_is_off_for_empty_0_false_and_no_in_any_case(monkeypatch, value, truthy):
     monkeypatch.setenv("BOOK_TEST_SWITCH", value)
     assert checkpoints._truthy("BOOK_TEST_SWITCH") is truthy
@@ -514,7 +539,8 @@ def test_retrain_variable_is_read_by_its_exact_name(tmp_path, monkeypatch):
         load_or_train("tiny", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path)
     assert str(refused.value) == (
         f"checkpoint 'tiny' is not in {tmp_path} and CI does not train. Run the chapter locally (`make execute`) or "
-        "`make retrain`, and commit data/checkpoints/.")
+        "`make retrain`, and commit data/checkpoints/."
+    )
     monkeypatch.setenv("RETRAIN", "1")
     assert load_or_train("tiny", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path).trained_now
 
@@ -556,14 +582,24 @@ def test_manifest_entry_has_exactly_its_fields_and_the_training_time(tmp_path, m
     import time
 
     calls = []
-    monkeypatch.setattr(checkpoints, "learn_recipe",
-                        lambda fn_path, config: calls.append((fn_path, config)) or dict(TOY_RECIPE))
+    monkeypatch.setattr(
+        checkpoints, "learn_recipe", lambda fn_path, config: calls.append((fn_path, config)) or dict(TOY_RECIPE)
+    )
     start = time.perf_counter()
     load_or_train("tiny", {"seed": 0, "n": 4}, tiny_train, tolerances=TOLERANCES, root=tmp_path)
     wall = time.perf_counter() - start
     entry = read_manifest(tmp_path)["tiny"]
-    assert sorted(entry) == ["config", "file", "metrics", "platform", "recipe", "sha256", "tolerances", "train_fn",
-                             "train_seconds"]
+    assert sorted(entry) == [
+        "config",
+        "file",
+        "metrics",
+        "platform",
+        "recipe",
+        "sha256",
+        "tolerances",
+        "train_fn",
+        "train_seconds",
+    ]
     assert entry["recipe"] == TOY_RECIPE and calls == [(f"{__name__}:tiny_train", CONFIG)]
     assert isinstance(entry["train_seconds"], float) and 0.0 <= entry["train_seconds"] <= round(wall, 1) + 0.05
     calls.clear()
@@ -593,17 +629,22 @@ def text_metric_train(config):
     return {"w": torch.ones(2)}, {"norm": "high"}
 
 
-@pytest.mark.parametrize("train, error, sentence", [
-    (empty_train, TypeError, "train_fn for 'bad' must return a non-empty dict of tensors first"),
-    (list_train, TypeError, "train_fn for 'bad' returned 'w' of type list"),
-    (nan_train, ValueError, "train_fn for 'bad' returned non-finite values in 'w'"),
-    (metrics_list_train, TypeError, "train_fn for 'bad' must return a dict of metrics second"),
-    (nan_metric_train, ValueError, "metric 'norm' of 'bad' must be a finite number, got nan"),
-    (text_metric_train, ValueError, "metric 'norm' of 'bad' must be a finite number, got 'high'"),
-])
+@pytest.mark.parametrize(
+    "train, error, sentence",
+    [
+        (empty_train, TypeError, "train_fn for 'bad' must return a non-empty dict of tensors first"),
+        (list_train, TypeError, "train_fn for 'bad' returned 'w' of type list"),
+        (nan_train, ValueError, "train_fn for 'bad' returned non-finite values in 'w'"),
+        (metrics_list_train, TypeError, "train_fn for 'bad' must return a dict of metrics second"),
+        (nan_metric_train, ValueError, "metric 'norm' of 'bad' must be a finite number, got nan"),
+        (text_metric_train, ValueError, "metric 'norm' of 'bad' must be a finite number, got 'high'"),
+    ],
+)
 def test_what_a_train_fn_returns_is_refused_in_a_whole_sentence(tmp_path, train, error, sentence):
     tolerances = {"norm": 1.0} if train in (nan_metric_train, text_metric_train) else {}
-    assert _refusal(error, lambda: load_or_train("bad", CONFIG, train, tolerances=tolerances, root=tmp_path)) == sentence
+    assert (
+        _refusal(error, lambda: load_or_train("bad", CONFIG, train, tolerances=tolerances, root=tmp_path)) == sentence
+    )
     assert not (tmp_path / "manifest.json").exists()
 
 
@@ -611,15 +652,19 @@ def test_refusals_of_load_and_config_name_the_cache_in_whole_sentences(tmp_path,
     manifest = tmp_path / "manifest.json"
     assert _refusal(MissingCheckpoint, lambda: load("nope", root=tmp_path)) == (
         f"no checkpoint named 'nope' in {manifest}. Train it by running its chapter (`make execute`), then commit "
-        "data/checkpoints/.")
+        "data/checkpoints/."
+    )
     assert _refusal(MissingCheckpoint, lambda: retrain_tensors("nope", root=tmp_path)) == (
-        f"no checkpoint named 'nope' in {manifest}")
+        f"no checkpoint named 'nope' in {manifest}"
+    )
     asked = {"n": 5, "seed": 0, "extra": 1}
-    assert _refusal(ConfigMismatch, lambda: load_or_train("tiny", asked, tiny_train, tolerances=TOLERANCES,
-                                                          root=tmp_path)) == (
+    assert _refusal(
+        ConfigMismatch, lambda: load_or_train("tiny", asked, tiny_train, tolerances=TOLERANCES, root=tmp_path)
+    ) == (
         "checkpoint 'tiny' was trained with another config (extra: cached None vs asked 1, n: cached 4 vs asked 5). "
         "Retrain it on purpose with `RETRAIN=1` (for instance `RETRAIN=1 make execute`) and commit data/checkpoints/, "
-        "or restore the chapter's config.")
+        "or restore the chapter's config."
+    )
     path = tmp_path / "tiny.safetensors"
     good = read_manifest(tmp_path)["tiny"]["sha256"]
     path.write_bytes(path.read_bytes()[:-1] + b"\x01")
@@ -627,7 +672,8 @@ def test_refusals_of_load_and_config_name_the_cache_in_whole_sentences(tmp_path,
     assert _refusal(ChecksumMismatch, lambda: load("tiny", root=tmp_path)) == (
         f"checkpoint 'tiny' ({path}) is corrupted or was changed: its sha256 is {digest[:12]}…, the manifest says "
         f"{good[:12]}…. Restore it with `git checkout -- data/checkpoints/tiny.safetensors` or retrain with "
-        "`make retrain NAME=tiny`.")
+        "`make retrain NAME=tiny`."
+    )
 
 
 def test_a_name_of_underscores_only_is_refused(tmp_path):
@@ -642,12 +688,13 @@ def test_underscores_are_allowed_in_names(tmp_path, name):
 
 
 def test_an_agreement_of_exactly_one_is_allowed_and_the_chaotic_type_is_named(tmp_path):
-    load_or_train("c", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
-                  chaotic=checkpoints.Chaotic(toy_predict, 1.0))
+    load_or_train(
+        "c", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path, chaotic=checkpoints.Chaotic(toy_predict, 1.0)
+    )
     assert read_manifest(tmp_path)["c"]["chaotic"]["min_agreement"] == 1.0
-    assert _refusal(TypeError, lambda: load_or_train("d", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
-                                                     chaotic=0.9)) == (
-        "chaotic must be a checkpoints.Chaotic or None, got float")
+    assert _refusal(
+        TypeError, lambda: load_or_train("d", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path, chaotic=0.9)
+    ) == ("chaotic must be a checkpoints.Chaotic or None, got float")
 
 
 def empty_predict(tensors, config):
@@ -659,14 +706,22 @@ def one_predict(tensors, config):
 
 
 def test_a_prediction_of_one_label_is_judged_and_of_none_refused(tmp_path):
-    one = load_or_train("one", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
-                        chaotic=checkpoints.Chaotic(one_predict, 0.5))
+    one = load_or_train(
+        "one", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path, chaotic=checkpoints.Chaotic(one_predict, 0.5)
+    )
     report = judge_retraining("one", one.tensors, one.metrics, root=tmp_path)
     assert report.prediction_agreement == 1.0 and report.min_agreement == 0.5
-    none = load_or_train("none", CONFIG, tiny_train, tolerances=TOLERANCES, root=tmp_path,
-                         chaotic=checkpoints.Chaotic(empty_predict, 0.5))
+    none = load_or_train(
+        "none",
+        CONFIG,
+        tiny_train,
+        tolerances=TOLERANCES,
+        root=tmp_path,
+        chaotic=checkpoints.Chaotic(empty_predict, 0.5),
+    )
     assert _refusal(ValueError, lambda: judge_retraining("none", none.tensors, none.metrics, root=tmp_path)) == (
-        f"{__name__}:empty_predict returned labels of shapes torch.Size([0]), torch.Size([0])")
+        f"{__name__}:empty_predict returned labels of shapes torch.Size([0]), torch.Size([0])"
+    )
 
 
 def test_retraining_a_cache_whose_recipe_now_fails_names_the_cache(tmp_path, trained):
@@ -719,18 +774,38 @@ def test_weight_deviation_scales_by_the_largest_cached_value_below_one_and_skips
 
 
 def test_retrain_report_reads_as_a_sentence_per_metric():
-    report = checkpoints.RetrainReport("m", {"acc": 0.5, "loss": 0.5}, {"acc": 0.75}, {"acc": 0.25, "loss": 1.0},
-                                       2e-7, 12.4, same_platform=True, weight_bound=1e-6)  # acc: exactly at its tolerance
+    report = checkpoints.RetrainReport(
+        "m",
+        {"acc": 0.5, "loss": 0.5},
+        {"acc": 0.75},
+        {"acc": 0.25, "loss": 1.0},
+        2e-7,
+        12.4,
+        same_platform=True,
+        weight_bound=1e-6,
+    )  # acc: exactly at its tolerance
     assert str(report) == (
         "m: retrained in 12 s on the same platform as the cache, max relative weight deviation 2.00e-07 (bound 1e-06)\n"
         "  acc: cached 0.5000, retrained 0.7500 (±0.25) ok\n"
-        "  loss: cached 0.5000, retrained nan (±1) OUT OF TOLERANCE")
-    other = checkpoints.RetrainReport("m", {"acc": 0.9}, {"acc": 0.9}, {"acc": 0.0}, 0.3, 1.0, same_platform=False,
-                                      weight_bound=None, prediction_agreement=0.995, min_agreement=0.99)
+        "  loss: cached 0.5000, retrained nan (±1) OUT OF TOLERANCE"
+    )
+    other = checkpoints.RetrainReport(
+        "m",
+        {"acc": 0.9},
+        {"acc": 0.9},
+        {"acc": 0.0},
+        0.3,
+        1.0,
+        same_platform=False,
+        weight_bound=None,
+        prediction_agreement=0.995,
+        min_agreement=0.99,
+    )
     assert str(other) == (
         "m: retrained in 1 s on the another platform than the cache, max relative weight deviation 3.00e-01\n"
         "  held-out predictions agree: 99.50% (≥ 99.0%)\n"
-        "  acc: cached 0.9000, retrained 0.9000 (±0) ok")
+        "  acc: cached 0.9000, retrained 0.9000 (±0) ok"
+    )
 
 
 def test_stale_caches_and_their_command_line(tmp_path, monkeypatch, capsys):
@@ -755,16 +830,24 @@ def test_stale_caches_and_their_command_line(tmp_path, monkeypatch, capsys):
     checkpoints._write_manifest(manifest, root)
     assert checkpoints.stale_caches(root, source_dir=tmp_path / "pkg") == {"old": [Drift("recipe", "old", "missing")]}
     stale = checkpoints.stale_caches(root)  # the imported package has no helpers/extra.py
-    assert stale == {"fresh": [Drift("source", "helpers/extra.py", "missing")], "old": [Drift("recipe", "old", "missing")]}
+    assert stale == {
+        "fresh": [Drift("source", "helpers/extra.py", "missing")],
+        "old": [Drift("recipe", "old", "missing")],
+    }
     expected = (
         "2 cached model(s) were trained by code or data that has changed since:\n"
         "  fresh: source helpers/extra.py missing -> make retrain NAME=fresh\n"
         "  old: recipe old missing -> make retrain NAME=old\n"
         "Retrain each (the weights come out the same when the change does not touch the arithmetic: then only the "
-        "manifest's recipe changes), review `git diff data/checkpoints`, and commit.")
+        "manifest's recipe changes), review `git diff data/checkpoints`, and commit."
+    )
     assert checkpoints.stale_message(stale) == expected
-    assert checkpoints.stale_message({"x": [Drift("source", "a", "changed"), Drift("data", "b", "missing")]}).split(
-        "\n")[1] == "  x: source a changed; data b missing -> make retrain NAME=x"
+    assert (
+        checkpoints.stale_message({"x": [Drift("source", "a", "changed"), Drift("data", "b", "missing")]}).split("\n")[
+            1
+        ]
+        == "  x: source a changed; data b missing -> make retrain NAME=x"
+    )
     assert checkpoints._main(["stale"]) == 1
     assert capsys.readouterr().out == expected + "\n"
 
@@ -776,10 +859,12 @@ def test_command_line_help_names_every_command(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert stopped.value.code == 0 and out.startswith("usage: python -m helpers.checkpoints [-h]")
     assert out.split("\n\n")[1] == checkpoints.__doc__.split("\n")[0]  # the docstring's first line, alone
-    for line in ["list                list cached checkpoints",
-                 "verify              check every cached file against its sha256",
-                 "stale               list the caches whose training code or data changed since they were trained",
-                 "retrain             retrain from the manifest's configs and replace the cache"]:
+    for line in [
+        "list                list cached checkpoints",
+        "verify              check every cached file against its sha256",
+        "stale               list the caches whose training code or data changed since they were trained",
+        "retrain             retrain from the manifest's configs and replace the cache",
+    ]:
         assert line in out
     with pytest.raises(SystemExit) as stopped:
         checkpoints._main(["retrain", "--help"])

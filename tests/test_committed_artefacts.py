@@ -91,13 +91,19 @@ def test_every_cached_model_records_its_platform():
 
 def test_chaotic_models_are_marked_as_their_code_declares():
     from helpers.inversion import decoder, probed
-    from helpers.lenses import decoder as lens_decoder, model as lens_model
+    from helpers.lenses import decoder as lens_decoder
+    from helpers.lenses import model as lens_model
     from helpers.lib import modadd
 
-    declared = {"modadd_transformer": modadd.MODADD_CHAOTIC, "inversion_addition_model": probed.ADDITION_CHAOTIC,
-                "inversion_counting_model": probed.COUNTING_CHAOTIC, "inversion_addition_decoder": decoder.DECODER_CHAOTIC,
-                "lens_modadd_bilinear": modadd.MODADD_CHAOTIC, "lens_twin_bilinear": lens_model.TWIN_CHAOTIC,
-                "lens_decoder": lens_decoder.LENS_DECODER_CHAOTIC}
+    declared = {
+        "modadd_transformer": modadd.MODADD_CHAOTIC,
+        "inversion_addition_model": probed.ADDITION_CHAOTIC,
+        "inversion_counting_model": probed.COUNTING_CHAOTIC,
+        "inversion_addition_decoder": decoder.DECODER_CHAOTIC,
+        "lens_modadd_bilinear": modadd.MODADD_CHAOTIC,
+        "lens_twin_bilinear": lens_model.TWIN_CHAOTIC,
+        "lens_decoder": lens_decoder.LENS_DECODER_CHAOTIC,
+    }
     assert CHAOTIC == sorted(declared)
     for name, chaotic in declared.items():
         assert MANIFEST[name]["chaotic"] == checkpoints._chaotic_entry(chaotic), name
@@ -120,8 +126,9 @@ def test_cache_is_honest(name, monkeypatch):
     assert not report.failures, f"{name}: the cache is not what its training produces: {report.failures}"
 
     if name in CHAOTIC:
-        elsewhere = checkpoints.judge_retraining(name, tensors, metrics, root=DATA / "checkpoints",
-                                                 platform=_another_platform())
+        elsewhere = checkpoints.judge_retraining(
+            name, tensors, metrics, root=DATA / "checkpoints", platform=_another_platform()
+        )
         assert not elsewhere.same_platform and elsewhere.weight_bound is None, elsewhere
         assert elsewhere.prediction_agreement is not None, elsewhere
         assert elsewhere.prediction_agreement >= elsewhere.min_agreement, elsewhere
@@ -187,7 +194,9 @@ def test_other_platform_weight_bound_catches_another_model(tmp_path, monkeypatch
     report = checkpoints.judge_retraining(name, tensors, metrics, root=root, platform=_another_platform())
     assert report.weight_bound == checkpoints.OTHER_PLATFORM_WEIGHT_BOUND
     assert any(f.startswith("weights") for f in report.failures), report.failures
-    honest = checkpoints.judge_retraining(name, tensors, metrics, root=DATA / "checkpoints", platform=_another_platform())
+    honest = checkpoints.judge_retraining(
+        name, tensors, metrics, root=DATA / "checkpoints", platform=_another_platform()
+    )
     assert not honest.failures, honest.failures
 
 
@@ -208,7 +217,9 @@ def _execute(chapter: Path, data_dir: Path, monkeypatch) -> None:
     monkeypatch.setenv("BOOK_PROGRESS", "0")
     monkeypatch.delenv("BOOK_REFERENCES", raising=False)
     nb = nbformat.read(chapter, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(chapter.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(chapter.parent)}}
+    ).execute()
 
 
 def test_altered_figure_reference_fails_the_chapter_and_names_the_figure(tmp_path, monkeypatch):

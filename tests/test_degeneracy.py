@@ -23,6 +23,7 @@ def gen(seed: int) -> torch.Generator:
 
 # ---------------------------------------------------------------- volume scaling
 
+
 def test_volume_of_a_disc_is_pi_r_squared() -> None:
     """K = w₁² + w₂² < ε is a disc of area π ε; the box [−1, 1]² has area 4."""
     fraction = volume_fraction(separable([2, 2]), 2, [0.01, 0.1], n_samples=400_000, generator=gen(0))
@@ -54,6 +55,7 @@ def test_volume_helpers_reject_bad_input() -> None:
 
 
 # ---------------------------------------------------------------- behavioural loss and Gauss–Newton
+
 
 def test_behavioural_loss_is_zero_at_w_star_and_by_hand_elsewhere() -> None:
     net, x = MLP(3, 4, 2), torch.randn(20, 3, generator=gen(3), dtype=F64)
@@ -126,7 +128,8 @@ def test_type_1_inputs_on_a_plane(seed: int) -> None:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_type_2_a_readout_of_low_rank(seed: int, rank: int) -> None:
-    """Only R f(x) counts, R of rank r < 3: each of the 3 − r unread output directions frees W2's row and b2 (7 each)."""
+    """Only R f(x) counts, R of rank r < 3: each of the 3 − r unread output directions frees W2's row and b2 (7
+    each)."""
     x, w, g = _setup(seed)
     readout = torch.randn(rank, 3, generator=g, dtype=F64)
     assert free_directions(NET, w, x, readout=readout) == 6 + (3 - rank) * 7
@@ -195,11 +198,19 @@ def test_type_3_mixing_keeps_the_behaviour_exactly_until_a_sign_flips() -> None:
 
 # ---------------------------------------------------------------- SGLD estimate of the learning coefficient
 
+
 def _llc(powers: list[int], seed: int) -> float:
     k = separable(powers)
-    estimate = estimate_llc(lambda w: 0.5 * k(w[None])[0], torch.zeros(len(powers), dtype=F64),
-                            n_beta=1000 / math.log(1000), step=1e-3, chains=8, draws=400, burnin=400,
-                            generator=gen(seed))
+    estimate = estimate_llc(
+        lambda w: 0.5 * k(w[None])[0],
+        torch.zeros(len(powers), dtype=F64),
+        n_beta=1000 / math.log(1000),
+        step=1e-3,
+        chains=8,
+        draws=400,
+        burnin=400,
+        generator=gen(seed),
+    )
     return estimate.mean
 
 
@@ -212,10 +223,11 @@ def test_sgld_llc_orders_and_calibrates_on_known_potentials() -> None:
 
 def test_sgld_one_step_by_hand() -> None:
     """One step with no noise would be w − (ε/2)(nβ ∇L + γ(w − w*)); with noise it differs only by √ε ξ."""
-    loss = lambda w: (w ** 2).sum()  # noqa: E731
+    loss = lambda w: (w**2).sum()  # noqa: E731
     w_star = torch.tensor([1.0, -2.0], dtype=F64)
-    est = estimate_llc(loss, w_star, n_beta=10.0, step=0.01, localization=3.0, chains=1, draws=3, burnin=0,
-                       generator=gen(0))
+    est = estimate_llc(
+        loss, w_star, n_beta=10.0, step=0.01, localization=3.0, chains=1, draws=3, burnin=0, generator=gen(0)
+    )
     g = gen(0)
     xi1, xi2 = (torch.randn(1, 2, generator=g, dtype=F64)[0] for _ in range(2))
     w1 = w_star - 0.005 * (10.0 * 2 * w_star) + 0.1 * xi1  # at w*, the localisation term is zero
@@ -225,14 +237,15 @@ def test_sgld_one_step_by_hand() -> None:
 
 
 def test_sgld_rejects_bad_arguments_and_reports_divergence() -> None:
-    loss = lambda w: (w ** 2).sum()  # noqa: E731
+    loss = lambda w: (w**2).sum()  # noqa: E731
     w = torch.zeros(2, dtype=F64)
     for bad in ({"step": 0.0}, {"step": float("nan")}, {"n_beta": -1.0}, {"localization": -1.0}, {"chains": 0}):
         with pytest.raises(ValueError):
             estimate_llc(loss, w, **{"n_beta": 1.0, "step": 1e-3, **bad})
     with pytest.raises(FloatingPointError, match="step size"):
-        estimate_llc(lambda v: (v ** 4).sum(), w + 1, n_beta=100.0, step=10.0, chains=2, draws=50, burnin=0,
-                     generator=gen(0))
+        estimate_llc(
+            lambda v: (v**4).sum(), w + 1, n_beta=100.0, step=10.0, chains=2, draws=50, burnin=0, generator=gen(0)
+        )
 
 
 def test_sgld_on_batches_uses_step_ts_batch_and_the_given_init_loss() -> None:
@@ -247,8 +260,18 @@ def test_sgld_on_batches_uses_step_ts_batch_and_the_given_init_loss() -> None:
         return torch.tensor([t % 3])
 
     w_star = torch.tensor([0.5], dtype=F64)
-    est = estimate_llc(loss, w_star, n_beta=2.0, step=0.01, chains=2, draws=3, burnin=2, generator=gen(0),
-                       batches=batches, init_loss=0.25)
+    est = estimate_llc(
+        loss,
+        w_star,
+        n_beta=2.0,
+        step=0.01,
+        chains=2,
+        draws=3,
+        burnin=2,
+        generator=gen(0),
+        batches=batches,
+        init_loss=0.25,
+    )
     assert asked == [0, 1, 2, 3, 4]
     g, w = gen(0), w_star.expand(2, 1).clone()
     expected = []
@@ -264,28 +287,31 @@ def test_sgld_on_batches_uses_step_ts_batch_and_the_given_init_loss() -> None:
 
 def test_sgld_on_the_whole_data_as_a_batch_is_the_full_batch_estimate() -> None:
     x = torch.linspace(-1, 1, 7, dtype=F64)
-    full = lambda w: ((w[0] * x + w[1] - x ** 2) ** 2).mean()  # noqa: E731
+    full = lambda w: ((w[0] * x + w[1] - x**2) ** 2).mean()  # noqa: E731
     by_rows = lambda w, rows: ((w[0] * x[rows] + w[1] - x[rows] ** 2) ** 2).mean()  # noqa: E731
     w_star = torch.tensor([0.0, 0.4], dtype=F64)
     settings = dict(n_beta=20.0, step=1e-3, localization=5.0, chains=3, draws=20, burnin=5)
     a = estimate_llc(full, w_star, generator=gen(3), **settings)
-    b = estimate_llc(by_rows, w_star, generator=gen(3), batches=lambda t: torch.arange(7),
-                     init_loss=float(full(w_star)), **settings)
+    b = estimate_llc(
+        by_rows, w_star, generator=gen(3), batches=lambda t: torch.arange(7), init_loss=float(full(w_star)), **settings
+    )
     assert np.allclose(a.trace, b.trace, rtol=1e-12) and math.isclose(a.mean, b.mean, rel_tol=1e-12)
 
 
 def test_sgld_batches_and_init_loss_come_together() -> None:
     w = torch.zeros(2, dtype=F64)
     with pytest.raises(ValueError, match="init_loss"):
-        estimate_llc(lambda v, rows: (v ** 2).sum(), w, n_beta=1.0, step=1e-3, batches=lambda t: None)
+        estimate_llc(lambda v, rows: (v**2).sum(), w, n_beta=1.0, step=1e-3, batches=lambda t: None)
     with pytest.raises(ValueError, match="init_loss"):
-        estimate_llc(lambda v: (v ** 2).sum(), w, n_beta=1.0, step=1e-3, init_loss=0.0)
+        estimate_llc(lambda v: (v**2).sum(), w, n_beta=1.0, step=1e-3, init_loss=0.0)
     with pytest.raises(ValueError, match="not finite"):
-        estimate_llc(lambda v, rows: (v ** 2).sum(), w, n_beta=1.0, step=1e-3, batches=lambda t: None,
-                     init_loss=float("inf"))
+        estimate_llc(
+            lambda v, rows: (v**2).sum(), w, n_beta=1.0, step=1e-3, batches=lambda t: None, init_loss=float("inf")
+        )
 
 
 # ---------------------------------------------------------------- the Interaction Basis is blind to types 1 and 2
+
 
 def _mlp_graphs(model: torch.nn.Sequential, x: torch.Tensor) -> tuple[list[torch.Tensor], dict]:
     from helpers import lib
@@ -360,9 +386,20 @@ def test_interaction_basis_is_invariant_under_type_1_and_type_2_reparameterisati
 
 # ---------------------------------------------------------------- the chapter's networks and constructions
 
-@pytest.mark.parametrize(("kind", "k", "expected"), [
-    ("generic", 1, 6), ("plane", 1, 18), ("readout", 1, 20), ("readout", 2, 13), ("dead", 1, 13),
-    ("always on", 2, 10), ("synchronised", 2, 8), ("synchronised", 3, 12)])
+
+@pytest.mark.parametrize(
+    ("kind", "k", "expected"),
+    [
+        ("generic", 1, 6),
+        ("plane", 1, 18),
+        ("readout", 1, 20),
+        ("readout", 2, 13),
+        ("dead", 1, 13),
+        ("always on", 2, 10),
+        ("synchronised", 2, 8),
+        ("synchronised", 3, 12),
+    ],
+)
 def test_planted_networks_have_their_hand_derived_counts(kind: str, k: int, expected: int) -> None:
     """The counts of the chapter's table, derived by hand in the test names above (one rescaling per neuron, 2·6
     for the plane, (3 − r)·7 for the readout, 5 + 8 for a dead neuron, k² always-on, k² − k synchronised)."""
@@ -420,14 +457,24 @@ def test_quadratic_llc_by_hand_and_against_sgld_on_a_quadratic() -> None:
     from helpers.degeneracy.sgld import quadratic_llc
 
     h = torch.tensor([3.0, 1.0, 0.01, 0.0], dtype=F64)
-    assert math.isclose(quadratic_llc(h, n_beta=50.0, localization=5.0),
-                        0.5 * (150 / 155 + 50 / 55 + 0.5 / 5.5), rel_tol=1e-12)
+    assert math.isclose(
+        quadratic_llc(h, n_beta=50.0, localization=5.0), 0.5 * (150 / 155 + 50 / 55 + 0.5 / 5.5), rel_tol=1e-12
+    )
     assert math.isclose(quadratic_llc(h, n_beta=50.0), 1.5, rel_tol=1e-12)  # no localisation: ½ per stiff direction
     a = 50.0 * h + 5.0
     by_hand = float(0.5 * (50.0 * h / (a * (1 - 0.02 * a / 4))).sum())
     assert math.isclose(quadratic_llc(h, n_beta=50.0, localization=5.0, step=0.02), by_hand, rel_tol=1e-12)
-    est = estimate_llc(lambda w: 0.5 * (h * w * w).sum(), torch.zeros(4, dtype=F64), n_beta=50.0, step=0.02,
-                       localization=5.0, chains=8, draws=4000, burnin=500, generator=gen(0))
+    est = estimate_llc(
+        lambda w: 0.5 * (h * w * w).sum(),
+        torch.zeros(4, dtype=F64),
+        n_beta=50.0,
+        step=0.02,
+        localization=5.0,
+        chains=8,
+        draws=4000,
+        burnin=500,
+        generator=gen(0),
+    )
     assert abs(est.mean - by_hand) < 3 * est.standard_error + 0.01
     assert abs(est.mean - quadratic_llc(h, n_beta=50.0, localization=5.0)) > 1.0  # the step's bias is real here
     with pytest.raises(ValueError, match="stability"):
@@ -440,7 +487,7 @@ def test_modular_task_halves_are_uncorrelated_and_the_block_network_stays_block_
     config = dict(networks.MODULAR_CONFIG, steps=200)
     x, y = networks.modular_task(config)
     scales = torch.tensor(config["input_scales"], dtype=F64)
-    assert torch.allclose(x.T @ x / x.shape[0], torch.diag(scales ** 2), atol=1e-12)  # halves exactly uncorrelated
+    assert torch.allclose(x.T @ x / x.shape[0], torch.diag(scales**2), atol=1e-12)  # halves exactly uncorrelated
     assert torch.allclose(x.mean(0), torch.zeros(8, dtype=F64), atol=1e-12)
     state, metrics = networks.train_modular_mlp(config)
     mask = networks.block_mask(config)
@@ -451,7 +498,7 @@ def test_modular_task_halves_are_uncorrelated_and_the_block_network_stays_block_
     moved = x.clone()
     moved[:, 4:] += 1.0
     assert torch.equal(net(state["w"], moved)[:, :2], net(state["w"], x)[:, :2])
-    assert metrics["loss"] < float((y ** 2).sum(-1).mean())  # it learnt something
+    assert metrics["loss"] < float((y**2).sum(-1).mean())  # it learnt something
 
 
 def test_flat_parameters_round_trip_through_relu_mlp() -> None:
@@ -486,8 +533,11 @@ def test_modules_recovered_by_hand() -> None:
     from helpers.degeneracy.interaction import modules_recovered, neuron_basis
     from helpers.lib import InteractionGraph, identity_basis
 
-    graph = InteractionGraph(("in", "hid", "out"), (neuron_basis(4), neuron_basis(2), identity_basis(2)),
-                             (torch.ones(3, 5, dtype=F64), torch.ones(2, 3, dtype=F64)))
+    graph = InteractionGraph(
+        ("in", "hid", "out"),
+        (neuron_basis(4), neuron_basis(2), identity_basis(2)),
+        (torch.ones(3, 5, dtype=F64), torch.ones(2, 3, dtype=F64)),
+    )
     inputs, outputs = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1])
     right = [{(0, 1), (0, 2), (1, 1), (2, 0)}, {(0, 3), (0, 4), (1, 2), (2, 1)}]
     mixed = [{(0, 1), (0, 3), (1, 1), (2, 0)}, {(0, 2), (0, 4), (1, 2), (2, 1)}]
@@ -501,7 +551,7 @@ def test_sgld_drop_mode_counts_diverged_chains_and_keeps_the_rest() -> None:
     """With on_divergence="drop" a run without divergence is the default run, draw for draw; on a quartic at a step
     where some chains blow up, those are counted and left out, the rest estimated from their own draws, while the
     default mode raises on the same run and "drop" raises once every chain has diverged."""
-    quartic = lambda v: (v ** 4).sum()  # noqa: E731
+    quartic = lambda v: (v**4).sum()  # noqa: E731
     w = torch.zeros(1, dtype=F64)
     settings = dict(n_beta=100.0, chains=64, draws=100, burnin=0)
     calm = estimate_llc(quartic, w, step=0.01, generator=gen(0), **settings)
@@ -536,8 +586,9 @@ def test_coupled_pair_llc_against_a_two_dimensional_grid_and_its_limits() -> Non
         assert math.isclose(coupled_pair_llc(c, n_beta=n_beta, localization=gamma), brute, rel_tol=1e-6)
     assert coupled_pair_llc(0.0, n_beta=n_beta, localization=gamma) == 0.0
     tiny = 1e-6
-    assert math.isclose(coupled_pair_llc(tiny, n_beta=n_beta, localization=gamma), n_beta * tiny / gamma ** 2,
-                        rel_tol=1e-4)
+    assert math.isclose(
+        coupled_pair_llc(tiny, n_beta=n_beta, localization=gamma), n_beta * tiny / gamma**2, rel_tol=1e-4
+    )
     values = [coupled_pair_llc(c, n_beta=n_beta, localization=gamma) for c in (1.0, 10.0, 1e3, 1e6)]
     assert all(u < v for u, v in zip(values, values[1:])) and values[-1] < 0.5
     for bad in ({"coupling": -1.0}, {"localization": 0.0}, {"n_beta": 0.0}):
@@ -561,20 +612,25 @@ def test_stationary_variance_by_a_long_chain_and_its_exercise_rejects_the_plausi
     empirical = float(torch.stack(draws).var())
     exact = float(stationary_variance(torch.tensor([a], dtype=F64), step)[0])
     assert math.isclose(exact, 4 / a, rel_tol=1e-12) and abs(empirical / exact - 1) < 0.03
-    assert torch.equal(stationary_variance(torch.tensor([4.0, 5.0], dtype=F64), 1.0), torch.full((2,), torch.inf,
-                                                                                             dtype=F64))
+    assert torch.equal(
+        stationary_variance(torch.tensor([4.0, 5.0], dtype=F64), 1.0), torch.full((2,), torch.inf, dtype=F64)
+    )
     assert math.isclose(float(stationary_variance(torch.tensor([2.0], dtype=F64), 0.0)[0]), 0.5, rel_tol=1e-15)
     with pytest.raises(ValueError):
         stationary_variance(torch.tensor([0.0], dtype=F64), 0.1)
-    wrong = {"continuous time": lambda p, s: 1 / p, "half instead of quarter": lambda p, s: 1 / (p * (1 - s * p / 2)),
-             "no limit": lambda p, s: 1 / (p * (1 - s * p / 4))}
+    wrong = {
+        "continuous time": lambda p, s: 1 / p,
+        "half instead of quarter": lambda p, s: 1 / (p * (1 - s * p / 2)),
+        "no limit": lambda p, s: 1 / (p * (1 - s * p / 4)),
+    }
     for answer in wrong.values():
         with pytest.raises(ExerciseFailed):
             exercise_stationary_variance.check(answer)
     # the recurrence's own form, ε / (1 − (1 − εa/2)²), is 0/0 without a step: the check asks for ε = 0 too
     with pytest.raises(ExerciseFailed):
-        exercise_stationary_variance.check(lambda p, s: torch.where(s * p < 4, s / (1 - (1 - s * p / 2) ** 2),
-                                                                    torch.inf))
+        exercise_stationary_variance.check(
+            lambda p, s: torch.where(s * p < 4, s / (1 - (1 - s * p / 2) ** 2), torch.inf)
+        )
     exercise_stationary_variance.check(lambda p, s: torch.where(s * p < 4, 4 / (p * (4 - s * p)), torch.inf))
 
 
@@ -587,7 +643,9 @@ def test_effective_edges_by_hand_and_a_truncated_graph_against_its_full_one() ->
     from helpers.models import relu_mlp
 
     def one_pair(inner: list[list[float]], d_in: int = 2) -> InteractionGraph:
-        return InteractionGraph(("in", "out"), (neuron_basis(d_in), identity_basis(2)), (torch.tensor(inner, dtype=F64),))
+        return InteractionGraph(
+            ("in", "out"), (neuron_basis(d_in), identity_basis(2)), (torch.tensor(inner, dtype=F64),)
+        )
 
     assert math.isclose(effective_edges(one_pair([[100.0, 4.0, 1.0], [100.0, 3.0, 2.0]])), 100 / 30, rel_tol=1e-12)
     assert math.isclose(effective_edges(one_pair([[0.0, 5.0, 5.0], [0.0, 5.0, 5.0]])), 4.0, rel_tol=1e-12)
@@ -660,6 +718,7 @@ def test_ib_edges_of_a_linear_network_are_diagonal_and_pca_edges_are_not() -> No
 
 # ------------------------------------------------ mutation-testing survivors: boundaries, messages, special inputs
 
+
 def test_gapped_inputs_is_rejection_sampling_in_batches_of_2n_and_checks_its_arguments() -> None:
     """The algorithm written out independently: draws of 2n rows from the given generator, rows inside the slab
     dropped, until n are kept; exactly n rows even when the slab rejects most draws (a wide margin over many seeds);
@@ -710,16 +769,23 @@ def test_feature_modules_squares_the_weights_and_names_a_wrong_length() -> None:
     from helpers.lib import Basis, identity_basis
 
     c = torch.tensor([[0.0, 3.0, 1.0], [0.0, 1.0, 2.0], [0.0, 1.0, 2.0], [1.0, 0.0, 0.0]], dtype=F64)  # 3 coords + 1
-    basis = Basis("lib", c, torch.linalg.pinv(c), torch.ones(3, dtype=F64), torch.zeros(3, dtype=F64),
-                  torch.ones(3, dtype=F64))
+    basis = Basis(
+        "lib", c, torch.linalg.pinv(c), torch.ones(3, dtype=F64), torch.zeros(3, dtype=F64), torch.ones(3, dtype=F64)
+    )
     labels, shares = feature_modules(basis, torch.tensor([0, 1, 1]))
     assert labels.tolist() == [0, 1]
     assert torch.allclose(shares, torch.tensor([9 / 11, 8 / 9], dtype=F64), rtol=1e-12)
     ident = identity_basis(2)
     labels, shares = feature_modules(ident, torch.tensor([1, 0]))
     assert labels.tolist() == [1, 0] and torch.equal(shares, torch.ones(2, dtype=F64))
-    narrow = Basis("lib", c[:, :2], torch.linalg.pinv(c[:, :2]), torch.ones(2, dtype=F64), torch.zeros(3, dtype=F64),
-                   torch.ones(2, dtype=F64))  # 3 coordinates, 2 features: the message counts coordinates
+    narrow = Basis(
+        "lib",
+        c[:, :2],
+        torch.linalg.pinv(c[:, :2]),
+        torch.ones(2, dtype=F64),
+        torch.zeros(3, dtype=F64),
+        torch.ones(2, dtype=F64),
+    )  # 3 coordinates, 2 features: the message counts coordinates
     with pytest.raises(ValueError, match=r"^need one module per coordinate \(3\), got shape \(2,\)$"):
         feature_modules(narrow, torch.tensor([0, 1]))
 
@@ -731,8 +797,11 @@ def test_modules_recovered_rejects_one_community_of_two_modules_and_reads_non_id
     from helpers.lib import InteractionGraph
 
     inputs, outputs = torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1])
-    graph = InteractionGraph(("in", "hid", "out"), (neuron_basis(4), neuron_basis(2), neuron_basis(2)),
-                             (torch.ones(3, 5, dtype=F64), torch.ones(3, 3, dtype=F64)))
+    graph = InteractionGraph(
+        ("in", "hid", "out"),
+        (neuron_basis(4), neuron_basis(2), neuron_basis(2)),
+        (torch.ones(3, 5, dtype=F64), torch.ones(3, 3, dtype=F64)),
+    )
     everything = [{(0, 1), (0, 2), (0, 3), (0, 4), (1, 1), (1, 2), (2, 1), (2, 2)}]
     assert not modules_recovered(everything, graph, inputs, outputs)
     right = [{(0, 1), (0, 2), (1, 1), (2, 1)}, {(0, 3), (0, 4), (1, 2), (2, 2)}]
@@ -758,8 +827,9 @@ def test_pooled_edges_skip_constant_rows_only_where_there_is_one_and_refuse_an_e
     out[0, 1] = 5.0  # the logits' first row counts
     graph = InteractionGraph(("a", "b", "c"), (neuron_basis(5), neuron_basis(2), identity_basis(2)), (inner, out))
     pooled = torch.tensor([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 20, 5], dtype=F64)
-    assert math.isclose(top_edge_share(graph), float(pooled.sort(descending=True).values[:10].sum() / pooled.sum()),
-                        rel_tol=1e-12)
+    assert math.isclose(
+        top_edge_share(graph), float(pooled.sort(descending=True).values[:10].sum() / pooled.sum()), rel_tol=1e-12
+    )
     small = InteractionGraph(("a", "c"), (neuron_basis(1), identity_basis(1)), (torch.tensor([[0.0, 0.5]], dtype=F64),))
     assert top_edge_share(small, 1) == 1.0
     empty = InteractionGraph(("a", "c"), (neuron_basis(1), identity_basis(1)), (torch.zeros(1, 2, dtype=F64),))

@@ -31,7 +31,7 @@ class Point(torch.nn.Module):
 
 def _potential(powers: list[int]):
     p = torch.tensor(powers, dtype=torch.float64)
-    return lambda w: 0.5 * (w ** p).sum()
+    return lambda w: 0.5 * (w**p).sum()
 
 
 def test_one_step_drift_is_devinterps() -> None:
@@ -56,15 +56,31 @@ def test_llc_agrees_with_devinterp_within_standard_errors(powers: list[int]) -> 
     """Same potential, nβ, step, chains, draws and burn-in; independent noise: |Δλ̂| < 3 combined standard errors."""
     loss = _potential(powers)
     w_star = torch.zeros(len(powers), dtype=torch.float64)
-    book = estimate_llc(loss, w_star, n_beta=N_BETA, step=1e-3, chains=8, draws=500, burnin=500,
-                        generator=torch.Generator().manual_seed(1))
+    book = estimate_llc(
+        loss,
+        w_star,
+        n_beta=N_BETA,
+        step=1e-3,
+        chains=8,
+        draws=500,
+        burnin=500,
+        generator=torch.Generator().manual_seed(1),
+    )
     loader = DataLoader(TensorDataset(torch.zeros(16, 1)), batch_size=16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = estimate_learning_coeff_with_summary(
-            Point(w_star).double(), loader, evaluate=lambda model, batch: (loss(model.w), {}), sampling_method=SGLD,
-            optimizer_kwargs={"lr": 1e-3, "localization": 0.0, "nbeta": N_BETA}, num_chains=8, num_draws=500,
-            num_burnin_steps=500, init_loss=0.0, seed=0, verbose=False,
+            Point(w_star).double(),
+            loader,
+            evaluate=lambda model, batch: (loss(model.w), {}),
+            sampling_method=SGLD,
+            optimizer_kwargs={"lr": 1e-3, "localization": 0.0, "nbeta": N_BETA},
+            num_chains=8,
+            num_draws=500,
+            num_burnin_steps=500,
+            init_loss=0.0,
+            seed=0,
+            verbose=False,
         )
     their_se = theirs["llc/std"] / math.sqrt(8)
     assert abs(book.mean - theirs["llc/mean"]) < 3 * math.hypot(book.standard_error, their_se)
@@ -86,8 +102,15 @@ def test_llc_on_the_lens_twin_agrees_with_devinterp_on_a_fixed_batch() -> None:
     f, w_star = network.flat_network(twin)
     loss = lambda w: -f(w, x.double()).gather(1, y[:, None]).mean()  # noqa: E731
     settings = dict(chains=4, draws=200, burnin=200)
-    book = estimate_llc(loss, w_star, n_beta=n_beta, step=1e-4, localization=100.0,
-                        generator=torch.Generator().manual_seed(0), **settings)
+    book = estimate_llc(
+        loss,
+        w_star,
+        n_beta=n_beta,
+        step=1e-4,
+        localization=100.0,
+        generator=torch.Generator().manual_seed(0),
+        **settings,
+    )
     model = modadd.build_model(TWIN_CONFIG).double()
     model.load_state_dict(twin.state_dict())
     loader = DataLoader(TensorDataset(x, y), batch_size=len(batch), shuffle=False)  # the same batch at every step
@@ -95,9 +118,16 @@ def test_llc_on_the_lens_twin_agrees_with_devinterp_on_a_fixed_batch() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = estimate_learning_coeff_with_summary(
-            model, loader, evaluate=evaluate, sampling_method=SGLD,
-            optimizer_kwargs={"lr": 1e-4, "localization": 100.0, "nbeta": n_beta}, num_chains=settings["chains"],
-            num_draws=settings["draws"], num_burnin_steps=settings["burnin"], init_loss=book.init_loss, seed=0,
+            model,
+            loader,
+            evaluate=evaluate,
+            sampling_method=SGLD,
+            optimizer_kwargs={"lr": 1e-4, "localization": 100.0, "nbeta": n_beta},
+            num_chains=settings["chains"],
+            num_draws=settings["draws"],
+            num_burnin_steps=settings["burnin"],
+            init_loss=book.init_loss,
+            seed=0,
             verbose=False,
         )
     their_se = theirs["llc/std"] / math.sqrt(settings["chains"])

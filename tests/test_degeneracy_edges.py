@@ -20,7 +20,6 @@ from tests.refusal import refusal
 F64 = torch.float64
 
 
-
 def _equal(a, b) -> bool:
     return all(torch.equal(x, y) for x, y in zip(a, b) if isinstance(x, torch.Tensor))
 
@@ -73,7 +72,9 @@ def test_extra_neurons_come_from_their_generator_with_a_margin_of_exactly_one():
     assert from_float32.dtype == F64
     for bad in (0, 1.5):
         assert refusal(lambda bad=bad: with_extra_neurons(net, w, x, bad, torch.Generator())) == (
-            "ValueError", f"k must be a positive int, got {bad!r}")
+            "ValueError",
+            f"k must be a positive int, got {bad!r}",
+        )
 
 
 def test_as_relu_mlp_has_its_gradients_off_and_flat_parameters_are_float64():
@@ -99,7 +100,9 @@ def test_modular_task_is_drawn_from_its_seed_with_exactly_the_asked_covariance()
     for scales_bad in ([1.0] * 8, [1.4, 1.2, 1.0, 0.0, 1.3, 1.1, 0.9, 0.7], [1.0, 2.0]):
         bad = {**config, "input_scales": scales_bad}
         assert refusal(lambda bad=bad: networks.modular_task(bad)) == (
-            "ValueError", f"input_scales must be 8 distinct positive numbers, got {scales_bad}")
+            "ValueError",
+            f"input_scales must be 8 distinct positive numbers, got {scales_bad}",
+        )
 
 
 def test_neuron_modules_split_an_odd_hidden_layer_with_the_larger_half_second():
@@ -114,10 +117,14 @@ def test_loglog_slope_refusals_and_a_product_at_one_point():
     assert loglog_slope([1, 2, 4], [1, 4, 16]) == pytest.approx(2.0)
     for eps, vols in (([1.0], [1.0]), ([[1.0, 2.0]], [[1.0, 2.0]]), ([1.0, 2.0], [1.0])):
         assert refusal(lambda eps=eps, vols=vols: loglog_slope(eps, vols)) == (
-            "ValueError", f"need two 1-d sequences of equal length ≥ 2, got shapes {np.asarray(eps).shape} and "
-                          f"{np.asarray(vols).shape}")
+            "ValueError",
+            f"need two 1-d sequences of equal length ≥ 2, got shapes {np.asarray(eps).shape} and "
+            f"{np.asarray(vols).shape}",
+        )
     assert refusal(lambda: loglog_slope([0.0, 1.0], [1.0, 2.0])) == (
-        "ValueError", "levels and volumes must be positive (a zero volume: too few samples for that ε)")
+        "ValueError",
+        "levels and volumes must be positive (a zero volume: too few samples for that ε)",
+    )
     k = product([2, 4])
     assert float(k(torch.tensor([3.0, 2.0], dtype=F64))) == 144.0  # one point, not a batch
     assert k(torch.tensor([[3.0, 2.0], [1.0, 0.5]], dtype=F64)).tolist() == [144.0, 0.0625]
@@ -140,9 +147,13 @@ def test_truncated_graphs_keep_the_asked_features_and_names_and_refuse_other_siz
     top = pca.bases[0].size - 1
     assert truncated_graph(model, x, pca, [top, 1]).bases[0].size == top + 1  # the largest size is accepted
     assert refusal(lambda: truncated_graph(model, x, pca, [top + 1, 1])) == (
-        "ValueError", f"size {top + 1} for layer 0: need an int in 1..{top}")
+        "ValueError",
+        f"size {top + 1} for layer 0: need an int in 1..{top}",
+    )
     assert refusal(lambda: truncated_graph(model, x, pca, [2])) == (
-        "ValueError", "need 2 sizes (every node layer but the last), got 1")
+        "ValueError",
+        "need 2 sizes (every node layer but the last), got 1",
+    )
 
 
 # --------------------------------------------------------------------------------------------- batch 2
@@ -157,62 +168,113 @@ def _quadratic(w):
     return (w**2).sum()
 
 
-@pytest.mark.parametrize(("call", "expected"), [
-    (lambda: bh.behavioural_loss_fn(NET, W[None], X), "w_star must have 1 dimensions, got shape (1, 17)"),
-    (lambda: bh.behavioural_loss_fn(NET, W, X[0]), "x must have 2 dimensions, got shape (2,)"),
-    (lambda: bh.behavioural_loss(NET, W[None], W, X), "w must have 1 dimensions, got shape (1, 17)"),
-    (lambda: bh.behavioural_loss(NET, W[:3], W, X), "w and w_star must have the same shape, got (3,) and (17,)"),
-    (lambda: bh.output_jacobian(NET, W[None], X), "w must have 1 dimensions, got shape (1, 17)"),
-    (lambda: bh.output_jacobian(NET, W, X[0]), "x must have 2 dimensions, got shape (2,)"),
-    (lambda: bh.output_jacobian(NET, W, X, chunk=0), "chunk must be a positive int or None, got 0"),
-    (lambda: bh.output_jacobian(NET, W, X, chunk=True), "chunk must be a positive int or None, got True"),
-    (lambda: bh.output_jacobian(NET, W, X, chunk=2.0), "chunk must be a positive int or None, got 2.0"),
-    (lambda: bh.gauss_newton(NET, W, X[0]), "x must have 2 dimensions, got shape (2,)"),
-    (lambda: jacobian_rank(torch.ones(3)), "jac must have 2 dimensions, got shape (3,)"),
-    (lambda: free_directions(NET, W, X, readout=torch.ones(2)), "readout must have 2 dimensions, got shape (2,)"),
-    (lambda: free_directions(NET, W, X, readout=torch.ones(1, 3, dtype=F64)),
-     "readout must have 2 columns (the network's outputs), got (1, 3)"),
-    (lambda: NET.unflatten(W[None]), "w must have 1 dimensions, got shape (1, 17)"),
-    (lambda: NET.unflatten(W[:4]), "w must have 17 entries for MLP(d_in=2, hidden=3, d_out=2), got 4"),
-    (lambda: sgld.estimate_llc(_quadratic, W[None], n_beta=1.0, step=0.1), "w_star must have 1 dimensions, got shape (1, 17)"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=0.0, step=0.1), "n_beta must be positive, got 0.0"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=-1.0), "step must be positive, got -1.0"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, localization=-1.0),
-     "localization must be non-negative, got -1.0"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=True, step=0.1), "n_beta must be a finite number, got True"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=float("inf"), step=0.1), "n_beta must be a finite number, got inf"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta="1", step=0.1), "n_beta must be a finite number, got '1'"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, chains=0), "chains must be an int ≥ 1, got 0"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, draws=True), "draws must be an int ≥ 1, got True"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, burnin=-1), "burnin must be an int ≥ 0, got -1"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, burnin=1.0), "burnin must be an int ≥ 0, got 1.0"),
-    (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, init_loss=0.0),
-     "init_loss is computed from the loss itself when there are no batches"),
-    (lambda: sgld.estimate_llc(lambda w, b: _quadratic(w), W, n_beta=1.0, step=0.1, batches=lambda t: X),
-     "with batches, give init_loss: L(w*) on the data the batches are drawn from"),
-    (lambda: sgld.quadratic_llc(torch.ones(2, 1), n_beta=1.0), "curvatures must have 1 dimensions, got shape (2, 1)"),
-    (lambda: sgld.quadratic_llc(torch.ones(2), n_beta=-1.0), "n_beta must be positive, got -1.0"),
-    (lambda: sgld.quadratic_llc(torch.ones(2), n_beta=1.0, localization=-1.0), "localization must be non-negative, got -1.0"),
-    (lambda: sgld.quadratic_llc(torch.ones(2), n_beta=1.0, step=-1.0), "step must be non-negative, got -1.0"),
-    (lambda: sgld.quadratic_llc(torch.ones(2), n_beta=1.0, step=4.0),
-     "step 4 is at or above the stability limit 4 / 1: the chain diverges"),
-    (lambda: sgld.stationary_variance([1.0], 0.1), "precision must be a torch.Tensor, got list"),
-    (lambda: sgld.stationary_variance(torch.ones(2), -0.1), "step must be non-negative, got -0.1"),
-    (lambda: sgld.stationary_variance(torch.tensor([1.0, 0.0]), 0.1),
-     "every precision must be positive (a direction with none has no stationary variance)"),
-    (lambda: sgld.coupled_pair_llc(-1.0, n_beta=1.0, localization=1.0), "coupling must be non-negative, got -1.0"),
-    (lambda: sgld.coupled_pair_llc(1.0, n_beta=0.0, localization=1.0), "n_beta must be positive, got 0.0"),
-    (lambda: sgld.coupled_pair_llc(1.0, n_beta=1.0, localization=0.0), "localization must be positive, got 0.0"),
-    (lambda: vol.separable([]), "a potential needs at least one power"),
-    (lambda: vol.separable([True]), "powers must be even integers ≥ 2 (so that K ≥ 0 with its minimum at 0), got [True]"),
-    (lambda: vol.separable([2.0]), "powers must be even integers ≥ 2 (so that K ≥ 0 with its minimum at 0), got [2.0]"),
-    (lambda: vol.volume_fraction(vol.separable([2]), 0, [0.1]), "dim must be a positive int, got 0"),
-    (lambda: vol.volume_fraction(vol.separable([2]), 1.0, [0.1]), "dim must be a positive int, got 1.0"),
-    (lambda: vol.volume_fraction(vol.separable([2]), 1, []), "eps must be finite positive levels, got []"),
-    (lambda: vol.volume_fraction(vol.separable([2]), 1, [0.1, 0.0]), "eps must be finite positive levels, got [0.1, 0.0]"),
-    (lambda: vol.volume_fraction(vol.separable([2]), 1, [0.1], n_samples=0), "need n_samples ≥ 1 and box > 0, got 0 and 1.0"),
-    (lambda: vol.volume_fraction(vol.separable([2]), 1, [0.1], box=0.0), "need n_samples ≥ 1 and box > 0, got 1000000 and 0.0"),
-])
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda: bh.behavioural_loss_fn(NET, W[None], X), "w_star must have 1 dimensions, got shape (1, 17)"),
+        (lambda: bh.behavioural_loss_fn(NET, W, X[0]), "x must have 2 dimensions, got shape (2,)"),
+        (lambda: bh.behavioural_loss(NET, W[None], W, X), "w must have 1 dimensions, got shape (1, 17)"),
+        (lambda: bh.behavioural_loss(NET, W[:3], W, X), "w and w_star must have the same shape, got (3,) and (17,)"),
+        (lambda: bh.output_jacobian(NET, W[None], X), "w must have 1 dimensions, got shape (1, 17)"),
+        (lambda: bh.output_jacobian(NET, W, X[0]), "x must have 2 dimensions, got shape (2,)"),
+        (lambda: bh.output_jacobian(NET, W, X, chunk=0), "chunk must be a positive int or None, got 0"),
+        (lambda: bh.output_jacobian(NET, W, X, chunk=True), "chunk must be a positive int or None, got True"),
+        (lambda: bh.output_jacobian(NET, W, X, chunk=2.0), "chunk must be a positive int or None, got 2.0"),
+        (lambda: bh.gauss_newton(NET, W, X[0]), "x must have 2 dimensions, got shape (2,)"),
+        (lambda: jacobian_rank(torch.ones(3)), "jac must have 2 dimensions, got shape (3,)"),
+        (lambda: free_directions(NET, W, X, readout=torch.ones(2)), "readout must have 2 dimensions, got shape (2,)"),
+        (
+            lambda: free_directions(NET, W, X, readout=torch.ones(1, 3, dtype=F64)),
+            "readout must have 2 columns (the network's outputs), got (1, 3)",
+        ),
+        (lambda: NET.unflatten(W[None]), "w must have 1 dimensions, got shape (1, 17)"),
+        (lambda: NET.unflatten(W[:4]), "w must have 17 entries for MLP(d_in=2, hidden=3, d_out=2), got 4"),
+        (
+            lambda: sgld.estimate_llc(_quadratic, W[None], n_beta=1.0, step=0.1),
+            "w_star must have 1 dimensions, got shape (1, 17)",
+        ),
+        (lambda: sgld.estimate_llc(_quadratic, W, n_beta=0.0, step=0.1), "n_beta must be positive, got 0.0"),
+        (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=-1.0), "step must be positive, got -1.0"),
+        (
+            lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, localization=-1.0),
+            "localization must be non-negative, got -1.0",
+        ),
+        (lambda: sgld.estimate_llc(_quadratic, W, n_beta=True, step=0.1), "n_beta must be a finite number, got True"),
+        (
+            lambda: sgld.estimate_llc(_quadratic, W, n_beta=float("inf"), step=0.1),
+            "n_beta must be a finite number, got inf",
+        ),
+        (lambda: sgld.estimate_llc(_quadratic, W, n_beta="1", step=0.1), "n_beta must be a finite number, got '1'"),
+        (lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, chains=0), "chains must be an int ≥ 1, got 0"),
+        (
+            lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, draws=True),
+            "draws must be an int ≥ 1, got True",
+        ),
+        (
+            lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, burnin=-1),
+            "burnin must be an int ≥ 0, got -1",
+        ),
+        (
+            lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, burnin=1.0),
+            "burnin must be an int ≥ 0, got 1.0",
+        ),
+        (
+            lambda: sgld.estimate_llc(_quadratic, W, n_beta=1.0, step=0.1, init_loss=0.0),
+            "init_loss is computed from the loss itself when there are no batches",
+        ),
+        (
+            lambda: sgld.estimate_llc(lambda w, b: _quadratic(w), W, n_beta=1.0, step=0.1, batches=lambda t: X),
+            "with batches, give init_loss: L(w*) on the data the batches are drawn from",
+        ),
+        (
+            lambda: sgld.quadratic_llc(torch.ones(2, 1), n_beta=1.0),
+            "curvatures must have 1 dimensions, got shape (2, 1)",
+        ),
+        (lambda: sgld.quadratic_llc(torch.ones(2), n_beta=-1.0), "n_beta must be positive, got -1.0"),
+        (
+            lambda: sgld.quadratic_llc(torch.ones(2), n_beta=1.0, localization=-1.0),
+            "localization must be non-negative, got -1.0",
+        ),
+        (lambda: sgld.quadratic_llc(torch.ones(2), n_beta=1.0, step=-1.0), "step must be non-negative, got -1.0"),
+        (
+            lambda: sgld.quadratic_llc(torch.ones(2), n_beta=1.0, step=4.0),
+            "step 4 is at or above the stability limit 4 / 1: the chain diverges",
+        ),
+        (lambda: sgld.stationary_variance([1.0], 0.1), "precision must be a torch.Tensor, got list"),
+        (lambda: sgld.stationary_variance(torch.ones(2), -0.1), "step must be non-negative, got -0.1"),
+        (
+            lambda: sgld.stationary_variance(torch.tensor([1.0, 0.0]), 0.1),
+            "every precision must be positive (a direction with none has no stationary variance)",
+        ),
+        (lambda: sgld.coupled_pair_llc(-1.0, n_beta=1.0, localization=1.0), "coupling must be non-negative, got -1.0"),
+        (lambda: sgld.coupled_pair_llc(1.0, n_beta=0.0, localization=1.0), "n_beta must be positive, got 0.0"),
+        (lambda: sgld.coupled_pair_llc(1.0, n_beta=1.0, localization=0.0), "localization must be positive, got 0.0"),
+        (lambda: vol.separable([]), "a potential needs at least one power"),
+        (
+            lambda: vol.separable([True]),
+            "powers must be even integers ≥ 2 (so that K ≥ 0 with its minimum at 0), got [True]",
+        ),
+        (
+            lambda: vol.separable([2.0]),
+            "powers must be even integers ≥ 2 (so that K ≥ 0 with its minimum at 0), got [2.0]",
+        ),
+        (lambda: vol.volume_fraction(vol.separable([2]), 0, [0.1]), "dim must be a positive int, got 0"),
+        (lambda: vol.volume_fraction(vol.separable([2]), 1.0, [0.1]), "dim must be a positive int, got 1.0"),
+        (lambda: vol.volume_fraction(vol.separable([2]), 1, []), "eps must be finite positive levels, got []"),
+        (
+            lambda: vol.volume_fraction(vol.separable([2]), 1, [0.1, 0.0]),
+            "eps must be finite positive levels, got [0.1, 0.0]",
+        ),
+        (
+            lambda: vol.volume_fraction(vol.separable([2]), 1, [0.1], n_samples=0),
+            "need n_samples ≥ 1 and box > 0, got 0 and 1.0",
+        ),
+        (
+            lambda: vol.volume_fraction(vol.separable([2]), 1, [0.1], box=0.0),
+            "need n_samples ≥ 1 and box > 0, got 1000000 and 0.0",
+        ),
+    ],
+)
 def test_degeneracy_helpers_refuse_in_whole_sentences(call, expected):
     assert refusal(call)[1] == expected
 
@@ -227,8 +289,9 @@ def test_output_jacobian_in_chunks_equals_the_whole_and_both_modes_agree():
     auto = torch.func.jacrev(lambda v: wide(v, X))(w).reshape(-1, 202)
     assert torch.allclose(bh.output_jacobian(wide, w, X), auto, rtol=0, atol=1e-13)
     x1 = X[:1]  # 17 parameters, 2 outputs: both modes must give the same
-    assert torch.allclose(bh.output_jacobian(NET, W, x1), torch.func.jacfwd(lambda v: NET(v, x1))(W).reshape(-1, 17),
-                          rtol=0, atol=1e-13)
+    assert torch.allclose(
+        bh.output_jacobian(NET, W, x1), torch.func.jacfwd(lambda v: NET(v, x1))(W).reshape(-1, 17), rtol=0, atol=1e-13
+    )
 
 
 def test_behavioural_loss_sums_outputs_and_averages_inputs():
@@ -257,11 +320,27 @@ def test_midway_between_the_two_middle_values():
 
 
 def test_sgld_summaries_at_their_edges():
-    est = sgld.estimate_llc(_quadratic, torch.zeros(3, dtype=F64), n_beta=10.0, step=1e-3, chains=1, draws=5,
-                            burnin=0, generator=torch.Generator().manual_seed(0))
+    est = sgld.estimate_llc(
+        _quadratic,
+        torch.zeros(3, dtype=F64),
+        n_beta=10.0,
+        step=1e-3,
+        chains=1,
+        draws=5,
+        burnin=0,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert math.isnan(est.std) and len(est.per_chain) == 1  # one chain: no spread to estimate
-    two = sgld.estimate_llc(_quadratic, torch.zeros(3, dtype=F64), n_beta=10.0, step=1e-3, chains=2, draws=5,
-                            burnin=0, generator=torch.Generator().manual_seed(0))
+    two = sgld.estimate_llc(
+        _quadratic,
+        torch.zeros(3, dtype=F64),
+        n_beta=10.0,
+        step=1e-3,
+        chains=2,
+        draws=5,
+        burnin=0,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert two.std == pytest.approx(float(np.std(two.per_chain, ddof=1)))
     assert sgld.quadratic_llc(torch.zeros(3), n_beta=1.0) == 0.0
     assert sgld.quadratic_llc(torch.tensor([1.0, 0.0]), n_beta=2.0, step=0.0) == pytest.approx(0.5)
@@ -282,7 +361,7 @@ def test_volume_fraction_counts_strictly_below_each_level_from_its_generator():
     torch.manual_seed(1)
     two = vol.volume_fraction(k, 1, [0.1, 0.5], n_samples=2000, generator=torch.Generator().manual_seed(4))
     assert np.array_equal(one, two) and one.dtype == np.float64
-    w = (torch.rand(2000, 1, generator=torch.Generator().manual_seed(4), dtype=F64) * 2 - 1)
+    w = torch.rand(2000, 1, generator=torch.Generator().manual_seed(4), dtype=F64) * 2 - 1
     expected = [float((k(w) < level).double().mean()) for level in (0.1, 0.5)]
     assert one.tolist() == expected  # K exactly at the level is not below it
     assert vol.volume_fraction(k, 1, [0.1], n_samples=1, generator=torch.Generator()).shape == (1,)
@@ -298,8 +377,17 @@ def test_estimate_llc_defaults_are_the_documented_ones():
 
     w0 = torch.zeros(2, dtype=F64)
     default = sgld.estimate_llc(quad, w0, n_beta=5.0, step=1e-2, generator=torch.Generator().manual_seed(0))
-    explicit = sgld.estimate_llc(quad, w0, n_beta=5.0, step=1e-2, localization=0.0, chains=8, draws=1000,
-                                 burnin=1000, generator=torch.Generator().manual_seed(0))
+    explicit = sgld.estimate_llc(
+        quad,
+        w0,
+        n_beta=5.0,
+        step=1e-2,
+        localization=0.0,
+        chains=8,
+        draws=1000,
+        burnin=1000,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert default.trace.shape == (8, 1000)
     assert np.array_equal(default.per_chain, explicit.per_chain)
 
@@ -311,7 +399,8 @@ def test_smaller_edges_of_the_counting_helpers():
     assert v.tolist() == [math.inf]
     h32 = torch.tensor([0.3, 1.7], dtype=torch.float32)
     assert sgld.quadratic_llc(h32, n_beta=3.0, localization=0.7, step=0.01) == pytest.approx(
-        sgld.quadratic_llc(h32.double(), n_beta=3.0, localization=0.7, step=0.01), rel=1e-14)
+        sgld.quadratic_llc(h32.double(), n_beta=3.0, localization=0.7, step=0.01), rel=1e-14
+    )
     with pytest.raises(ValueError, match="chunk_size"):
         bh.gauss_newton(NET, W, X, chunk_size=True)
     assert refusal(lambda: vol.separable([0]))[1].startswith("powers must be even integers ≥ 2")
@@ -323,8 +412,9 @@ def test_volume_fraction_counts_every_sample_and_scales_the_box():
 
     assert vol.volume_fraction(zero, 1, [0.1], n_samples=1).tolist() == [1.0]
     assert vol.volume_fraction(zero, 2, [0.1], n_samples=300, chunk=100).tolist() == [1.0]
-    inside = vol.volume_fraction(vol.separable([2]), 1, [1.0], n_samples=20000, box=2.0,
-                                 generator=torch.Generator().manual_seed(0))
+    inside = vol.volume_fraction(
+        vol.separable([2]), 1, [1.0], n_samples=20000, box=2.0, generator=torch.Generator().manual_seed(0)
+    )
     assert abs(float(inside[0]) - 0.5) < 0.02  # w² < 1 on [−2, 2]: half the box
 
 
@@ -340,7 +430,7 @@ def test_exercise_references_return_float64_and_inputs_keep_what_the_exercises_n
     assert ex._as_count(3).dtype == F64 and ex._free(*ex._free_inputs()[0]).dtype == F64
     counts = [int(ex._free(*args)) for args in ex._free_inputs()]
     assert len(set(counts)) >= 3  # kinds whose counts differ: one formula cannot fit all
-    for w, grad, w_star, n_beta, step, gamma, noise in ex._step_inputs():
+    for w, grad, w_star, n_beta, step, _gamma, noise in ex._step_inputs():
         assert w.shape == grad.shape == w_star.shape == noise.shape and n_beta > 0 and step > 0
     assert any(args[5] == 0 for args in ex._step_inputs()) and any(args[5] > 0 for args in ex._step_inputs())
     products = torch.cat([a * s for a, s in ex._variance_inputs()])

@@ -13,6 +13,7 @@ from helpers import workbench
 from helpers.exercises import Exercise, ExerciseFailed, compare_outputs
 from helpers.linalg import canonical_signs, eigh_descending, gram
 
+
 def _all_exercises() -> list[Exercise]:
     """Every Exercise defined at module level anywhere in the helpers package."""
     import importlib
@@ -42,9 +43,26 @@ def _perturbed(out):
 
 def test_every_chapter_exercise_is_found():
     titles = {e.title.split(" — ")[0] for e in EXERCISES}
-    assert {"Exercise 0.1", "Exercise 0.2", "Exercise 1.1", "Exercise 1.2", "Exercise 1.3", "Exercise 1.4",
-            "Exercise 1.5", "Exercise 1.6", "Exercise 2.1", "Exercise 2.3", "Exercise 2.4", "Exercise 2.5", "Exercise 3.1",
-            "Exercise 3.2", "Exercise 3.4", "Exercise 3.5", "Exercise 4.1", "Exercise 4.3"} <= titles
+    assert {
+        "Exercise 0.1",
+        "Exercise 0.2",
+        "Exercise 1.1",
+        "Exercise 1.2",
+        "Exercise 1.3",
+        "Exercise 1.4",
+        "Exercise 1.5",
+        "Exercise 1.6",
+        "Exercise 2.1",
+        "Exercise 2.3",
+        "Exercise 2.4",
+        "Exercise 2.5",
+        "Exercise 3.1",
+        "Exercise 3.2",
+        "Exercise 3.4",
+        "Exercise 3.5",
+        "Exercise 4.1",
+        "Exercise 4.3",
+    } <= titles
 
 
 def test_rotation_exercise_catches_eigenvectors_in_ascending_order():
@@ -123,8 +141,9 @@ def test_inputs_are_fresh_and_float64(exercise):
 def test_covariance_reference_equals_numpy():
     for (x,) in workbench._covariance_inputs():
         expected = np.cov(x.numpy(), rowvar=False, bias=True)
-        np.testing.assert_allclose(workbench._covariance(x).numpy(), expected.reshape(x.shape[1], x.shape[1]),
-                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            workbench._covariance(x).numpy(), expected.reshape(x.shape[1], x.shape[1]), rtol=1e-12, atol=1e-12
+        )
 
 
 def test_covariance_numpy_solution_passes():
@@ -165,6 +184,7 @@ def test_learner_mutating_its_input_does_not_fool_the_check():
 
 def test_hand_jacobian_equals_autograd():
     for w1, b1, w2, x in workbench._jacobian_inputs():
+
         def f(v, w1=w1, b1=b1, w2=w2):
             return w2 @ torch.relu(w1 @ v + b1)
 
@@ -302,8 +322,9 @@ def test_compare_infinities():
 
 def test_nan_output_fails_the_exercise_clearly():
     with pytest.raises(ExerciseFailed, match="up to nan"):
-        workbench.exercise_covariance.check(lambda x: torch.full((x.shape[1], x.shape[1]), float("nan"),
-                                                                 dtype=torch.float64))
+        workbench.exercise_covariance.check(
+            lambda x: torch.full((x.shape[1], x.shape[1]), float("nan"), dtype=torch.float64)
+        )
 
 
 def test_a_prediction_passes_only_with_its_answer(capsys):
@@ -351,20 +372,29 @@ def test_compare_outputs_reports_the_worst_failing_entry_under_both_tolerances()
     assert compare_outputs(a, e, rtol=0.1, atol=10.0) == "output differs from the reference by up to 11 (at index (1,))"
     assert compare_outputs(np.array([1.0 + 1e-7]), np.array([1.0]), rtol=0.0, atol=0.0) is not None  # no default rtol
     assert compare_outputs(np.array([np.nan, 1.0]), np.array([np.nan, 2.0]), rtol=0.0, atol=0.0) == (
-        "output differs from the reference by up to 1 (at index (1,))")  # NaN facing NaN agrees
+        "output differs from the reference by up to 1 (at index (1,))"
+    )  # NaN facing NaN agrees
     assert compare_outputs(np.array([np.inf, np.nan]), np.array([0.0, 1.0]), rtol=0.0, atol=0.0) == (
-        "output differs from the reference by up to inf (at index (0,))")  # NaN facing a number ranks as inf, first wins
+        "output differs from the reference by up to inf (at index (0,))"
+    )  # NaN facing a number ranks as inf, first wins
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # inf - inf where both are inf must not warn
         assert compare_outputs(np.array([np.inf, 1.0]), np.array([np.inf, 2.0]), rtol=0.0, atol=0.0) == (
-            "output differs from the reference by up to 1 (at index (1,))")
+            "output differs from the reference by up to 1 (at index (1,))"
+        )
     assert compare_outputs(np.float64(3.0), np.float64(1.0), rtol=0.0, atol=0.0) == (
-        "output differs from the reference by up to 2 (at index ())")
+        "output differs from the reference by up to 2 (at index ())"
+    )
 
 
 def test_exercise_messages_are_whole_sentences(capsys):
-    ex = Exercise("Exercise 9.9 — scale", lambda x, k: x * k, lambda: [(torch.ones(2, 3, dtype=torch.float64), 2.0)],
-                  rtol=0.0, atol=0.0)
+    ex = Exercise(
+        "Exercise 9.9 — scale",
+        lambda x, k: x * k,
+        lambda: [(torch.ones(2, 3, dtype=torch.float64), 2.0)],
+        rtol=0.0,
+        atol=0.0,
+    )
     assert _refusal(TypeError, lambda: ex.check(3)) == "Exercise 9.9 — scale: pass your function itself, got int"
 
     def stub(x, k):
@@ -374,9 +404,12 @@ def test_exercise_messages_are_whole_sentences(capsys):
     assert capsys.readouterr().out == (
         "⚠ Exercise 9.9 — scale: skipped (your function is still the stub), so the cells below use the book's "
         "reference solution. Come back to it: replace `raise NotImplementedError` with your code, run that cell, then "
-        "this check again.\n")
-    expected = ("✗ Exercise 9.9 — scale: input 1 of 1 (arguments (2, 3), 2.0): output differs from the reference by "
-                "up to 1 (at index (0, 0))")
+        "this check again.\n"
+    )
+    expected = (
+        "✗ Exercise 9.9 — scale: input 1 of 1 (arguments (2, 3), 2.0): output differs from the reference by "
+        "up to 1 (at index (0, 0))"
+    )
     assert _refusal(ExerciseFailed, lambda: ex.check(lambda x, k: x * (k + 1))) == expected
     assert capsys.readouterr().out == expected + "\n"
 
@@ -394,9 +427,11 @@ def test_prediction_messages_are_whole_sentences(capsys):
     assert capsys.readouterr().out == (
         "⚠ Exercise 9.8 — predict: skipped (your function is still the stub); the chapter goes on without it. Come "
         "back to it: write your prediction in place of `raise NotImplementedError`, run that cell, then this check "
-        "again.\n")
+        "again.\n"
+    )
     assert _refusal(ExerciseFailed, lambda: p.check(lambda: 4)) == (
-        "✗ Exercise 9.8 — predict: not 4. count the free directions.")
+        "✗ Exercise 9.8 — predict: not 4. count the free directions."
+    )
     assert capsys.readouterr().out == "✗ Exercise 9.8 — predict: not 4. count the free directions.\n"
     p.check(lambda: np.int64(3))
     assert capsys.readouterr().out == "✓ Exercise 9.8 — predict: 3, because three are free.\n"

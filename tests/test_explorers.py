@@ -56,13 +56,16 @@ def test_state_size_counts_the_figures():
     assert state_bytes(large) > 6 * sum(len(p) for p in small.figures.values())
 
 
-@pytest.mark.parametrize("controls, defaults, message", [
-    ({}, None, "at least one control"),
-    ({"a": [], "b": ["x"]}, None, "offers no values"),
-    ({"a": [1, 1], "b": ["x"]}, None, "repeats a value"),
-    ({"a": [1, 2], "b": ["x"]}, {"a": 3}, "not among its values"),
-    ({"a": [1, 2], "b": ["x"]}, {"c": 1}, "unknown controls"),
-])
+@pytest.mark.parametrize(
+    "controls, defaults, message",
+    [
+        ({}, None, "at least one control"),
+        ({"a": [], "b": ["x"]}, None, "offers no values"),
+        ({"a": [1, 1], "b": ["x"]}, None, "repeats a value"),
+        ({"a": [1, 2], "b": ["x"]}, {"a": 3}, "not among its values"),
+        ({"a": [1, 2], "b": ["x"]}, {"c": 1}, "unknown controls"),
+    ],
+)
 def test_bad_controls_raise_clearly(controls, defaults, message):
     with pytest.raises(ValueError, match=message):
         static_explorer(draw, controls, defaults=defaults)

@@ -251,21 +251,26 @@ def test_compare_arrays_at_its_edges():
 def test_messages_name_the_figure_the_key_and_the_place(tmp_path, monkeypatch):
     check = FigureCheck(CHAPTER, root=tmp_path)
     assert _message(TypeError, lambda: check("f", {"labels": np.array(["a", "b"])})) == (
-        "figure data 'labels' must be numeric or boolean, got dtype <U1")
+        "figure data 'labels' must be numeric or boolean, got dtype <U1"
+    )
     assert _message(MissingReference, lambda: check("f", {"x": [1.0]})) == (
         "figure 'f' has no reference f.npz. Create references on purpose with `make references` and commit "
-        "data/references/.")
+        "data/references/."
+    )
     write_reference(tmp_path, monkeypatch, "vector", {"x": [1.0, 2.0]})
     write_reference(tmp_path, monkeypatch, "scalar", {"x": 1.0})
     assert _message(FigureMismatch, lambda: check("vector", {"x": [1.0, 2.5]}, rtol=0.0, atol=0.25)) == (
         "figure 'vector': 'x' differs from its reference vector.npz: largest deviation 0.5 at index (1,) (value 2.5, "
-        "reference 2; rtol=0, atol=0.25)")
+        "reference 2; rtol=0, atol=0.25)"
+    )
     assert _message(FigureMismatch, lambda: check("scalar", {"x": 3.0}, rtol=0.0, atol=0.0)) == (
         "figure 'scalar': 'x' differs from its reference scalar.npz: largest deviation 2 (value 3, reference 1; "
-        "rtol=0, atol=0)")
+        "rtol=0, atol=0)"
+    )
     check("vector", {"x": [1.0, 2.0]}, rtol=0.0, atol=0.0)  # zero tolerances are allowed
     assert _message(ValueError, lambda: check("vector", {"x": [1.0, 2.0]})) == (
-        f"figure 'vector' was already checked in chapter '{CHAPTER}': names must be unique")
+        f"figure 'vector' was already checked in chapter '{CHAPTER}': names must be unique"
+    )
 
 
 def test_a_reference_in_the_book_is_shown_by_its_path_in_the_repository(compare_mode):
@@ -274,7 +279,8 @@ def test_a_reference_in_the_book_is_shown_by_its_path_in_the_repository(compare_
     check = FigureCheck("99_no_such_chapter")
     assert check.root == reference_dir("99_no_such_chapter") and check.chapter == "99_no_such_chapter"
     assert _message(MissingReference, lambda: check("f", {"x": [1.0]})).startswith(
-        "figure 'f' has no reference data/references/99_no_such_chapter/f.npz.")
+        "figure 'f' has no reference data/references/99_no_such_chapter/f.npz."
+    )
 
 
 def test_references_are_written_into_new_nested_folders(tmp_path, write_mode):

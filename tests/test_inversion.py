@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
 
 from helpers.inversion.distance import in_ball, min_distance
-from helpers.inversion.tasks import (ADDITION, COUNTING, addition_problems, addition_tokens, counting_batch, decode,
-                                     encode)
+from helpers.inversion.tasks import (
+    ADDITION,
+    COUNTING,
+    addition_problems,
+    addition_tokens,
+    counting_batch,
+    decode,
+    encode,
+)
 from helpers.inversion.transformer import ProbedTransformer
+
+if TYPE_CHECKING:  # the tests import the decoder where they build one
+    from helpers.inversion.decoder import Decoder
 
 
 def gen(seed: int) -> torch.Generator:
@@ -19,6 +30,7 @@ def gen(seed: int) -> torch.Generator:
 
 
 # ---------------------------------------------------------------- tasks
+
 
 def test_addition_tokens_spell_the_sums() -> None:
     a, b = torch.tensor([615, 100, 999, 500]), torch.tensor([861, 100, 999, 499])
@@ -47,12 +59,15 @@ def test_counting_answers_are_the_counts() -> None:
         assert text[0] == "B" and rest[1] == ":" and rest[3:] == "E"
         assert len(set(letters)) == 3 and query in letters
         assert letters.count(query) == int(count) and COUNTING.vocab[int(row[position])] == count
-    runs = [sum(1 for k in range(1, len(t)) if t[k] != t[k - 1]) for t in (decode(COUNTING, r)[1:].split("|")[0]
-                                                                           for r in tokens)]
+    runs = [
+        sum(1 for k in range(1, len(t)) if t[k] != t[k - 1])
+        for t in (decode(COUNTING, r)[1:].split("|")[0] for r in tokens)
+    ]
     assert sum(r > 2 for r in runs) > 40  # shuffled: the three letters are not left in three blocks
 
 
 # ---------------------------------------------------------------- the probed transformer
+
 
 def _model() -> ProbedTransformer:
     torch.manual_seed(0)
@@ -65,8 +80,9 @@ def test_sites_add_up_and_are_causal() -> None:
     logits, cache = model(tokens, cache=model.sites)
     for l in range(2):
         writes = sum(cache[f"attn{l}.{h}"] for h in range(2)) + model.b_O[l]
-        assert torch.allclose(cache[f"resid_mid{l}"] - cache[f"resid_pre{l}" if l == 0 else f"resid_post{l - 1}"],
-                              writes, atol=1e-5)
+        assert torch.allclose(
+            cache[f"resid_mid{l}"] - cache[f"resid_pre{l}" if l == 0 else f"resid_post{l - 1}"], writes, atol=1e-5
+        )
         assert torch.allclose(cache[f"resid_post{l}"] - cache[f"resid_mid{l}"], cache[f"mlp{l}"], atol=1e-5)
     changed = tokens.clone()
     changed[:, 6] = (changed[:, 6] + 1) % 10  # a later token: earlier positions must not move
@@ -98,6 +114,7 @@ def test_patching_with_the_original_is_a_no_op_and_with_the_contrast_gives_the_c
 
 # ---------------------------------------------------------------- the distance and the ε-ball
 
+
 def test_distance_is_zero_on_the_query_scale_invariant_and_minimised_over_positions() -> None:
     g = gen(1)
     acts = torch.randn(5, 4, 3, generator=g)
@@ -127,8 +144,9 @@ def test_in_ball_agrees_with_brute_force_on_a_tiny_task() -> None:
     query = acts[17, 2]
     for eps in (0.05, 0.3, 1.0):
         found = in_ball(min_distance(query, acts)[0], eps)
-        brute = torch.tensor([any(float((acts[i, t] - query).norm()) <= eps * float(query.norm()) for t in range(3))
-                              for i in range(64)])
+        brute = torch.tensor(
+            [any(float((acts[i, t] - query).norm()) <= eps * float(query.norm()) for t in range(3)) for i in range(64)]
+        )
         assert torch.equal(found, brute)
     assert found[17]
 
@@ -162,7 +180,8 @@ def test_distance_and_ball_reject_bad_input() -> None:
 
 # ---------------------------------------------------------------- the decoder and the sampler
 
-def _decoder(n_sites: int) -> "Decoder":
+
+def _decoder(n_sites: int) -> Decoder:
     from helpers.inversion.decoder import Decoder
 
     torch.manual_seed(1)
@@ -181,8 +200,12 @@ def test_decoder_is_causal_conditioned_and_its_likelihood_sums_its_logits() -> N
     assert not torch.allclose(decoder(tokens, z, torch.tensor([1, 1])), logits)  # and so does the site
     with torch.no_grad():
         logp = decoder(tokens[:, :-1], z, site).log_softmax(-1)  # (2, 13, vocab)
-        by_hand = torch.tensor([sum(float(logp[i, t, tokens[i, t + 1]]) for t in range(13)
-                                    if tokens[i, t + 1] != ADDITION.pad) for i in range(2)])
+        by_hand = torch.tensor(
+            [
+                sum(float(logp[i, t, tokens[i, t + 1]]) for t in range(13) if tokens[i, t + 1] != ADDITION.pad)
+                for i in range(2)
+            ]
+        )
     with torch.no_grad():
         assert torch.allclose(decoder.log_likelihood(tokens, z, site, ADDITION.pad), by_hand, atol=1e-4)
     with pytest.raises(ValueError, match="temperature"):
@@ -197,8 +220,9 @@ def test_sampler_verifies_every_candidate_by_re_running_the_probed_model() -> No
     model = _model()
     decoder = _decoder(len(model.sites))
     query = addition_tokens(torch.tensor([615]), torch.tensor([861]))[0]
-    samples = propose_and_verify(decoder, model, ADDITION, query, "resid_mid0", 8, per_setting=16, epsilon=0.5,
-                                 generator=gen(4))
+    samples = propose_and_verify(
+        decoder, model, ADDITION, query, "resid_mid0", 8, per_setting=16, epsilon=0.5, generator=gen(4)
+    )
     z_q = activation(model, query[None], "resid_mid0")[0, 8]
     acts = activation(model, samples.tokens, "resid_mid0")
     valid = valid_positions(samples.tokens, ADDITION)
@@ -234,8 +258,9 @@ def test_cumulative_patching_ends_at_the_contrast_and_positions_are_local() -> N
     at = torch.zeros(14, dtype=torch.bool)
     at[6] = True
     _, clean = model(original[None], cache=["resid_post1"])
-    _, patched = model(original[None], cache=["resid_post1"], patch={"attn0.1": cache["attn0.1"]},
-                       patch_at={"attn0.1": at})
+    _, patched = model(
+        original[None], cache=["resid_post1"], patch={"attn0.1": cache["attn0.1"]}, patch_at={"attn0.1": at}
+    )
     assert torch.equal(patched["resid_post1"][:, :6], clean["resid_post1"][:, :6])
     assert not torch.allclose(patched["resid_post1"][:, 6], clean["resid_post1"][:, 6])
     with pytest.raises(ValueError, match="distinct"):
@@ -274,8 +299,9 @@ def test_viewer_sorts_rules_at_epsilon_once_and_escapes() -> None:
 def test_addition_properties_and_shares_by_hand() -> None:
     from helpers.inversion.analysis import addition_properties, share_keeping
 
-    tokens = torch.stack([encode(ADDITION, s) for s in ("B615+861=1476E", "B861+615=1476E", "B155+166=321E",
-                                                         "B15+861=8E")])
+    tokens = torch.stack(
+        [encode(ADDITION, s) for s in ("B615+861=1476E", "B861+615=1476E", "B155+166=321E", "B15+861=8E")]
+    )
     p = addition_properties(tokens)
     assert p["well_formed"].tolist() == [True, True, True, False]
     assert p["F1"][:3].tolist() == [6, 8, 1] and p["S1"][:3].tolist() == [8, 6, 1]
@@ -298,8 +324,11 @@ def test_prior_next_token_probs_by_hand() -> None:
     assert p[1, 10].item() == 1 and p[1, 11].item() == 0 and p[1, 12].item() == 0  # a wrong last digit, then nothing
     assert (p[2] == 0).all()  # a leading zero: no problem starts so
     every = prior_next_token_probs(all_addition_tokens()[::997])  # every problem has probability 1 / 810,000
-    assert torch.allclose(every.log().sum(dim=1).double(), torch.full((every.shape[0],), -math.log(810_000),
-                                                                     dtype=torch.float64), atol=1e-5)
+    assert torch.allclose(
+        every.log().sum(dim=1).double(),
+        torch.full((every.shape[0],), -math.log(810_000), dtype=torch.float64),
+        atol=1e-5,
+    )
 
 
 def test_roc_auc_matches_counting_pairs() -> None:
@@ -376,8 +405,9 @@ def test_exact_distances_and_scores_do_not_depend_on_the_chunk(monkeypatch) -> N
     z_query, site_id = cache_q[site][0, 8], model.sites.index(site)
     some = problems[:300]
     by_hand = decoder.log_likelihood(some, z_query.expand(300, -1), torch.full((300,), site_id), ADDITION.pad)
-    assert torch.allclose(analysis.decoder_scores(decoder, some, z_query, site_id, ADDITION.pad, chunk=7), by_hand,
-                          rtol=0, atol=1e-4)  # chapter 5's scores, for any task's padding
+    assert torch.allclose(
+        analysis.decoder_scores(decoder, some, z_query, site_id, ADDITION.pad, chunk=7), by_hand, rtol=0, atol=1e-4
+    )  # chapter 5's scores, for any task's padding
     with pytest.raises(ValueError, match="chunk"):
         analysis.decoder_scores(decoder, some, z_query, site_id, ADDITION.pad, chunk=0)
 
@@ -400,13 +430,15 @@ def test_stopping_early_gives_the_same_site_values() -> None:
 
 
 def test_display_subset_mixes_members_and_the_nearest_misses() -> None:
-    """14 of 20 rows from the ball (70 %), the other 6 the nearest non-members, sorted; one side short: the other fills."""
+    """14 of 20 rows from the ball (70 %), the other 6 the nearest non-members, sorted; one side short: the other
+    fills."""
     from helpers.inversion.sampler import Samples, display_subset
 
     distance = torch.tensor([0.05, 0.5, 0.02, 0.3, 0.12, 0.08] * 10)
     inside = distance <= 0.1
-    samples = Samples(torch.zeros(60, 3, dtype=torch.long), distance, torch.zeros(60, dtype=torch.long), inside,
-                      torch.ones(60))
+    samples = Samples(
+        torch.zeros(60, 3, dtype=torch.long), distance, torch.zeros(60, dtype=torch.long), inside, torch.ones(60)
+    )
     shown = display_subset(samples, rows=20, inside_share=0.7, generator=gen(1))
     assert shown.shape == (20,) and len(set(shown.tolist())) == 20
     assert int(inside[shown].sum()) == 14
@@ -443,7 +475,7 @@ def test_contrasts_change_only_what_they_say() -> None:
     for row, where in zip(tokens, at.tolist()):
         flipped = flip_one_letter(row, where, g)
         target = int(row[where - 2])
-        count = lambda t: int((t[1: where - 3] == target).sum())  # noqa: E731
+        count = lambda t: int((t[1 : where - 3] == target).sum())  # noqa: E731
         assert int((flipped != row).sum()) == 2  # one letter and the answer digit
         assert abs(count(flipped) - count(row)) == 1 and int(flipped[where]) == 25 + count(flipped)
     with pytest.raises(ValueError, match="count digit"):
@@ -500,8 +532,7 @@ def test_draw_preimage_as_chapter_4_shows_it() -> None:
     check_snapshot("inversion_draw_preimage_rules", fig)
     with pytest.raises(ValueError) as refused:
         draw_preimage(axes[0], ADDITION, tokens[:0], torch.zeros(0))
-    assert str(refused.value) == ("need a non-empty batch of tokens (n, T) and distances (n,), got (0, 14) and "
-                                  "(0,)")
+    assert str(refused.value) == ("need a non-empty batch of tokens (n, T) and distances (n,), got (0, 14) and (0,)")
 
 
 # --------------------------------------------------------------------------------------------- the cached models
@@ -575,7 +606,8 @@ def test_model_b_accuracies_recomputed_from_the_cache() -> None:
 
 def test_decoder_held_out_losses_and_predictions_recomputed_from_the_cache() -> None:
     from helpers.checkpoints import read_manifest
-    from helpers.inversion import decoder as inv_decoder, probed
+    from helpers.inversion import decoder as inv_decoder
+    from helpers.inversion import probed
     from helpers.inversion.tasks import ADDITION, addition_problems, addition_tokens
 
     decoder, curve, metrics = inv_decoder.load_addition_decoder()
@@ -592,15 +624,17 @@ def test_decoder_held_out_losses_and_predictions_recomputed_from_the_cache() -> 
     with torch.no_grad():
         _, cache = model(tokens, cache=model.sites)
         z = torch.stack([cache[model.sites[s]][i, t] for i, (s, t) in enumerate(zip(site.tolist(), position.tolist()))])
-    got_tokens, got_z, got_site = inv_decoder.activation_pairs(model, model.sites, test, n,
-                                                               torch.Generator().manual_seed(1))
+    got_tokens, got_z, got_site = inv_decoder.activation_pairs(
+        model, model.sites, test, n, torch.Generator().manual_seed(1)
+    )
     assert torch.equal(got_tokens, tokens) and torch.equal(got_site, site) and torch.allclose(got_z, z, atol=1e-6)
     shuffled = torch.randperm(n, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         for name, zz in (("eval_loss", z), ("shuffled_eval_loss", z[shuffled])):
             logits = decoder(tokens[:, :-1], zz, site)
-            loss = torch.nn.functional.cross_entropy(logits.reshape(-1, ADDITION.size), tokens[:, 1:].reshape(-1),
-                                                     ignore_index=ADDITION.pad)
+            loss = torch.nn.functional.cross_entropy(
+                logits.reshape(-1, ADDITION.size), tokens[:, 1:].reshape(-1), ignore_index=ADDITION.pad
+            )
             assert float(loss) == pytest.approx(metrics[name], rel=1e-4), name
         guesses = decoder(tokens[:, :-1], z, site).argmax(-1)[tokens[:, 1:] != ADDITION.pad]
     tensors = {**decoder.state_dict(), inv_decoder.LOSS_CURVE: curve}
@@ -693,8 +727,8 @@ def test_pair_distances_of_a_pair_written_out() -> None:
     d = pair_distances(model, v.original, v.shuffled, "resid_post0", -1)
     for i in range(4):
         at = int((v.original[i] == colon).nonzero()[0, 0])
-        za = model(v.original[i:i + 1], cache=["resid_post0"])[1]["resid_post0"][0, at - 1]
-        zb = model(v.shuffled[i:i + 1], cache=["resid_post0"])[1]["resid_post0"][0, at - 1]
+        za = model(v.original[i : i + 1], cache=["resid_post0"])[1]["resid_post0"][0, at - 1]
+        zb = model(v.shuffled[i : i + 1], cache=["resid_post0"])[1]["resid_post0"][0, at - 1]
         assert float(d[i]) == pytest.approx(float((za - zb).norm() / za.norm()), rel=1e-5)
     assert torch.equal(pair_distances(model, v.original, v.original, "mlp1", 0), torch.zeros(4))
     with pytest.raises(ValueError) as refused:
@@ -742,8 +776,13 @@ def test_reading_answer_at_its_threshold_and_on_ties() -> None:
 
 
 def test_ball_keeping_of_a_ball_chosen_by_hand() -> None:
-    from helpers.inversion.analysis import _all_properties, ball_keeping, chance_keeping, share_keeping
-    from helpers.inversion.analysis import all_addition_tokens
+    from helpers.inversion.analysis import (
+        _all_properties,
+        all_addition_tokens,
+        ball_keeping,
+        chance_keeping,
+        share_keeping,
+    )
 
     everything = all_addition_tokens()
     query = everything[0]
@@ -769,16 +808,20 @@ def test_ball_sizes_count_in_the_distances_dtype_and_refuse_in_whole_sentences()
     d = torch.tensor([[0.1, 0.05, 0.3, math.inf]], dtype=torch.float32)  # float32 0.1 is a hair above 0.1
     assert ball_sizes(d, [0.1, 0.3, 1.0]).tolist() == [[2], [3], [3]]  # as in_ball counts: 0.1 ≤ ε in float32
     assert ball_sizes(d, [0.1]).tolist() == [[int(in_ball(d, 0.1).sum())]]
-    for bad, message in ((d[0], "distances must be a floating (q, n) tensor"),
-                         (d.long(), "distances must be a floating (q, n) tensor"),
-                         ([[0.1]], "distances must be a floating (q, n) tensor")):
+    for bad, message in (
+        (d[0], "distances must be a floating (q, n) tensor"),
+        (d.long(), "distances must be a floating (q, n) tensor"),
+        ([[0.1]], "distances must be a floating (q, n) tensor"),
+    ):
         with pytest.raises(ValueError) as refused:
             ball_sizes(bad, [0.1])
         assert str(refused.value) == message
     with pytest.raises(ValueError) as refused:
         ball_sizes(d, [[0.1]])
-    assert str(refused.value) == ("distances and epsilons must not hold NaN (inf is a distance beyond every ε), and "
-                                  "epsilons must be one-dimensional, got shape (1, 1)")
+    assert str(refused.value) == (
+        "distances and epsilons must not hold NaN (inf is a distance beyond every ε), and "
+        "epsilons must be one-dimensional, got shape (1, 1)"
+    )
 
 
 def test_flip_one_letter_at_its_edges() -> None:
@@ -804,12 +847,16 @@ def test_flip_one_letter_at_its_edges() -> None:
         flip_one_letter(smallest, at_5, gen(0))
     picks = {decode(COUNTING, flip_one_letter(*problem("Babcb|a:1E"), gen(seed))) for seed in range(20)}
     assert picks == {"Baacb|a:2E", "Babab|a:2E", "Babca|a:2E"}  # any other letter may flip, drawn by the generator
-    assert flip_one_letter(*problem("Babcb|a:1E"), gen(3)).tolist() == flip_one_letter(*problem("Babcb|a:1E"),
-                                                                                       gen(3)).tolist()
+    assert (
+        flip_one_letter(*problem("Babcb|a:1E"), gen(3)).tolist()
+        == flip_one_letter(*problem("Babcb|a:1E"), gen(3)).tolist()
+    )
     for bad_at in (4, tokens.shape[0], at + 1):
         with pytest.raises(ValueError) as refused:
             flip_one_letter(tokens, bad_at, gen(0))
-        assert str(refused.value) == "need one counting problem (T,) and the position of its count digit (right after ':')"
+        assert (
+            str(refused.value) == "need one counting problem (T,) and the position of its count digit (right after ':')"
+        )
 
 
 def test_display_subset_at_its_edges_and_reproducible_from_its_generator() -> None:
@@ -871,12 +918,16 @@ def test_distance_helpers_refuse_in_whole_sentences() -> None:
     assert _message(lambda: min_distance(q, torch.ones(0, 4, 3))) == "activations is empty (shape (0, 4, 3))"
     assert _message(lambda: min_distance(q, torch.ones(2, 4, 5))) == "activations have width 5, the query 3"
     assert _message(lambda: min_distance(torch.zeros(3), acts)) == (
-        "the query activation is zero: a distance relative to its norm is undefined")
+        "the query activation is zero: a distance relative to its norm is undefined"
+    )
     assert _message(lambda: min_distance(q, acts, torch.ones(2, 3, dtype=torch.bool))) == (
-        "valid must have shape (2, 4), got (2, 3)")
+        "valid must have shape (2, 4), got (2, 3)"
+    )
     assert min_distance(q, torch.ones(2, 1, 3))[0].tolist() == [0.0, 0.0]  # one position each is enough
     for bad in (True, 0, -0.1, math.inf, "0.1"):
-        assert _message(lambda: in_ball(torch.zeros(2), bad)) == f"epsilon must be a positive finite number, got {bad!r}"
+        assert (
+            _message(lambda: in_ball(torch.zeros(2), bad)) == f"epsilon must be a positive finite number, got {bad!r}"
+        )
 
 
 def test_analysis_helpers_refuse_in_whole_sentences() -> None:
@@ -902,9 +953,21 @@ def _problem_of(text: str) -> int:
 def test_problem_index_of_malformed_and_well_formed_sequences() -> None:
     from helpers.inversion.analysis import problem_index, problem_index_of_operands
 
-    texts = ["B100+100=200E", "B999+999=1998E", "B615+861=1476E", "B615+861=1477E", "B015+861=876E",
-             "B615+061=676E", "B615=861+1476E", "+615+861=1476E", "B615+861+1476E", "B6E5+861=1476E",
-             "B615+8B1=1476E", "B615+86=1476EE", "B615+861=1476B"]
+    texts = [
+        "B100+100=200E",
+        "B999+999=1998E",
+        "B615+861=1476E",
+        "B615+861=1477E",
+        "B015+861=876E",
+        "B615+061=676E",
+        "B615=861+1476E",
+        "+615+861=1476E",
+        "B615+861+1476E",
+        "B6E5+861=1476E",
+        "B615+8B1=1476E",
+        "B615+86=1476EE",
+        "B615+861=1476B",
+    ]
     tokens = torch.stack([encode(ADDITION, t) for t in texts])
     expected = [_problem_of(t) for t in texts]
     assert problem_index_of_operands(tokens).tolist() == expected
@@ -917,8 +980,16 @@ def test_prior_next_token_probs_against_counting_the_problems() -> None:
     from helpers.inversion.analysis import all_addition_tokens, prior_next_token_probs
 
     everything = all_addition_tokens()
-    texts = ["B615+861=1476E", "B100+900=1000E", "B999+999=1998E", "B615+861=1477E", "B015+861=876E",
-             "B6E5+861=1476E", "B6B5+861=1476E", "B615+86B=1476E"]
+    texts = [
+        "B615+861=1476E",
+        "B100+900=1000E",
+        "B999+999=1998E",
+        "B615+861=1477E",
+        "B015+861=876E",
+        "B6E5+861=1476E",
+        "B6B5+861=1476E",
+        "B615+86B=1476E",
+    ]
     tokens = torch.stack([encode(ADDITION, t) for t in texts])
     probs = prior_next_token_probs(tokens)
     for row, seq in zip(probs, tokens):
@@ -979,7 +1050,8 @@ def test_logit_difference_and_resample_digits_by_hand() -> None:
     a2, b2 = resample_digits(115, 161, 0, wanted, gen(0))
     assert a2 + b2 >= 1000
     assert _message(lambda: resample_digits(615, 861, 0, lambda *x: False, gen(0), tries=5)) == (
-        "no resampling of place 0 of 615 + 861 satisfies the condition in 5 tries")
+        "no resampling of place 0 of 615 + 861 satisfies the condition in 5 tries"
+    )
     assert _message(lambda: resample_digits(615, 861, 3, always, gen(0))) == "place must be 0, 1 or 2, got 3"
     assert _message(lambda: resample_digits(615, 861, -1, always, gen(0))) == "place must be 0, 1 or 2, got -1"
 
@@ -994,7 +1066,8 @@ def test_patch_exercise_reference_equals_one_patched_run() -> None:
         mask[at] = True
         logits, _ = model(original[None], patch={site: cache[site]}, patch_at={site: mask})
         assert _patch(model, original, contrast, site, at, position, a, b) == pytest.approx(
-            logit_difference(logits, position, a, b), rel=1e-6, abs=1e-6)
+            logit_difference(logits, position, a, b), rel=1e-6, abs=1e-6
+        )
         assert not torch.equal(original, contrast)
 
 
@@ -1016,8 +1089,11 @@ def test_exact_distances_equal_a_full_forward_pass_even_with_sharp_attention(mon
     _, cache_q = model(query[None], cache=sites)
     _, cache = model(problems, cache=sites)
     valid = valid_positions(problems, ADDITION)
-    scores = model.ln1[0](cache["resid_pre0"]) @ model.W_QKV[0][0, 0] @ (
-        model.ln1[0](cache["resid_pre0"]) @ model.W_QKV[0][1, 0]).transpose(1, 2)
+    scores = (
+        model.ln1[0](cache["resid_pre0"])
+        @ model.W_QKV[0][0, 0]
+        @ (model.ln1[0](cache["resid_pre0"]) @ model.W_QKV[0][1, 0]).transpose(1, 2)
+    )
     assert float(scores.abs().max()) / math.sqrt(model.d_head) > 30  # sharp indeed
     exact = analysis.exact_distances(model, query, 5, sites, chunk=100)
     for site in sites:
@@ -1032,31 +1108,49 @@ def test_task_helpers_at_their_edges_and_refusals() -> None:
     assert torch.equal(train, same_train) and torch.equal(test, same_test)
     for bad in (0, 1, 1.5):
         assert _message(lambda: addition_problems(bad)) == (
-            f"test_fraction must lie strictly between 0 and 1, got {bad}")
+            f"test_fraction must lie strictly between 0 and 1, got {bad}"
+        )
     tokens, at = counting_batch(1, gen(0))  # one problem is a batch
     assert tokens.shape == (1, COUNTING.length) and tokens.dtype == torch.long and at.shape == (1,)
     assert _message(lambda: counting_batch(0, gen(0))) == "n must be positive, got 0"
     assert encode(ADDITION, "B1+1=2E").dtype == torch.long
     assert _message(lambda: encode(ADDITION, "B" + "1" * 20)) == (
-        f"{'B' + '1' * 20!r} has 21 characters, more than the 14 of {ADDITION.name}")
+        f"{'B' + '1' * 20!r} has 21 characters, more than the 14 of {ADDITION.name}"
+    )
 
 
 def test_chapter_4_loaders_ask_the_cache_for_their_own_recipe(monkeypatch) -> None:
     """Each loader names its cache, config, training function, tolerances and chaotic rule (which matter when it
     trains) and hands back a model that is read-only and in eval mode."""
-    from helpers.inversion import decoder as inv_decoder, probed
+    from helpers.inversion import decoder as inv_decoder
+    from helpers.inversion import probed
     from tests.cache_spy import spy_on_load_or_train
 
     asked = spy_on_load_or_train(monkeypatch, probed, inv_decoder)
     model_b, _ = probed.load_counting_model()
-    assert asked.pop() == ("inversion_counting_model", probed.COUNTING_CONFIG, probed.train_counting_model,
-                           probed.COUNTING_TOLERANCES, probed.COUNTING_CHAOTIC)
+    assert asked.pop() == (
+        "inversion_counting_model",
+        probed.COUNTING_CONFIG,
+        probed.train_counting_model,
+        probed.COUNTING_TOLERANCES,
+        probed.COUNTING_CHAOTIC,
+    )
     model_a, _ = probed.load_addition_model()
-    assert asked.pop() == ("inversion_addition_model", probed.ADDITION_CONFIG, probed.train_addition_model,
-                           probed.ADDITION_TOLERANCES, probed.ADDITION_CHAOTIC)
+    assert asked.pop() == (
+        "inversion_addition_model",
+        probed.ADDITION_CONFIG,
+        probed.train_addition_model,
+        probed.ADDITION_TOLERANCES,
+        probed.ADDITION_CHAOTIC,
+    )
     decoder, _, _ = inv_decoder.load_addition_decoder()
-    assert asked[-1] == ("inversion_addition_decoder", inv_decoder.DECODER_CONFIG, inv_decoder.train_addition_decoder,
-                         inv_decoder.DECODER_TOLERANCES, inv_decoder.DECODER_CHAOTIC)
+    assert asked[-1] == (
+        "inversion_addition_decoder",
+        inv_decoder.DECODER_CONFIG,
+        inv_decoder.train_addition_decoder,
+        inv_decoder.DECODER_TOLERANCES,
+        inv_decoder.DECODER_CHAOTIC,
+    )
     for module in (model_a, model_b, decoder):
         assert not module.training and not any(p.requires_grad for p in module.parameters())
 
@@ -1066,9 +1160,11 @@ def test_probed_model_tokens_and_decoder_refuse_in_whole_sentences() -> None:
     for a, b in (([99], [100]), ([1000], [100]), ([100], [99]), ([100], [1000])):
         assert _message(lambda: addition_tokens(torch.tensor(a), torch.tensor(b))) == "operands must lie in 100–999"
     assert _message(lambda: addition_tokens(torch.tensor([100, 101]), torch.tensor([100]))) == (
-        "a and b must be 1-d of one shape, got (2,) and (1,)")
+        "a and b must be 1-d of one shape, got (2,) and (1,)"
+    )
     assert _message(lambda: addition_tokens(torch.tensor([[100]]), torch.tensor([[100]]))) == (
-        "a and b must be 1-d of one shape, got (1, 1) and (1, 1)")
+        "a and b must be 1-d of one shape, got (1, 1) and (1, 1)"
+    )
     model = _model()
     one = addition_tokens(torch.tensor([615]), torch.tensor([861]))
     assert model(one[:, :1])[0].shape == (1, 1, ADDITION.size)  # one token is a sequence
@@ -1076,12 +1172,16 @@ def test_probed_model_tokens_and_decoder_refuse_in_whole_sentences() -> None:
         assert _message(lambda: model(bad)) == f"tokens must be (n, T) with T ≤ 14, got shape {tuple(bad.shape)}"
     _, cache = model(one, cache=["mlp0"])
     assert _message(lambda: model(one, patch={"mlp0": cache["mlp0"]}, patch_at={"mlp0": torch.ones(3)})) == (
-        "patch_at for mlp0 must be (14,) booleans")
+        "patch_at for mlp0 must be (14,) booleans"
+    )
     decoder = _decoder(2)
     z, site = torch.zeros(1, decoder.d_act), torch.zeros(1, dtype=torch.long)
     assert _message(lambda: decoder(torch.zeros(1, 20, dtype=torch.long), z, site)) == (
-        f"tokens must be (n, T) with T ≤ {decoder.length}, got (1, 20)")
+        f"tokens must be (n, T) with T ≤ {decoder.length}, got (1, 20)"
+    )
     assert _message(lambda: decoder(one[:, :3], torch.zeros(2, decoder.d_act), site)) == (
-        f"need z (n, {decoder.d_act}) and site (n,) for n = 1, got (2, {decoder.d_act}) and (1,)")
+        f"need z (n, {decoder.d_act}) and site (n,) for n = 1, got (2, {decoder.d_act}) and (1,)"
+    )
     assert _message(lambda: decoder(one[:, :3], z, torch.zeros(2, dtype=torch.long))) == (
-        f"need z (n, {decoder.d_act}) and site (n,) for n = 1, got (1, {decoder.d_act}) and (2,)")
+        f"need z (n, {decoder.d_act}) and site (n,) for n = 1, got (1, {decoder.d_act}) and (2,)"
+    )

@@ -11,14 +11,14 @@ real :class:`~helpers.inversion.decoder.Decoder`s."""
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import pytest
 import torch
 
 from helpers.inversion import ranking
-from helpers.inversion.decoder_steps import DecoderSteps
 from helpers.inversion.analysis import all_addition_tokens, decoder_scores, roc_auc
+from helpers.inversion.decoder_steps import DecoderSteps
 from helpers.inversion.tasks import ADDITION, addition_tokens
 
 N = 810_000
@@ -82,7 +82,7 @@ class _Markov:
         assert bool((z == z[:1]).all()) and bool((site == site[:1]).all())
         logits = self.table[torch.arange(t), tokens] + self._bias(z[0], int(site[0]))[:t]
         if self.sure and t >= 8:
-            right = all_addition_tokens()[_row_of(tokens)][:, 8:t + 1]
+            right = all_addition_tokens()[_row_of(tokens)][:, 8 : t + 1]
             logits[torch.arange(n)[:, None], torch.arange(7, t), right] += self.SURE
         return logits
 
@@ -109,8 +109,9 @@ class _MarkovSteps:
     def extend(self, past, parents, tokens):
         sequences = tokens if past is None else torch.cat([past if parents is None else past[parents], tokens], dim=1)
         n, s = tokens.shape
-        per_copy = [self.decoder(sequences, copy.expand(n, -1), torch.full((n,), self.site))[:, -s:]
-                    for copy in self.copies]
+        per_copy = [
+            self.decoder(sequences, copy.expand(n, -1), torch.full((n,), self.site))[:, -s:] for copy in self.copies
+        ]
         return sequences, torch.stack([(lg / self.temperature).log_softmax(dim=-1) for lg in per_copy]).mean(dim=0)
 
 
@@ -119,8 +120,8 @@ def _closed_form(decoder: _Markov, z: torch.Tensor, site: int, temperature: floa
     every = all_addition_tokens()
     lp = decoder.log_probs(z, site, temperature)
     t = torch.arange(upto)
-    picked = lp[t, every[:, :upto], every[:, 1:upto + 1]]
-    return (picked * (every[:, 1:upto + 1] != ADDITION.pad)).sum(dim=1)
+    picked = lp[t, every[:, :upto], every[:, 1 : upto + 1]]
+    return (picked * (every[:, 1 : upto + 1] != ADDITION.pad)).sum(dim=1)
 
 
 CONFIGS = {  # name: (decoder seed, sure of the sum, z shape, z seed, site, temperature)
@@ -129,7 +130,7 @@ CONFIGS = {  # name: (decoder seed, sure of the sum, z shape, z seed, site, temp
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _setup(name: str) -> tuple[_Markov, _MarkovSteps, torch.Tensor]:
     """The stand-in, its steps, and the search's score of all 810,000 problems with no threshold (once per file)."""
     seed, sure, shape, z_seed, site, temperature = CONFIGS[name]
@@ -150,6 +151,7 @@ def _brute_auc(scores: torch.Tensor, inside: torch.Tensor) -> float:
 
 
 # ---------------------------------------------------------------- the reference itself
+
 
 def test_rows_and_brute_auc_helpers() -> None:
     assert torch.equal(_row_of(all_addition_tokens()), torch.arange(N))
@@ -202,6 +204,7 @@ def test_copies_are_averaged_and_temperature_divides_the_logits() -> None:
 
 
 # ---------------------------------------------------------------- the search
+
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_scores_above_finds_every_problem_at_or_above_the_threshold(name: str) -> None:
@@ -318,13 +321,15 @@ def test_exact_ranking_of_the_best_problems() -> None:
 
 # ---------------------------------------------------------------- a real decoder
 
+
 def _small_decoder(seed: int, n_layers: int = 1) -> torch.nn.Module:
     """A small random Decoder with peaked next-token distributions (a trained one's are)."""
     from helpers.inversion.decoder import Decoder
 
     torch.manual_seed(seed)
-    decoder = Decoder(V, ADDITION.length, D_ACT, 2, d_model=8, n_layers=n_layers, n_heads=2, n_cond_blocks=1,
-                      d_cond=8).eval()
+    decoder = Decoder(
+        V, ADDITION.length, D_ACT, 2, d_model=8, n_layers=n_layers, n_heads=2, n_cond_blocks=1, d_cond=8
+    ).eval()
     with torch.no_grad():
         decoder.unembed.weight.mul_(4.0)
     return decoder
@@ -345,9 +350,12 @@ def test_decoder_steps_give_the_decoders_own_log_probabilities(how: str) -> None
 
     def expected(upto: int) -> torch.Tensor:  # (n, upto, V) from one pass, mean over the copies
         copies = z[:, None] if how.endswith("per sequence") else z.reshape(-1, D_ACT)[:, None].expand(-1, n, -1)
-        return torch.stack([(decoder(tokens[:, :upto], c, torch.full((n,), 1)) / temperature).log_softmax(dim=-1)
-                            for c in (copies if not how.endswith("per sequence") else copies.transpose(0, 1))
-                            ]).mean(dim=0)
+        return torch.stack(
+            [
+                (decoder(tokens[:, :upto], c, torch.full((n,), 1)) / temperature).log_softmax(dim=-1)
+                for c in (copies if not how.endswith("per sequence") else copies.transpose(0, 1))
+            ]
+        ).mean(dim=0)
 
     past, got = steps.extend(None, None, tokens[:, :1])
     parts = [got]
@@ -418,6 +426,7 @@ def test_a_real_decoder_ranks_as_its_own_scores_do() -> None:
 
 
 # ---------------------------------------------------------------- bad input
+
 
 def test_bad_input_is_refused() -> None:
     _, steps, _ = _setup("one z")

@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
 from built_site import ROOT, SCREENSHOTS
 from test_site import CHROMIUM_FLAGS, require_chromium
 
@@ -43,25 +42,43 @@ def _jupyterlab(home: Path, *, without_myst: bool = False) -> Iterator[str]:
     jupyter = Path(sys.executable).with_name("jupyter")
     labextensions = subprocess.run([str(jupyter), "labextension", "list"], capture_output=True, text=True)
     if labextensions.returncode != 0 or "jupyterlab-myst" not in labextensions.stdout + labextensions.stderr:
-        pytest.fail("JupyterLab with jupyterlab-myst is not installed: `pip install -e '.[dev,lab]'` (make test does).",
-                    pytrace=False)
+        pytest.fail(
+            "JupyterLab with jupyterlab-myst is not installed: `pip install -e '.[dev,lab]'` (make test does).",
+            pytrace=False,
+        )
     if without_myst:  # JupyterLab as a reader without the `lab` extra's MyST renderer would see it
         config = home / "config" / "labconfig" / "page_config.json"
         config.parent.mkdir(parents=True, exist_ok=True)
         config.write_text('{"disabledExtensions": {"jupyterlab-myst": true}}')
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(home / "config"), "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
-           "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-           "BOOK_PROGRESS": "0"}
+    env = {
+        **os.environ,
+        "JUPYTER_CONFIG_DIR": str(home / "config"),
+        "JUPYTER_RUNTIME_DIR": str(home / "runtime"),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        "BOOK_PROGRESS": "0",
+    }
     # never write the chapter (autosave off), render every cell (no windowing), and no pop-up asking about news
-    for plugin, settings in {"@jupyterlab/docmanager-extension/plugin": '{"autosave": false}',
-                             "@jupyterlab/notebook-extension/tracker": '{"windowingMode": "none"}',
-                             "@jupyterlab/apputils-extension/notification": '{"fetchNews": "false"}'}.items():
+    for plugin, settings in {
+        "@jupyterlab/docmanager-extension/plugin": '{"autosave": false}',
+        "@jupyterlab/notebook-extension/tracker": '{"windowingMode": "none"}',
+        "@jupyterlab/apputils-extension/notification": '{"fetchNews": "false"}',
+    }.items():
         path = home / "settings" / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(settings)
     port = _free_port()
-    command = [str(jupyter), "lab", "--no-browser", f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={TOKEN}",
-               f"--ServerApp.root_dir={ROOT}", "--LabApp.news_url=", "--ServerApp.disable_check_xsrf=True"]
+    command = [
+        str(jupyter),
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ip=127.0.0.1",
+        f"--ServerApp.token={TOKEN}",
+        f"--ServerApp.root_dir={ROOT}",
+        "--LabApp.news_url=",
+        "--ServerApp.disable_check_xsrf=True",
+    ]
     if os.geteuid() == 0:
         command.append("--allow-root")
     leftovers = [d for d in (ROOT / "chapters" / ".ipynb_checkpoints",) if not d.exists()]  # Lab makes it on open
@@ -115,8 +132,10 @@ def _open_chapters(base: str, chapters: list[str], screenshots: dict[str, Path])
                 page = chromium.new_page(viewport={"width": 1280, "height": 1000})
                 page.set_default_timeout(90_000)
                 console: list[str] = []
-                page.on("console", lambda m, c=console: c.append(f"{m.type}: {m.text}")
-                        if m.type in ("error", "warning") else None)
+                page.on(
+                    "console",
+                    lambda m, c=console: c.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None,
+                )
                 page.on("pageerror", lambda e, c=console: c.append(f"pageerror: {e}"))
                 # ?reset: a fresh workspace, with no tab of the chapter opened before
                 page.goto(f"{base}/lab/tree/chapters/{name}.ipynb?reset&token={TOKEN}")
@@ -124,8 +143,10 @@ def _open_chapters(base: str, chapters: list[str], screenshots: dict[str, Path])
                 cells.first.wait_for()
                 page.wait_for_timeout(1500)
                 page.wait_for_function(  # every Markdown cell rendered (no windowing: all are in the page)
-                    "() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownCell')].every("
-                    "c => c.querySelector('.jp-RenderedMarkdown, .jp-RenderedMyST, .myst'))")
+                    "() => [...document.querySelectorAll("
+                    "'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownCell')].every("
+                    "c => c.querySelector('.jp-RenderedMarkdown, .jp-RenderedMyST, .myst'))"
+                )
                 page.wait_for_timeout(1500)
                 if name in screenshots:
                     page.screenshot(path=screenshots[name])
@@ -142,7 +163,7 @@ def _problems(text: str, console: list[str]) -> list[str]:
     found = [f"raw MyST role {r!r}" for r in sorted(set(RAW_ROLE.findall(text)))]
     if UNRESOLVED in text:
         at = text.index(UNRESOLVED)
-        found.append(f"unresolved mark: {text[max(0, at - 60): at + 40]!r}")
+        found.append(f"unresolved mark: {text[max(0, at - 60) : at + 40]!r}")
     found += [f"raw citation key {k!r}" for k in _bibliography_keys() if k in text]
     found += [f"console: {m[:200]}" for m in console if MYST_CONSOLE.search(m)]
     return found
@@ -162,6 +183,9 @@ def test_every_chapter_reads_in_jupyterlab(tmp_path) -> None:
 def test_the_check_sees_raw_roles_without_jupyterlab_myst(tmp_path) -> None:
     """Without MyST rendering, a role written as ``{cite}`key``` shows as text: the check above would see it."""
     assert _problems("as in {cite}`pearce2024bilinear`.", []) == [
-        "raw MyST role '{cite}'", "raw citation key 'pearce2024bilinear'"]
-    assert _problems("as in \u26a0pearce2024bilinear.", ["warning: Cross reference target was not found"])[0] \
-        .startswith("unresolved mark")
+        "raw MyST role '{cite}'",
+        "raw citation key 'pearce2024bilinear'",
+    ]
+    assert _problems("as in \u26a0pearce2024bilinear.", ["warning: Cross reference target was not found"])[
+        0
+    ].startswith("unresolved mark")

@@ -29,7 +29,8 @@ import math
 import pytest
 
 from helpers.degeneracy.behaviour import output_jacobian
-from helpers.lenses import bilinear_lens, decoder as lens_decoder, network, preimages
+from helpers.lenses import bilinear_lens, network, preimages
+from helpers.lenses import decoder as lens_decoder
 from helpers.lenses import exercises as lens_exercises
 from helpers.lib.modadd import ModAddTransformer
 
@@ -154,16 +155,22 @@ def test_offset_similarity_by_hand():
     assert torch.allclose(sim, expected.double())
     assert float(sim[0]) == 2
     weighted = preimages.offset_similarity([1, 2], 5, [3.0, 0.5])
-    assert torch.allclose(weighted, torch.tensor([3 * math.cos(2 * math.pi * d / 5) + 0.5 * math.cos(4 * math.pi * d / 5)
-                                                  for d in range(5)], dtype=torch.float64))
+    assert torch.allclose(
+        weighted,
+        torch.tensor(
+            [3 * math.cos(2 * math.pi * d / 5) + 0.5 * math.cos(4 * math.pi * d / 5) for d in range(5)],
+            dtype=torch.float64,
+        ),
+    )
 
 
 def test_offset_similarity_ranks_offsets_as_the_distances_of_planted_logit_waves():
     """Logits built as waves of (c − s): the offsets ranked by similarity are the offsets ranked by true distance."""
     p, freqs, amps = 17, [3, 5], [2.0, 1.0]
     c = torch.arange(p, dtype=torch.float64)
-    logits = torch.stack([sum(a * torch.cos(2 * math.pi * w * (c - s) / p) for w, a in zip(freqs, amps))
-                          for s in range(p)])  # (sums, classes)
+    logits = torch.stack(
+        [sum(a * torch.cos(2 * math.pi * w * (c - s) / p) for w, a in zip(freqs, amps)) for s in range(p)]
+    )  # (sums, classes)
     distance = (logits - logits[0]).norm(dim=1)  # from sum 0 to every sum δ
     sim = preimages.offset_similarity(freqs, p, [a**2 for a in amps])
     assert torch.allclose(distance**2, p * (sum(a**2 for a in amps) - sim), atol=1e-10)
@@ -221,15 +228,27 @@ def small():
 def test_symmetry_family_sizes_by_hand():
     # d = 8, h = 2, e = 4, m = 6: 64 + 64 + 2·(64 − 8) + 2·16 + 12 + 24 + 2·(4 − 2)
     assert network.symmetry_family_sizes(8, 2, 6) == {
-        "residual basis": 64, "embedding basis": 64, "query-key": 112, "value-output": 32, "bilinear rescaling": 12,
-        "shifts": 24, "values against =": 4}
+        "residual basis": 64,
+        "embedding basis": 64,
+        "query-key": 112,
+        "value-output": 32,
+        "bilinear rescaling": 12,
+        "shifts": 24,
+        "values against =": 4,
+    }
     assert network.symmetry_count(13, 8, 2, 6) == 312
     assert network.symmetry_family_sizes(16, 4, 32)["values against ="] == 0  # heads of 4 with 4 heads: none
     assert network.symmetry_count(113, 64, 4, 256) == 17_904  # the lens model
     # one head of 8: every family but 'values against =' as above, and 1·(8 − 1) of those
     assert network.symmetry_family_sizes(8, 1, 6) == {
-        "residual basis": 64, "embedding basis": 64, "query-key": 120, "value-output": 64, "bilinear rescaling": 12,
-        "shifts": 24, "values against =": 7}
+        "residual basis": 64,
+        "embedding basis": 64,
+        "query-key": 120,
+        "value-output": 64,
+        "bilinear rescaling": 12,
+        "shifts": 24,
+        "values against =": 7,
+    }
     with pytest.raises(ValueError) as refused:
         network.symmetry_family_sizes(8, 0, 6)
     assert str(refused.value) == "d_model (8) must be a positive multiple of n_heads (0)"
@@ -273,7 +292,9 @@ def test_values_against_equals_needs_every_part_of_its_formula(small):
         start += size
     numbers = t[parts["W_E"]].reshape(14, 8)[:13]
     constant_only = t.clone()
-    constant_only[parts["W_E"]] = torch.cat([numbers.mean(0).expand(13, 8), t[parts["W_E"]].reshape(14, 8)[13:]]).reshape(-1)
+    constant_only[parts["W_E"]] = torch.cat(
+        [numbers.mean(0).expand(13, 8), t[parts["W_E"]].reshape(14, 8)[13:]]
+    ).reshape(-1)
     without_c = t.clone()
     for name in ("W_pos", "W_K"):
         without_c[parts[name]] = 0
@@ -303,8 +324,7 @@ def test_output_jacobian_in_chunks_equals_autograd(tiny):
 def test_symmetry_tangents_refuse_the_relu_model():
     with pytest.raises(ValueError) as refused:
         network.symmetry_tangents(ModAddTransformer(7, 8, 2, 6))
-    assert str(refused.value) == ("the symmetries are those of the bilinear model (the ReLU MLP has other "
-                                  "symmetries)")
+    assert str(refused.value) == ("the symmetries are those of the bilinear model (the ReLU MLP has other symmetries)")
 
 
 def test_a_family_of_no_directions_is_an_empty_matrix():
@@ -314,7 +334,8 @@ def test_a_family_of_no_directions_is_an_empty_matrix():
     tangents = network.symmetry_tangents(model)
     size = sum(p.numel() for p in model.parameters())
     assert {k: tuple(t.shape) for k, t in tangents.items()} == {
-        k: (n, size) for k, n in network.symmetry_family_sizes(4, 2, 3).items()}
+        k: (n, size) for k, n in network.symmetry_family_sizes(4, 2, 3).items()
+    }
     assert tangents["values against ="].shape == (0, size) and tangents["values against ="].dtype == torch.float64
 
 
@@ -324,8 +345,9 @@ def test_jacobian_nullity_of_two_singular_values_and_its_refusals():
     for values, size in (([1.0], 5), ([0.0, 0.0], 5), ([1.0, 0.5, 0.1], 2)):
         with pytest.raises(ValueError) as refused:
             network.jacobian_nullity(torch.tensor(values), size)
-        assert str(refused.value) == ("need at least two singular values, the largest positive, and no more than "
-                                      "the columns")
+        assert str(refused.value) == (
+            "need at least two singular values, the largest positive, and no more than the columns"
+        )
 
 
 def test_key_frequencies_default_to_95_percent_of_the_power(tiny):
@@ -341,13 +363,23 @@ def test_chapter_5_loaders_ask_the_cache_for_their_own_recipe(monkeypatch):
 
     asked = spy_on_load_or_train(monkeypatch, lens_decoder)
     twin, tokens, labels = lens_model.load_twin_model()
-    assert asked.pop() == ("lens_twin_bilinear", lens_model.TWIN_CONFIG, modadd.train_modadd,
-                           lens_model.TWIN_TOLERANCES, lens_model.TWIN_CHAOTIC)
+    assert asked.pop() == (
+        "lens_twin_bilinear",
+        lens_model.TWIN_CONFIG,
+        modadd.train_modadd,
+        lens_model.TWIN_TOLERANCES,
+        lens_model.TWIN_CHAOTIC,
+    )
     assert not twin.training and not any(p.requires_grad for p in twin.parameters()) and twin.W_E.dtype == torch.float64
     assert tokens.shape == (29 * 29, 3) and torch.equal(labels, (tokens[:, 0] + tokens[:, 1]) % 29)
     decoder, _ = lens_decoder.load_lens_decoder()
-    assert asked.pop() == ("lens_decoder", lens_decoder.LENS_DECODER_CONFIG, lens_decoder.train_lens_decoder,
-                           lens_decoder.LENS_DECODER_TOLERANCES, lens_decoder.LENS_DECODER_CHAOTIC)
+    assert asked.pop() == (
+        "lens_decoder",
+        lens_decoder.LENS_DECODER_CONFIG,
+        lens_decoder.train_lens_decoder,
+        lens_decoder.LENS_DECODER_TOLERANCES,
+        lens_decoder.LENS_DECODER_CHAOTIC,
+    )
     assert not any(p.requires_grad for p in decoder.parameters())
 
 
@@ -372,8 +404,13 @@ def test_symmetry_direction_is_a_combination_of_one_familys_tangents(small):
         assert float((span.T @ coefficients - direction[:, None]).norm()) < 1e-10 * float(direction.norm())
         # and exactly the combination whose coefficients the generator draws, family after family
         g = torch.Generator().manual_seed(3)
-        drawn = torch.cat([torch.randn(t.shape[0], generator=g, dtype=torch.float64)
-                           for name, t in tangents.items() if family in (None, name) and t.shape[0]])
+        drawn = torch.cat(
+            [
+                torch.randn(t.shape[0], generator=g, dtype=torch.float64)
+                for name, t in tangents.items()
+                if family in (None, name) and t.shape[0]
+            ]
+        )
         assert float((span.T @ drawn - direction).norm()) < 1e-10 * float(direction.norm())
     with pytest.raises(ValueError, match="family"):
         network.symmetry_direction(model, torch.Generator(), "rotations")
@@ -444,8 +481,9 @@ def test_the_cached_lens_decoder_reproduces_its_held_out_losses_from_the_cache()
     shuffled = torch.randperm(2048, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         for name, zz in (("eval_loss", z), ("shuffled_eval_loss", z[shuffled])):
-            loss = torch.nn.functional.cross_entropy(decoder(seq[:, :-1], zz, site).reshape(-1, p + 1),
-                                                     seq[:, 1:].reshape(-1))
+            loss = torch.nn.functional.cross_entropy(
+                decoder(seq[:, :-1], zz, site).reshape(-1, p + 1), seq[:, 1:].reshape(-1)
+            )
             assert float(loss) == pytest.approx(metrics[name], rel=1e-4), name
         first = decoder(seq[:, :1], z, site)[:, 0].argmax(-1)
     tensors = {k: v.clone() for k, v in decoder.state_dict().items()}
@@ -466,8 +504,11 @@ def test_lens_helpers_refuse_bad_input_in_whole_sentences_and_accept_their_edges
     relu = ModAddTransformer(7, 8, 2, 6).double()
     t = torch.ones
     assert _refusal(lambda: bilinear_lens.class_matrices(relu)) == (
-        f"the bilinear lens needs the bilinear MLP, this model's is {relu.mlp_kind!r}")
-    assert _refusal(lambda: bilinear_lens.dominant_frequency(t(2, 2))) == "values must have 1 dimensions, got shape (2, 2)"
+        f"the bilinear lens needs the bilinear MLP, this model's is {relu.mlp_kind!r}"
+    )
+    assert (
+        _refusal(lambda: bilinear_lens.dominant_frequency(t(2, 2))) == "values must have 1 dimensions, got shape (2, 2)"
+    )
     assert _refusal(lambda: bilinear_lens.frequency_power("w")) == "values must be a torch.Tensor, got str"
     q = t(7, 3, 3, dtype=torch.float64)
     assert _refusal(lambda: bilinear_lens.fourier_matrix(t(2, 2), 1)) == "q must have 3 dimensions, got shape (2, 2)"
@@ -478,32 +519,46 @@ def test_lens_helpers_refuse_bad_input_in_whole_sentences_and_accept_their_edges
         assert _refusal(lambda: bilinear_lens.key_frequencies(model, share)) == f"share must be in (0, 1], got {told}"
     assert sorted(bilinear_lens.key_frequencies(model, 1.0)) == [1, 2, 3]  # all the power needs every frequency
     assert _refusal(lambda: bilinear_lens.logit_parts(model, t(4, 8, 1, dtype=torch.float64))) == (
-        "x must have 2 dimensions, got shape (4, 8, 1)")
+        "x must have 2 dimensions, got shape (4, 8, 1)"
+    )
     assert _refusal(lambda: bilinear_lens.logit_parts(model, t(4, 8, dtype=torch.float64), chunk=True)) == (
-        "chunk must be a positive int, got True")
+        "chunk must be a positive int, got True"
+    )
     direction = t(7, dtype=torch.float64)
     assert _refusal(lambda: bilinear_lens.token_readout(model, t(7, 1))) == (
-        "direction must have 1 dimensions, got shape (7, 1)")
+        "direction must have 1 dimensions, got shape (7, 1)"
+    )
     assert _refusal(lambda: bilinear_lens.token_readout(model, direction, t(2, 1))) == (
-        "attention must have 1 dimensions, got shape (2, 1)")
+        "attention must have 1 dimensions, got shape (2, 1)"
+    )
     assert _refusal(lambda: bilinear_lens.token_readout(model, direction, t(3))) == (
-        "attention needs one weight per head (2), got 3")
+        "attention needs one weight per head (2), got 3"
+    )
     acts = torch.randn(5, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     assert _refusal(lambda: preimages.distances(t(5), t(2, 4))) == "activations must have 2 dimensions, got shape (5,)"
     assert _refusal(lambda: preimages.distances(acts, t(4))) == "queries must have 2 dimensions, got shape (4,)"
     assert _refusal(lambda: preimages.distances(acts, t(2, 3))) == "queries have width 3, the activations 4"
     assert _refusal(lambda: preimages.exact_preimage(t(5), t(4), 0.1)) == (
-        "activations must have 2 dimensions, got shape (5,)")
-    assert _refusal(lambda: preimages.exact_preimage(acts, t(1, 4), 0.1)) == "query must have 1 dimensions, got shape (1, 4)"
+        "activations must have 2 dimensions, got shape (5,)"
+    )
+    assert (
+        _refusal(lambda: preimages.exact_preimage(acts, t(1, 4), 0.1))
+        == "query must have 1 dimensions, got shape (1, 4)"
+    )
     assert _refusal(lambda: preimages.exact_preimage(acts, t(3), 0.1)) == "query has width 3, the activations 4"
     for bad in (4, 0, 1.0):
         assert _refusal(lambda: preimages.frequency_projector(model, bad)) == (
-            f"frequency must be an int in 1 … 3, got {bad!r}")
+            f"frequency must be an int in 1 … 3, got {bad!r}"
+        )
     assert float(torch.trace(preimages.frequency_projector(model, 1))) == pytest.approx(2.0)
     assert float(torch.trace(preimages.frequency_projector(model, 3))) == pytest.approx(2.0)
     for bad in ([], [4], [1.0]):
-        assert _refusal(lambda: preimages.offset_similarity(bad, 7)) == f"frequencies must be ints in 1 … 3, got {bad!r}"
-    assert _refusal(lambda: preimages.offset_similarity([1, 2], 7, [1.0])) == "need one weight per frequency, got 1 for 2"
+        assert (
+            _refusal(lambda: preimages.offset_similarity(bad, 7)) == f"frequencies must be ints in 1 … 3, got {bad!r}"
+        )
+    assert (
+        _refusal(lambda: preimages.offset_similarity([1, 2], 7, [1.0])) == "need one weight per frequency, got 1 for 2"
+    )
 
 
 def test_exact_preimage_uses_the_epsilon_it_is_given():

@@ -187,8 +187,9 @@ def test_integrated_gradients_equal_gradients_on_a_linear_network():
     acts = lib.node_activations(sections, _inputs(200, 5))
     graph = lib.interaction_graph(acts, sections)
     for steps in (1, 4):
-        e = lib.squared_edges(sections[0], graph.bases[0], graph.bases[1], acts[0], integration="integrated",
-                              n_steps=steps)
+        e = lib.squared_edges(
+            sections[0], graph.bases[0], graph.bases[1], acts[0], integration="integrated", n_steps=steps
+        )
         assert torch.allclose(e, graph.edges[0], rtol=1e-9, atol=1e-12 * float(e.max()))
 
 
@@ -211,8 +212,10 @@ def test_squared_edges_are_taken_at_the_real_activations():
     # y = x1 · (2 − cos(π x2)) with x2 ∈ {0, 2}: on the data ∂y/∂x2 = 0, so LIB drops the x2 direction, yet at
     # the projected point (x2 at its mean, ≈ 1) the gradient along x1 is about 3 instead of 1
     g = torch.Generator().manual_seed(5)
-    x = torch.stack([torch.randn(300, generator=g, dtype=torch.float64),
-                     2.0 * torch.randint(0, 2, (300,), generator=g).double()], dim=1)
+    x = torch.stack(
+        [torch.randn(300, generator=g, dtype=torch.float64), 2.0 * torch.randint(0, 2, (300,), generator=g).double()],
+        dim=1,
+    )
 
     def section(v):
         return v[..., 0:1] * (2 - torch.cos(torch.pi * v[..., 1:2]))
@@ -234,7 +237,9 @@ def test_integrated_edges_differ_through_attention(tiny_transformer):
 
 
 # --- ablations ---------------------------------------------------------------------------------------------
-def test_node_ablation_keeping_everything_changes_nothing_and_keeping_the_constant_is_mean_ablation(relu_net, relu_graph):
+def test_node_ablation_keeping_everything_changes_nothing_and_keeping_the_constant_is_mean_ablation(
+    relu_net, relu_graph
+):
     sections, acts = relu_net
     full = lib.ablate_nodes(relu_graph, sections, 1, acts[1], relu_graph.bases[1].size)
     assert torch.allclose(full, acts[-1], atol=1e-8)

@@ -53,8 +53,9 @@ def test_closed_form_equals_autograd(small_model, layer):
 def test_affine_closed_form_over_several_positions_with_a_bias():
     g = torch.Generator().manual_seed(1)
     w, b = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64)
-    section = ClosedFormSection(lambda x: x[..., :4] @ w + x[..., 4:] * b,
-                                lambda x, c: affine_jacobians(x, w, b, c), "affine", constant=True)
+    section = ClosedFormSection(
+        lambda x: x[..., :4] @ w + x[..., 4:] * b, lambda x, c: affine_jacobians(x, w, b, c), "affine", constant=True
+    )
     points = lib.augment(torch.randn(6, 2, 4, generator=g, dtype=torch.float64))
     generic = lib.section_jacobians(section, points, closed_form=False)  # (6, 2, 3, 2, 5): position t reads only t
     assert _relative(lib.section_jacobians(section, points), generic) <= 1e-12
@@ -123,9 +124,12 @@ def causal_chain():
     h, d, e = 2, 6, 3
     w_q, w_k, w_v = (torch.randn(h, d, e, generator=g, dtype=torch.float64) for _ in range(3))
     w_o = torch.randn(h, e, d, generator=g, dtype=torch.float64) / 2
-    sections = [causal_attention_section(w_q, w_k, w_v, w_o, queries="all"),
-                affine_section(torch.randn(d, 4, generator=g, dtype=torch.float64),
-                               torch.randn(4, generator=g, dtype=torch.float64))]
+    sections = [
+        causal_attention_section(w_q, w_k, w_v, w_o, queries="all"),
+        affine_section(
+            torch.randn(d, 4, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64)
+        ),
+    ]
     x = torch.randn(30, 3, d, generator=g, dtype=torch.float64)
     return sections, lib.node_activations(sections, x)
 
@@ -185,10 +189,31 @@ def bilinear_model():
 
 def test_bilinear_mlp_has_no_biases_and_the_relu_model_keeps_its_parameters():
     relu, bilinear = ModAddTransformer(7, 8, 2, 16), ModAddTransformer(7, 8, 2, 16, mlp="bilinear")
-    assert [n for n, _ in relu.named_parameters()] == ["W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "b_in",
-                                                       "W_out", "b_out", "W_U"]
-    assert [n for n, _ in bilinear.named_parameters()] == ["W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O", "W_in", "V_in",
-                                                           "W_out", "W_U"]
+    assert [n for n, _ in relu.named_parameters()] == [
+        "W_E",
+        "W_pos",
+        "W_Q",
+        "W_K",
+        "W_V",
+        "W_O",
+        "W_in",
+        "b_in",
+        "W_out",
+        "b_out",
+        "W_U",
+    ]
+    assert [n for n, _ in bilinear.named_parameters()] == [
+        "W_E",
+        "W_pos",
+        "W_Q",
+        "W_K",
+        "W_V",
+        "W_O",
+        "W_in",
+        "V_in",
+        "W_out",
+        "W_U",
+    ]
     with pytest.raises(ValueError, match="mlp must be one of"):
         ModAddTransformer(7, 8, 2, 16, mlp="gelu")
 

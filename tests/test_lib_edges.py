@@ -23,7 +23,6 @@ from tests.refusal import refusal  # noqa: E402
 F64 = torch.float64
 
 
-
 def _randn(*shape: int, seed: int = 0) -> torch.Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
 
@@ -42,8 +41,13 @@ def net():
 
 def test_mlp_sections_compute_what_the_model_computes_biases_and_relus_included():
     torch.manual_seed(5)
-    model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 5, bias=False),
-                                torch.nn.Linear(5, 3), torch.nn.ReLU())
+    model = torch.nn.Sequential(
+        torch.nn.Linear(4, 6),
+        torch.nn.ReLU(),
+        torch.nn.Linear(6, 5, bias=False),
+        torch.nn.Linear(5, 3),
+        torch.nn.ReLU(),
+    )
     with torch.no_grad():
         model[0].bias.normal_()
         model[3].bias.normal_()
@@ -59,19 +63,26 @@ def test_mlp_sections_compute_what_the_model_computes_biases_and_relus_included(
     assert (acts[2] < 0).any()  # no ReLU after a Linear that is followed by another Linear
 
 
-@pytest.mark.parametrize(("model", "expected"), [
-    (torch.nn.Sequential(), "the model must be a sequence of Linear layers, each optionally followed by a ReLU"),
-    (torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(2, 2)),
-     "the model must be a sequence of Linear layers, each optionally followed by a ReLU"),
-    (torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh()), "unsupported layer Tanh: only Linear and ReLU"),
-])
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (torch.nn.Sequential(), "the model must be a sequence of Linear layers, each optionally followed by a ReLU"),
+        (
+            torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(2, 2)),
+            "the model must be a sequence of Linear layers, each optionally followed by a ReLU",
+        ),
+        (torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh()), "unsupported layer Tanh: only Linear and ReLU"),
+    ],
+)
 def test_mlp_sections_refuse_other_layers(model, expected):
     assert refusal(lambda: lib.mlp_sections(model)) == ("ValueError", expected)
 
 
 def test_node_activations_name_their_inputs_when_refusing():
     assert refusal(lambda: lib.node_activations([], torch.ones(2, 3, 4, 5))) == (
-        "ValueError", "inputs must have shape (n, d) or (n, positions, d), got (2, 3, 4, 5)")
+        "ValueError",
+        "inputs must have shape (n, d) or (n, positions, d), got (2, 3, 4, 5)",
+    )
     assert refusal(lambda: lib.node_activations([], [1.0])) == ("TypeError", "inputs must be a torch.Tensor, got list")
 
 
@@ -90,15 +101,24 @@ def test_edges_from_jacobians_is_the_written_out_sum():
     assert torch.allclose(lib.edges_from_jacobians(jf, f), expected / (n * s), rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize(("call", "expected"), [
-    (lambda: lib.edges_from_jacobians(torch.ones(2, 1, 1, 1), torch.ones(2, 1, 1)),
-     "feature_jacobians must have 5 dimensions, got shape (2, 1, 1, 1)"),
-    (lambda: lib.edges_from_jacobians(torch.ones(2, 1, 1, 1, 1), torch.ones(2, 1)),
-     "features must have 3 dimensions, got shape (2, 1)"),
-    (lambda: lib.edges_from_jacobians(torch.ones(2, 1, 1, 3, 1), torch.ones(2, 2, 1)),
-     "feature_jacobians (2, 1, 1, 3, 1) do not fit features (2, 2, 1)"),
-    (lambda: lib.count_above(torch.ones(2, 2), 0.1), "values must have 1 dimensions, got shape (2, 2)"),
-])
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (
+            lambda: lib.edges_from_jacobians(torch.ones(2, 1, 1, 1), torch.ones(2, 1, 1)),
+            "feature_jacobians must have 5 dimensions, got shape (2, 1, 1, 1)",
+        ),
+        (
+            lambda: lib.edges_from_jacobians(torch.ones(2, 1, 1, 1, 1), torch.ones(2, 1)),
+            "features must have 3 dimensions, got shape (2, 1)",
+        ),
+        (
+            lambda: lib.edges_from_jacobians(torch.ones(2, 1, 1, 3, 1), torch.ones(2, 2, 1)),
+            "feature_jacobians (2, 1, 1, 3, 1) do not fit features (2, 2, 1)",
+        ),
+        (lambda: lib.count_above(torch.ones(2, 2), 0.1), "values must have 1 dimensions, got shape (2, 2)"),
+    ],
+)
 def test_edge_and_count_helpers_refuse_in_whole_sentences(call, expected):
     assert refusal(call)[1] == expected
 
@@ -122,18 +142,19 @@ def test_integrated_edges_are_a_quadrature_of_the_gradient_along_the_path():
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-8 * float(expected.max()))
     default = lib.squared_edges(section, basis, nxt, f, integration="integrated")
     assert torch.equal(default, lib.squared_edges(section, basis, nxt, f, integration="integrated", n_steps=8))
-    assert not torch.equal(default, lib.squared_edges(section, basis, nxt, f, integration="integrated",
-                                                      n_steps=9))
+    assert not torch.equal(default, lib.squared_edges(section, basis, nxt, f, integration="integrated", n_steps=9))
     chunked = lib.squared_edges(section, basis, nxt, f, integration="integrated", chunk_size=70)
     assert torch.allclose(chunked, default, rtol=1e-12, atol=0)
     for bad in (0, 1.5):
-        assert refusal(lambda bad=bad: lib.squared_edges(section, basis, nxt, f, integration="integrated",
-                                                          n_steps=bad)) == (
-            "ValueError", f"n_steps must be a positive int, got {bad!r}")
+        assert refusal(
+            lambda bad=bad: lib.squared_edges(section, basis, nxt, f, integration="integrated", n_steps=bad)
+        ) == ("ValueError", f"n_steps must be a positive int, got {bad!r}")
     gradient = lib.squared_edges(section, basis, nxt, f)
     assert not torch.allclose(gradient, default, rtol=1e-2)  # the path matters for this section
     assert refusal(lambda: lib.squared_edges(section, basis, nxt, [1.0])) == (
-        "TypeError", "activations must be a torch.Tensor, got list")
+        "TypeError",
+        "activations must be a torch.Tensor, got list",
+    )
 
 
 # --------------------------------------------------------------------------------------------- counts and thresholds
@@ -160,7 +181,9 @@ def test_edges_needed_gallops_then_bisects_to_the_first_good_count():
     found, _ = lib.edges_needed(lambda n: 0.75 if n >= 3 else 0.5, 10, baseline=1.0, tolerance=0.25)
     assert found == 3
     assert refusal(lambda: lib.edges_needed(lambda n: 0.5, 4, baseline=1.0)) == (
-        "ValueError", "even all 4 edges give accuracy 0.5000 < baseline − tolerance")
+        "ValueError",
+        "even all 4 edges give accuracy 0.5000 < baseline − tolerance",
+    )
 
 
 def test_edge_masks_keep_the_constant_edges_and_break_ties_in_order(net):
@@ -177,11 +200,16 @@ def test_edge_masks_keep_the_constant_edges_and_break_ties_in_order(net):
     assert torch.equal(torch.nonzero(kept.flatten()).flatten(), free_positions[:5]) and n_free > 16
     assert torch.equal(_edge_mask(graph, 0, np.int64(3)), _edge_mask(graph, 0, 3))
     assert refusal(lambda: _edge_mask(graph, 0, 3.5)) == (
-        "ValueError", f"n_edges must be an int between 0 and {n_free}, got 3.5")
-    assert torch.equal(lib.ablate_nodes(graph, sections, 1, acts[1], np.int64(2)),
-                       lib.ablate_nodes(graph, sections, 1, acts[1], 2))
+        "ValueError",
+        f"n_edges must be an int between 0 and {n_free}, got 3.5",
+    )
+    assert torch.equal(
+        lib.ablate_nodes(graph, sections, 1, acts[1], np.int64(2)), lib.ablate_nodes(graph, sections, 1, acts[1], 2)
+    )
     assert refusal(lambda: lib.ablate_nodes(graph, sections, 1, acts[1], 2.5)) == (
-        "ValueError", f"keep must be an int between 1 and {graph.bases[1].size}, got 2.5")
+        "ValueError",
+        f"keep must be an int between 1 and {graph.bases[1].size}, got 2.5",
+    )
 
 
 # --------------------------------------------------------------------------------------------- the reference loop
@@ -199,8 +227,10 @@ def test_the_autograd_loop_holds_the_truncated_part_fixed_and_keeps_names_and_th
     assert loop.bases[1].size < acts[1].shape[-1] + 1  # truncated
     for a, b in zip(fast.edges, loop.edges):
         assert torch.allclose(a, b, rtol=1e-7, atol=1e-10 * float(a.max()))
-    assert repr(loop) == f"InteractionGraph(lib; features per layer x: {loop.bases[0].size}, h1: " \
-                         f"{loop.bases[1].size}, h2: {loop.bases[2].size}, logits: 3)"
+    assert (
+        repr(loop) == f"InteractionGraph(lib; features per layer x: {loop.bases[0].size}, h1: "
+        f"{loop.bases[1].size}, h2: {loop.bases[2].size}, logits: 3)"
+    )
 
 
 # --------------------------------------------------------------------------------------------- closed forms
@@ -212,30 +242,52 @@ def test_residual_bilinear_section_in_float64_from_any_float_weights():
     assert section.name == "mlp" and cf.residual_bilinear_section(w, v, w_out, name="m2").name == "m2"
     points = lib.augment(_randn(5, 1, 4, seed=12))
     x = points[..., :-1]
-    assert torch.allclose(section(points), x + ((x @ w.float().double()) * (x @ v.float().double())) @
-                          w_out.float().double(), rtol=1e-12, atol=1e-12)
+    assert torch.allclose(
+        section(points),
+        x + ((x @ w.float().double()) * (x @ v.float().double())) @ w_out.float().double(),
+        rtol=1e-12,
+        atol=1e-12,
+    )
     closed = cf.residual_bilinear_jacobians(points, w.float(), v.float(), w_out.float())
     auto = lib.section_jacobians(section, points, closed_form=False)
     assert closed.dtype == F64 and torch.allclose(closed, auto, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize(("call", "expected"), [
-    (lambda: cf.residual_bilinear_section(torch.ones(4), torch.ones(4, 2), torch.ones(2, 4)),
-     "W must have 2 dimensions, got shape (4,)"),
-    (lambda: cf.residual_bilinear_section(torch.ones(4, 2), torch.ones(4), torch.ones(2, 4)),
-     "V must have 2 dimensions, got shape (4,)"),
-    (lambda: cf.residual_bilinear_section(torch.ones(4, 2), torch.ones(4, 2), torch.ones(2)),
-     "W_out must have 2 dimensions, got shape (2,)"),
-    (lambda: cf.residual_bilinear_jacobians(torch.ones(3, 2, 5, dtype=F64), torch.ones(4, 2), torch.ones(4, 2),
-                                            torch.ones(2, 4)),
-     "the residual bilinear section reads one position, got 2"),
-    (lambda: cf.residual_bilinear_jacobians(torch.ones(3, 1, 5, dtype=F64), torch.ones(4, 2), torch.ones(4, 3),
-                                            torch.ones(2, 4)),
-     "need W and V (4, m) and W_out (m, 4), got (4, 2), (4, 3) and (2, 4)"),
-    (lambda: cf.residual_bilinear_jacobians(torch.ones(3, 1, 5, dtype=F64), torch.ones(4, 2), torch.ones(4, 2),
-                                            torch.ones(3, 4)),
-     "need W and V (4, m) and W_out (m, 4), got (4, 2), (4, 2) and (3, 4)"),
-])
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (
+            lambda: cf.residual_bilinear_section(torch.ones(4), torch.ones(4, 2), torch.ones(2, 4)),
+            "W must have 2 dimensions, got shape (4,)",
+        ),
+        (
+            lambda: cf.residual_bilinear_section(torch.ones(4, 2), torch.ones(4), torch.ones(2, 4)),
+            "V must have 2 dimensions, got shape (4,)",
+        ),
+        (
+            lambda: cf.residual_bilinear_section(torch.ones(4, 2), torch.ones(4, 2), torch.ones(2)),
+            "W_out must have 2 dimensions, got shape (2,)",
+        ),
+        (
+            lambda: cf.residual_bilinear_jacobians(
+                torch.ones(3, 2, 5, dtype=F64), torch.ones(4, 2), torch.ones(4, 2), torch.ones(2, 4)
+            ),
+            "the residual bilinear section reads one position, got 2",
+        ),
+        (
+            lambda: cf.residual_bilinear_jacobians(
+                torch.ones(3, 1, 5, dtype=F64), torch.ones(4, 2), torch.ones(4, 3), torch.ones(2, 4)
+            ),
+            "need W and V (4, m) and W_out (m, 4), got (4, 2), (4, 3) and (2, 4)",
+        ),
+        (
+            lambda: cf.residual_bilinear_jacobians(
+                torch.ones(3, 1, 5, dtype=F64), torch.ones(4, 2), torch.ones(4, 2), torch.ones(3, 4)
+            ),
+            "need W and V (4, m) and W_out (m, 4), got (4, 2), (4, 2) and (3, 4)",
+        ),
+    ],
+)
 def test_closed_form_sections_refuse_in_whole_sentences(call, expected):
     assert refusal(call)[1] == expected
 
@@ -245,8 +297,7 @@ def test_attention_jacobians_default_to_every_query_and_the_unprojected_output()
     w_o = _randn(2, 3, 4, seed=16)
     points = lib.augment(_randn(3, 3, 4, seed=17))
     default = cf.causal_attention_jacobians(points, w_q, w_k, w_v, w_o)
-    explicit = cf.causal_attention_jacobians(points, w_q, w_k, w_v, w_o, project=torch.eye(4, dtype=F64),
-                                             queries="all")
+    explicit = cf.causal_attention_jacobians(points, w_q, w_k, w_v, w_o, project=torch.eye(4, dtype=F64), queries="all")
     assert default.shape == (3, 3, 4, 3, 5) and torch.allclose(default, explicit, rtol=1e-13, atol=1e-13)
 
 
@@ -274,8 +325,14 @@ def test_rotated_basis_passes_its_threshold_on():
 def test_draw_graph_defaults_draw_twelve_features_and_edges_down_to_one_percent():
     e = torch.zeros(20, 20, dtype=F64)
     e[1, 1], e[2, 2], e[3, 3] = 1.0, 0.01**2, 0.0099**2  # strengths 1, 0.01 (drawn) and 0.0099 (not)
-    basis = lib.Basis("lib", torch.eye(21, 20, dtype=F64), torch.eye(20, 21, dtype=F64), torch.ones(20, dtype=F64),
-                      torch.zeros(20, dtype=F64), torch.ones(20, dtype=F64))
+    basis = lib.Basis(
+        "lib",
+        torch.eye(21, 20, dtype=F64),
+        torch.eye(20, 21, dtype=F64),
+        torch.ones(20, dtype=F64),
+        torch.zeros(20, dtype=F64),
+        torch.ones(20, dtype=F64),
+    )
     wide = lib.InteractionGraph(("a", "b"), (basis, basis), (e,))
     fig, ax = plt.subplots()
     drawn = lib.draw_graph(ax, wide)
@@ -304,15 +361,21 @@ def test_affine_section_adds_its_bias_on_the_constant_and_refuses_bad_shapes():
     w, b = _randn(3, 2, seed=4), _randn(2, seed=5)
     section = cf.affine_section(w.float(), b.float())
     points = lib.augment(_randn(4, 2, 3, seed=6))
-    assert torch.allclose(section(points), points[..., :-1] @ w.float().double() + b.float().double(),
-                          rtol=1e-12, atol=1e-12)
+    assert torch.allclose(
+        section(points), points[..., :-1] @ w.float().double() + b.float().double(), rtol=1e-12, atol=1e-12
+    )
     assert section(points).dtype == F64
     scaled = points.clone()
     scaled[..., -1] = 2.0  # the bias rides on the constant coordinate
     assert torch.allclose(section(scaled), points[..., :-1] @ w.float().double() + 2 * b.float().double())
-    assert refusal(lambda: cf.affine_section(torch.ones(3))) == ("ValueError", "weight must have 2 dimensions, got shape (3,)")
+    assert refusal(lambda: cf.affine_section(torch.ones(3))) == (
+        "ValueError",
+        "weight must have 2 dimensions, got shape (3,)",
+    )
     assert refusal(lambda: cf.affine_section(torch.ones(3, 2), torch.ones(2, 1))) == (
-        "ValueError", "bias must have 1 dimensions, got shape (2, 1)")
+        "ValueError",
+        "bias must have 1 dimensions, got shape (2, 1)",
+    )
 
 
 def _gram_by_definition(section, points, project=None):
@@ -344,9 +407,9 @@ def test_relu_jacobian_at_exactly_zero_preactivation_is_torchs_zero():
     points = lib.augment(torch.zeros(1, 1, 2, dtype=F64))  # x = 0: unit 0's preactivation is exactly 0
     section = cf.residual_mlp_section(w_in, b_in, w_out, b_out)
     assert torch.equal(section.jacobians(points), lib.section_jacobians(section, points, closed_form=False))
-    assert refusal(lambda: cf.residual_mlp_jacobians(lib.augment(torch.zeros(1, 1, 3, dtype=F64)), w_in, b_in,
-                                                      w_out, b_out)) == (
-        "ValueError", "points have 3 coordinates besides the constant, W_in reads 2")
+    assert refusal(
+        lambda: cf.residual_mlp_jacobians(lib.augment(torch.zeros(1, 1, 3, dtype=F64)), w_in, b_in, w_out, b_out)
+    ) == ("ValueError", "points have 3 coordinates besides the constant, W_in reads 2")
 
 
 class _Wrong:
@@ -358,8 +421,9 @@ class _Wrong:
         return x[..., :-1] * 2.0
 
     def jacobians(self, points, project=None):
-        return torch.zeros(points.shape[0], points.shape[1], points.shape[2] - 1, points.shape[1], points.shape[2],
-                           dtype=F64)
+        return torch.zeros(
+            points.shape[0], points.shape[1], points.shape[2] - 1, points.shape[1], points.shape[2], dtype=F64
+        )
 
 
 def test_section_jacobians_use_a_closed_form_by_default_and_check_their_inputs():
@@ -370,15 +434,21 @@ def test_section_jacobians_use_a_closed_form_by_default_and_check_their_inputs()
     assert torch.equal(lib.section_jacobians(_Wrong(), points, closed_form=False, chunk_size=1), auto)
     for bad in (0, 1.5):
         assert refusal(lambda bad=bad: lib.section_jacobians(_Wrong(), points, chunk_size=bad)) == (
-            "ValueError", f"chunk_size must be a positive int, got {bad!r}")
+            "ValueError",
+            f"chunk_size must be a positive int, got {bad!r}",
+        )
     assert refusal(lambda: lib.section_jacobians(_Wrong(), points[0])) == (
-        "ValueError", "points must have 3 dimensions, got shape (2, 3)")
+        "ValueError",
+        "points must have 3 dimensions, got shape (2, 3)",
+    )
     assert refusal(lambda: lib.section_jacobians(lambda x: x[..., 0], points, closed_form=False)) == (
-        "ValueError", "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape (2, 2) for a batch "
-                      "of 2")
+        "ValueError",
+        "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape (2, 2) for a batch of 2",
+    )
     assert refusal(lambda: lib.section_jacobians(lambda x: x[:1], points, closed_form=False)) == (
-        "ValueError", "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape (1, 2, 3) for a "
-                      "batch of 2")
+        "ValueError",
+        "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape (1, 2, 3) for a batch of 2",
+    )
 
 
 # --------------------------------------------------------------------------------------------- batch 2: bases
@@ -390,31 +460,47 @@ def test_interaction_matrix_and_lib_basis_refuse_and_read_in_float64(net):
     r_pinv = _randn(2, 3, seed=20)
     rows = j.reshape(-1, 3)
     expected = r_pinv @ (rows.T @ rows / 4) @ r_pinv.T
-    assert torch.allclose(lib.interaction_matrix(j.float(), r_pinv.float()),
-                          r_pinv.float().double() @ (j.float().double().reshape(-1, 3).T @ j.float().double()
-                                                     .reshape(-1, 3) / 4) @ r_pinv.float().double().T,
-                          rtol=1e-12, atol=1e-12)
+    assert torch.allclose(
+        lib.interaction_matrix(j.float(), r_pinv.float()),
+        r_pinv.float().double()
+        @ (j.float().double().reshape(-1, 3).T @ j.float().double().reshape(-1, 3) / 4)
+        @ r_pinv.float().double().T,
+        rtol=1e-12,
+        atol=1e-12,
+    )
     assert torch.allclose(lib.interaction_matrix(j, r_pinv), expected, rtol=1e-12, atol=1e-12)
     assert refusal(lambda: lib.interaction_matrix(j[0], r_pinv)) == (
-        "ValueError", "target_jacobians must have 5 dimensions, got shape (1, 2, 1, 3)")
+        "ValueError",
+        "target_jacobians must have 5 dimensions, got shape (1, 2, 1, 3)",
+    )
     assert refusal(lambda: lib.interaction_matrix(j, r_pinv[0])) == (
-        "ValueError", "R_pinv must have 2 dimensions, got shape (3,)")
+        "ValueError",
+        "R_pinv must have 2 dimensions, got shape (3,)",
+    )
     assert refusal(lambda: lib.interaction_matrix(j, r_pinv[:, :2])) == (
-        "ValueError", "R_pinv has 2 columns, the Jacobians have 3 input coordinates")
+        "ValueError",
+        "R_pinv has 2 columns, the Jacobians have 3 input coordinates",
+    )
     f = acts[1]
     jac = lib.section_jacobians(sections[1], lib.augment(f))
     assert refusal(lambda: lib.lib_basis(f, jac[0])) == (
-        "ValueError", "target_jacobians must have 5 dimensions, got shape (1, 6, 1, 8)")
+        "ValueError",
+        "target_jacobians must have 5 dimensions, got shape (1, 6, 1, 8)",
+    )
     assert refusal(lambda: lib.lib_basis(f, jac[:10])) == (
-        "ValueError", "target_jacobians (10, 1, 6, 1, 8) do not fit activations (300, 1, 7): expected "
-                      "(300, T, K, 1, 8)")
+        "ValueError",
+        "target_jacobians (10, 1, 6, 1, 8) do not fit activations (300, 1, 7): expected (300, T, K, 1, 8)",
+    )
     assert refusal(lambda: lib.lib_basis(torch.cat([f, f], dim=1), jac)) == (
-        "ValueError", "target_jacobians (300, 1, 6, 1, 8) do not fit activations (300, 2, 7): expected "
-                      "(300, T, K, 2, 8)")
+        "ValueError",
+        "target_jacobians (300, 1, 6, 1, 8) do not fit activations (300, 2, 7): expected (300, T, K, 2, 8)",
+    )
     assert lib.lib_basis(f, jac, threshold=0.3).size < lib.lib_basis(f, jac).size  # the threshold is used
     basis = lib.lib_basis(f, jac)
     assert refusal(lambda: basis.inverse(torch.ones(2, 1, basis.size + 1, dtype=F64))) == (
-        "ValueError", f"features have {basis.size + 1} coordinates, the basis has {basis.size}")
+        "ValueError",
+        f"features have {basis.size + 1} coordinates, the basis has {basis.size}",
+    )
     assert refusal(lambda: basis.inverse([1.0])) == ("TypeError", "features must be a torch.Tensor, got list")
 
 
@@ -423,7 +509,9 @@ def test_interaction_graph_of_either_method(net):
     pca = lib.interaction_graph(acts, sections, method="pca")
     assert pca.bases[0].kind == "pca"
     assert refusal(lambda: lib.interaction_graph(acts, sections, method="ica")) == (
-        "ValueError", "unknown method 'ica': use 'lib' or 'pca'")
+        "ValueError",
+        "unknown method 'ica': use 'lib' or 'pca'",
+    )
 
 
 # --------------------------------------------------------------------------------------------- batch 2: modularity
@@ -434,15 +522,23 @@ def _graph_of(edges: list[torch.Tensor], kinds: list[str]) -> lib.InteractionGra
     for k, kind in enumerate(kinds):
         size = edges[k].shape[1] if k < len(edges) else edges[-1].shape[0]
         eye = torch.eye(size, dtype=F64)
-        bases.append(lib.Basis(kind, eye, eye, torch.ones(size, dtype=F64), torch.zeros(size - 1, dtype=F64),
-                               torch.ones(size, dtype=F64)))
+        bases.append(
+            lib.Basis(
+                kind,
+                eye,
+                eye,
+                torch.ones(size, dtype=F64),
+                torch.zeros(size - 1, dtype=F64),
+                torch.ones(size, dtype=F64),
+            )
+        )
     return lib.InteractionGraph(tuple(f"L{k}" for k in range(len(kinds))), tuple(bases), tuple(edges))
 
 
 def test_modularity_weighs_edges_by_log_ratio_and_skips_constants():
     """Two layers of four features (feature 0 the constant) into an identity output layer. Edges above ε weigh
     log10(E/ε); the constant input column and an output's constant row (not the identity's) never count."""
-    strong, weak, eps = 10.0 ** 2.5, 10.0**0.5, 0.1  # weights 3.5 and 1.5 at ε = 0.1
+    strong, weak, eps = 10.0**2.5, 10.0**0.5, 0.1  # weights 3.5 and 1.5 at ε = 0.1
     e0 = torch.full((4, 4), 0.01, dtype=F64)  # below ε: no edge
     e0[1:3, 1:3], e0[3, 3] = strong, strong  # {1, 2} → {1, 2} and 3 → 3 strongly
     e0[3, 1], e0[3, 2] = weak, weak  # two weak edges between the blocks, into (1, 3)
@@ -455,7 +551,7 @@ def test_modularity_weighs_edges_by_log_ratio_and_skips_constants():
     import networkx as nx
 
     g = nx.Graph()
-    for (i, j) in [(1, 1), (1, 2), (2, 1), (2, 2), (3, 3)]:
+    for i, j in [(1, 1), (1, 2), (2, 1), (2, 2), (3, 3)]:
         g.add_edge((0, j), (1, i), weight=3.5)
     g.add_edge((0, 1), (1, 3), weight=1.5)
     g.add_edge((0, 2), (1, 3), weight=1.5)
@@ -466,7 +562,9 @@ def test_modularity_weighs_edges_by_log_ratio_and_skips_constants():
     assert q == pytest.approx(nx.community.modularity(g, communities, weight="weight"), abs=1e-12)
     # the weak edge does not merge the blocks; unweighted, (0, 1)–(1, 3) would weigh as much as any other edge
     assert {frozenset(c) for c in communities} == {
-        frozenset({(0, 1), (0, 2), (1, 1), (1, 2), (2, 0)}), frozenset({(0, 3), (1, 3), (2, 2)})}
+        frozenset({(0, 1), (0, 2), (1, 1), (1, 2), (2, 0)}),
+        frozenset({(0, 3), (1, 3), (2, 2)}),
+    }
     q_unweighted = nx.community.modularity(g, communities, weight=None)
     assert abs(q - q_unweighted) > 1e-3
     unweighted = nx.community.louvain_communities(g, weight=None, seed=0)
@@ -480,15 +578,19 @@ def test_modularity_refusals_and_the_smallest_graphs():
     q, communities = lib.modularity(graph, [1.0, 1.0])  # exactly one edge: one community, Q = 0
     assert communities == [{(0, 1), (1, 1)}] and q == pytest.approx(0.0, abs=1e-12)
     assert refusal(lambda: lib.modularity(graph, [1.0])) == ("ValueError", "need one ε per edge layer, got 1 for 2")
-    assert refusal(lambda: lib.modularity(graph, [0.0, 1.0])) == ("ValueError", "ε must be positive, got 0.0 for layer 0")
+    assert refusal(lambda: lib.modularity(graph, [0.0, 1.0])) == (
+        "ValueError",
+        "ε must be positive, got 0.0 for layer 0",
+    )
     assert refusal(lambda: lib.modularity(graph, [100.0, 1.0])) == (
-        "ValueError", "no edge above its layer's ε: nothing to find communities in")
+        "ValueError",
+        "no edge above its layer's ε: nothing to find communities in",
+    )
     many = _graph_of([torch.full((6, 6), 10.0, dtype=F64), torch.full((6, 6), 10.0, dtype=F64)], ["lib"] * 3)
     _, coarse = lib.modularity(many, [1.0, 1.0])
     _, fine = lib.modularity(many, [1.0, 1.0], resolution=5.0)
     assert len(fine) > len(coarse)  # the resolution steers the search
-    assert lib.modularity(many, [1.0, 1.0], resolution=5.0) == lib.modularity(many, [1.0, 1.0], resolution=5.0,
-                                                                               seed=0)
+    assert lib.modularity(many, [1.0, 1.0], resolution=5.0) == lib.modularity(many, [1.0, 1.0], resolution=5.0, seed=0)
 
 
 def test_modularity_searches_the_graph_in_its_documented_node_order():
@@ -576,25 +678,31 @@ def test_edges_from_the_jacobians_of_a_section_without_its_own_over_several_chun
     project, c_pinv, feats = _randn(3, 2, seed=25), _randn(4, 4, seed=26), _randn(n, 1, 4, seed=27)
     expected = _edges_by_definition(section, points, project, c_pinv, feats)
     got = section.edges(points.float(), project, c_pinv.float(), feats.float())
-    expected32 = _edges_by_definition(section, points.float().double(), project, c_pinv.float().double(),
-                                      feats.float().double())
+    expected32 = _edges_by_definition(
+        section, points.float().double(), project, c_pinv.float().double(), feats.float().double()
+    )
     assert got.dtype == F64 and torch.allclose(got, expected32, rtol=1e-10, atol=0)
     assert torch.allclose(section.edges(points, project, c_pinv, feats), expected, rtol=1e-10, atol=0)
     affine = cf.affine_section(_randn(3, 2, seed=28), _randn(2, seed=29))
     many = lib.augment(_randn(6, 3, 3, seed=30))
     f3 = _randn(6, 3, 4, seed=31)
-    assert torch.allclose(affine.edges(many, None, c_pinv, f3), _edges_by_definition(affine, many, None, c_pinv, f3),
-                          rtol=1e-10, atol=1e-12)
+    assert torch.allclose(
+        affine.edges(many, None, c_pinv, f3),
+        _edges_by_definition(affine, many, None, c_pinv, f3),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    ((torch.ones(4), torch.ones(2, 1, 4)), "C_pinv must have 2 dimensions, got shape (4,)"),
-    ((torch.ones(4, 4), torch.ones(2, 4)), "features must have 3 dimensions, got shape (2, 4)"),
-    ((torch.ones(4, 4), torch.ones(3, 1, 4)),
-     "features (3, 1, 4) and C_pinv (4, 4) do not fit points (2, 1, 4)"),
-    ((torch.ones(4, 3), torch.ones(2, 1, 4)),
-     "features (2, 1, 4) and C_pinv (4, 3) do not fit points (2, 1, 4)"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((torch.ones(4), torch.ones(2, 1, 4)), "C_pinv must have 2 dimensions, got shape (4,)"),
+        ((torch.ones(4, 4), torch.ones(2, 4)), "features must have 3 dimensions, got shape (2, 4)"),
+        ((torch.ones(4, 4), torch.ones(3, 1, 4)), "features (3, 1, 4) and C_pinv (4, 4) do not fit points (2, 1, 4)"),
+        ((torch.ones(4, 3), torch.ones(2, 1, 4)), "features (2, 1, 4) and C_pinv (4, 3) do not fit points (2, 1, 4)"),
+    ],
+)
 def test_section_edges_refuse_in_whole_sentences(args, expected):
     section = cf.residual_bilinear_section(torch.ones(3, 2), torch.ones(3, 2), torch.ones(2, 3))
     points = lib.augment(torch.ones(2, 1, 3, dtype=F64))
@@ -614,7 +722,9 @@ def test_attention_defaults_float32_weights_and_grams_over_several_chunks():
     assert torch.equal(section.jacobians(points[:4]), reference.jacobians(points[:4]))
     assert torch.allclose(section.gram(points), _gram_by_definition(reference, points), rtol=1e-10, atol=1e-9)
     assert refusal(lambda: cf.causal_attention_jacobians(points[..., 1:], w_q, w_k, w_v, w_o)) == (
-        "ValueError", "points have 2 coordinates besides the constant, W_Q reads 3")
+        "ValueError",
+        "points have 2 coordinates besides the constant, W_Q reads 3",
+    )
 
 
 def test_pca_basis_keeps_every_gram_eigenvalue_and_uses_its_threshold(net):
@@ -644,7 +754,9 @@ def test_thresholds_are_strict_relative_and_checked():
     assert lib.rotate_scale_truncate(m, r, 0.2)[1].tolist() == [4.0, 1.0]
     for bad in (True, 1.0, -0.1, "0.1"):
         assert refusal(lambda bad=bad: lib.gram_step(x, threshold=bad)) == (
-            "ValueError", f"threshold must be a number in [0, 1), got {bad!r}")
+            "ValueError",
+            f"threshold must be a number in [0, 1), got {bad!r}",
+        )
 
 
 def test_rotate_scale_truncate_symmetrises_and_refuses_in_whole_sentences():
@@ -656,15 +768,25 @@ def test_rotate_scale_truncate_symmetrises_and_refuses_in_whole_sentences():
     expected = torch.linalg.eigvalsh(sym[1:, 1:]).flip(0)
     assert torch.allclose(lam[1:], expected, rtol=1e-12, atol=1e-12)
     assert refusal(lambda: lib.rotate_scale_truncate(torch.ones(3, 4), torch.eye(3))) == (
-        "ValueError", "M must be square with as many rows as R has columns, got (3, 4) and (3, 3)")
+        "ValueError",
+        "M must be square with as many rows as R has columns, got (3, 4) and (3, 3)",
+    )
     assert refusal(lambda: lib.rotate_scale_truncate(torch.ones(3, 3), torch.ones(4, 2))) == (
-        "ValueError", "M must be square with as many rows as R has columns, got (3, 3) and (4, 2)")
+        "ValueError",
+        "M must be square with as many rows as R has columns, got (3, 3) and (4, 2)",
+    )
     assert refusal(lambda: lib.rotate_scale_truncate(torch.ones(3), torch.eye(3))) == (
-        "ValueError", "M must have 2 dimensions, got shape (3,)")
+        "ValueError",
+        "M must have 2 dimensions, got shape (3,)",
+    )
     assert refusal(lambda: lib.rotate_scale_truncate(torch.eye(3), torch.ones(3))) == (
-        "ValueError", "R must have 2 dimensions, got shape (3,)")
+        "ValueError",
+        "R must have 2 dimensions, got shape (3,)",
+    )
     assert refusal(lambda: lib.centring_matrix(torch.ones(2, 2))) == (
-        "ValueError", "mean must have 1 dimensions, got shape (2, 2)")
+        "ValueError",
+        "mean must have 1 dimensions, got shape (2, 2)",
+    )
 
 
 def test_identity_basis_in_float64_and_its_refusals():
@@ -677,9 +799,14 @@ def test_identity_basis_in_float64_and_its_refusals():
     x = _randn(4, 3, seed=38).float()
     assert basis.features(x).dtype == F64 and torch.equal(basis.features(x), x.double())
     for bad in (0, 2.0):
-        assert refusal(lambda bad=bad: lib.identity_basis(bad)) == ("ValueError", f"d must be a positive int, got {bad!r}")
+        assert refusal(lambda bad=bad: lib.identity_basis(bad)) == (
+            "ValueError",
+            f"d must be a positive int, got {bad!r}",
+        )
     assert refusal(lambda: basis.features(torch.ones(2, 5, 4))) == (
-        "ValueError", "activations have 4 coordinates, the basis expects 3")
+        "ValueError",
+        "activations have 4 coordinates, the basis expects 3",
+    )
     assert refusal(lambda: basis.features([1.0])) == ("TypeError", "activations must be a torch.Tensor, got list")
 
 
@@ -705,24 +832,38 @@ def test_graph_layers_are_checked_by_name():
     x = _randn(5, 2, seed=40)
     sections = [cf.affine_section(_randn(2, 2, seed=41))]
     assert refusal(lambda: lib.interaction_graph([x, torch.ones(5, 1, 1, 2)], sections)) == (
-        "ValueError", "activations[1] must have shape (n, d) or (n, positions, d), got (5, 1, 1, 2)")
+        "ValueError",
+        "activations[1] must have shape (n, d) or (n, positions, d), got (5, 1, 1, 2)",
+    )
     assert refusal(lambda: lib.interaction_graph([x, x[:4]], sections)) == (
-        "ValueError", "every node layer needs the same number of examples, got [5, 4]")
+        "ValueError",
+        "every node layer needs the same number of examples, got [5, 4]",
+    )
     assert refusal(lambda: lib.interaction_graph([x, x], sections, names=["a"])) == (
-        "ValueError", "need one name per node layer, got 1 for 2")
+        "ValueError",
+        "need one name per node layer, got 1 for 2",
+    )
     assert refusal(lambda: lib.interaction_graph([x], sections)) == (
-        "ValueError", "need one more node layer than sections, got 1 and 1")
+        "ValueError",
+        "need one more node layer than sections, got 1 and 1",
+    )
 
 
-@pytest.mark.parametrize(("options", "bad"), [
-    ({"methods": ()}, "(), 'local', 'identity'"), ({"methods": ("lib", "ica")}, "('lib', 'ica'), 'local', 'identity'"),
-    ({"target": "global"}, "('lib', 'pca'), 'global', 'identity'"),
-    ({"final": "lib"}, "('lib', 'pca'), 'local', 'lib'"),
-])
+@pytest.mark.parametrize(
+    ("options", "bad"),
+    [
+        ({"methods": ()}, "(), 'local', 'identity'"),
+        ({"methods": ("lib", "ica")}, "('lib', 'ica'), 'local', 'identity'"),
+        ({"target": "global"}, "('lib', 'pca'), 'global', 'identity'"),
+        ({"final": "lib"}, "('lib', 'pca'), 'local', 'lib'"),
+    ],
+)
 def test_interaction_graphs_refuse_unknown_options(net, options, bad):
     model, sections, acts = net
     assert refusal(lambda: lib.interaction_graphs(acts, sections, **options)) == (
-        "ValueError", f"unknown method/target/final: {bad}")
+        "ValueError",
+        f"unknown method/target/final: {bad}",
+    )
 
 
 def test_interaction_graphs_defaults_names_and_threshold(net):
@@ -746,6 +887,7 @@ def test_output_target_bases_are_lib_bases_of_the_whole_networks_jacobians(net):
     def rest_of_network(l):
         def run(points):
             return lib.run_from(sections, l, points)
+
         return run
 
     for l in range(3):
@@ -772,9 +914,9 @@ def test_output_target_bases_are_lib_bases_of_the_whole_networks_jacobians(net):
 
 
 def test_attention_refuses_unknown_queries():
-    assert refusal(lambda: cf.causal_attention_section(*(torch.ones(1, 2, 2),) * 3, torch.ones(1, 2, 2),
-                                                        queries="first")) == (
-        "ValueError", "queries must be 'all' or 'last', got 'first'")
+    assert refusal(
+        lambda: cf.causal_attention_section(*(torch.ones(1, 2, 2),) * 3, torch.ones(1, 2, 2), queries="first")
+    ) == ("ValueError", "queries must be 'all' or 'last', got 'first'")
 
 
 # --------------------------------------------------------------------------------------------- batch 5
@@ -783,25 +925,35 @@ def test_attention_refuses_unknown_queries():
 def test_closed_form_jacobians_check_points_and_projection_and_read_float32_weights():
     section = cf.residual_bilinear_section(torch.ones(3, 2), torch.ones(3, 2), torch.ones(2, 3))
     assert refusal(lambda: section.jacobians(torch.ones(2, 4))) == (
-        "ValueError", "points must have 3 dimensions, got shape (2, 4)")
+        "ValueError",
+        "points must have 3 dimensions, got shape (2, 4)",
+    )
     assert refusal(lambda: section.jacobians(torch.ones(2, 1, 4), torch.ones(3))) == (
-        "ValueError", "project must have 2 dimensions, got shape (3,)")
+        "ValueError",
+        "project must have 2 dimensions, got shape (3,)",
+    )
     points = lib.augment(_randn(4, 1, 3, seed=46))
     project = _randn(3, 2, seed=47)
-    assert torch.equal(section.jacobians(points.float(), project.float()),
-                       section.jacobians(points.float().double(), project.float().double()))
+    assert torch.equal(
+        section.jacobians(points.float(), project.float()),
+        section.jacobians(points.float().double(), project.float().double()),
+    )
     w_q, w_k, w_v = (_randn(2, 3, 2, seed=s) for s in (48, 49, 50))
     w_o = _randn(2, 2, 3, seed=51)
     many = lib.augment(_randn(3, 3, 3, seed=52))
     half = [t.float() for t in (w_q, w_k, w_v, w_o)]
-    assert torch.equal(cf.causal_attention_jacobians(many, *half),
-                       cf.causal_attention_jacobians(many, *(t.double() for t in half)))
+    assert torch.equal(
+        cf.causal_attention_jacobians(many, *half), cf.causal_attention_jacobians(many, *(t.double() for t in half))
+    )
     w_in, b_in, w_out, b_out = _randn(3, 4, seed=53), _randn(4, seed=54), _randn(4, 3, seed=55), _randn(3, seed=56)
     mlp32 = [t.float() for t in (w_in, b_in, w_out, b_out)]
-    assert torch.equal(cf.residual_mlp_jacobians(points, *mlp32),
-                       cf.residual_mlp_jacobians(points, *(t.double() for t in mlp32)))
+    assert torch.equal(
+        cf.residual_mlp_jacobians(points, *mlp32), cf.residual_mlp_jacobians(points, *(t.double() for t in mlp32))
+    )
     assert refusal(lambda: lib.section_jacobians(lambda x: [1.0], points, closed_form=False)) == (
-        "ValueError", "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape () for a batch of 2")
+        "ValueError",
+        "a section must map a batch (n, P, d + 1) to (n, P_out, d_out), got shape () for a batch of 2",
+    )
 
 
 def test_fourier_label_computes_in_float64_and_graphs_print_their_first_basis():

@@ -157,14 +157,16 @@ def test_non_constant_lambda_come_in_decreasing_order_with_the_right_values():
 
     acts = [x, section(lib.augment(x))]
     for graph in (lib.interaction_graph(acts, [section]), lib.interaction_graph_loop(acts, [section])):
-        torch.testing.assert_close(graph.bases[0].values[1:], torch.tensor([9.0, 8 / 3], dtype=torch.float64),
-                                   rtol=1e-12, atol=0)
+        torch.testing.assert_close(
+            graph.bases[0].values[1:], torch.tensor([9.0, 8 / 3], dtype=torch.float64), rtol=1e-12, atol=0
+        )
 
 
 def test_every_basis_of_a_relu_network_has_non_increasing_lambda():
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 5), torch.nn.ReLU(),
-                                torch.nn.Linear(5, 3)).double()
+    model = torch.nn.Sequential(
+        torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3)
+    ).double()
     sections = lib.mlp_sections(model)
     g = torch.Generator().manual_seed(2)
     acts = lib.node_activations(sections, torch.randn(300, 6, generator=g, dtype=torch.float64))

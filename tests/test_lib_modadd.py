@@ -16,7 +16,6 @@ from tests.refusal import refusal
 F64 = torch.float64
 
 
-
 # --------------------------------------------------------------------------------------------- the task
 
 
@@ -45,7 +44,9 @@ def test_split_is_a_fixed_random_partition_of_the_rounded_size():
     assert len(modadd.split_pairs(5, 0.3, seed=0)[0]) == round(7.5) == 8
     for bad in (0.0, 1.0):
         assert refusal(lambda bad=bad: modadd.split_pairs(5, bad, 0)) == (
-            "ValueError", f"train_fraction must lie strictly between 0 and 1, got {bad}")
+            "ValueError",
+            f"train_fraction must lie strictly between 0 and 1, got {bad}",
+        )
 
 
 # --------------------------------------------------------------------------------------------- the model
@@ -53,14 +54,22 @@ def test_split_is_a_fixed_random_partition_of_the_rounded_size():
 
 def test_model_refuses_in_whole_sentences_and_builds_what_the_config_names():
     assert refusal(lambda: ModAddTransformer(5, 6, 4, 8)) == (
-        "ValueError", "d_model (6) must be a multiple of n_heads (4)")
+        "ValueError",
+        "d_model (6) must be a multiple of n_heads (4)",
+    )
     assert refusal(lambda: ModAddTransformer(5, 8, 2, 8, mlp="gelu")) == (
-        "ValueError", "mlp must be one of ('relu', 'bilinear'), got 'gelu'")
+        "ValueError",
+        "mlp must be one of ('relu', 'bilinear'), got 'gelu'",
+    )
     model = ModAddTransformer(5, 8, 2, 6)
     assert refusal(lambda: model.embed(torch.zeros(4, 2, dtype=torch.long))) == (
-        "ValueError", "tokens must have shape (n, 3), got (4, 2)")
+        "ValueError",
+        "tokens must have shape (n, 3), got (4, 2)",
+    )
     assert refusal(lambda: model.embed(torch.zeros(3, dtype=torch.long))) == (
-        "ValueError", "tokens must have shape (n, 3), got (3,)")
+        "ValueError",
+        "tokens must have shape (n, 3), got (3,)",
+    )
     config = {"p": 5, "d_model": 8, "n_heads": 2, "d_mlp": 6}
     relu = modadd.build_model(config)
     assert relu.mlp_kind == "relu" and relu.W_in.shape == (8, 6) and relu.W_U.shape == (8, 5) and relu.n_heads == 2
@@ -103,8 +112,12 @@ def test_load_model_reads_chapter_3s_cache_and_its_held_out_predictions(monkeypa
     asked = spy_on_load_or_train(monkeypatch)
     model, tokens, labels = modadd.load_model()
     name, config, train_fn, tolerances, chaotic = asked.pop()
-    assert (name, config, train_fn, tolerances) == ("modadd_transformer", modadd.MODADD_CONFIG, modadd.train_modadd,
-                                                    modadd.MODADD_TOLERANCES)
+    assert (name, config, train_fn, tolerances) == (
+        "modadd_transformer",
+        modadd.MODADD_CONFIG,
+        modadd.train_modadd,
+        modadd.MODADD_TOLERANCES,
+    )
     assert chaotic is modadd.MODADD_CHAOTIC and chaotic.min_agreement == 0.995
     assert chaotic.predict_fn is modadd.held_out_predictions
     assert not model.training and model.W_E.dtype == F64 and not any(t.requires_grad for t in model.parameters())
@@ -113,8 +126,13 @@ def test_load_model_reads_chapter_3s_cache_and_its_held_out_predictions(monkeypa
 
     from helpers import checkpoints
 
-    ckpt = checkpoints.load_or_train("modadd_transformer", modadd.MODADD_CONFIG, modadd.train_modadd,
-                                     tolerances=modadd.MODADD_TOLERANCES, chaotic=modadd.MODADD_CHAOTIC)
+    ckpt = checkpoints.load_or_train(
+        "modadd_transformer",
+        modadd.MODADD_CONFIG,
+        modadd.train_modadd,
+        tolerances=modadd.MODADD_TOLERANCES,
+        chaotic=modadd.MODADD_CHAOTIC,
+    )
     _, test = modadd.split_pairs(p, ckpt.config["train_fraction"], ckpt.config["split_seed"])
     predicted = modadd.held_out_predictions(ckpt.tensors, ckpt.config)
     assert predicted.shape == test.shape
@@ -136,12 +154,15 @@ def _grid(p: int, f) -> torch.Tensor:
     return f(2 * math.pi * a / p, 2 * math.pi * b / p)
 
 
-@pytest.mark.parametrize(("kind", "f"), [
-    (0, lambda a, b: torch.cos(3 * a + 0.4) + torch.cos(3 * b + 0.4)),
-    (1, lambda a, b: torch.cos(3 * a) * torch.sin(3 * b)),
-    (2, lambda a, b: torch.sin(3 * (a + b)) + 5.0),  # a constant is not Fourier power
-    (3, lambda a, b: torch.cos(3 * (a - b) + 1.0)),
-])
+@pytest.mark.parametrize(
+    ("kind", "f"),
+    [
+        (0, lambda a, b: torch.cos(3 * a + 0.4) + torch.cos(3 * b + 0.4)),
+        (1, lambda a, b: torch.cos(3 * a) * torch.sin(3 * b)),
+        (2, lambda a, b: torch.sin(3 * (a + b)) + 5.0),  # a constant is not Fourier power
+        (3, lambda a, b: torch.cos(3 * (a - b) + 1.0)),
+    ],
+)
 def test_a_pure_term_is_labelled_with_its_kind_frequency_and_full_purity(kind, f):
     label = fourier_label(_grid(11, f))
     assert (label.kind, label.frequency) == (FOURIER_KINDS[kind], 3)
@@ -166,9 +187,12 @@ def test_a_product_takes_the_matched_part_and_a_sum_the_excess():
     assert label.power[3, 0] == pytest.approx(0.0, abs=1e-12) and label.kind == "cos(w(a+b))"
 
 
-@pytest.mark.xfail(strict=True, reason="known bug: the non-constant power is taken as sum − power[0, 0], which "
-                   "cancels to rounding noise on a constant grid (purity ~1e279); the fix edits modadd.py, a training "
-                   "recipe's source, and so retrains chapter 3's and 5's models. No chapter labels a constant grid.")
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug: the non-constant power is taken as sum − power[0, 0], which "
+    "cancels to rounding noise on a constant grid (purity ~1e279); the fix edits modadd.py, a training "
+    "recipe's source, and so retrains chapter 3's and 5's models. No chapter labels a constant grid.",
+)
 def test_a_constant_grid_has_no_power_to_share():
     flat = fourier_label(torch.full((5, 5), 2.0, dtype=F64))
     assert flat.purity == 0.0 and np.all(flat.power == 0) and (flat.kind, flat.frequency) == (FOURIER_KINDS[0], 1)
@@ -184,11 +208,17 @@ def test_fourier_labels_print_their_term_and_refuse_bad_grids():
     assert str(FourierLabel("cos(wa)cos(wb)", 7, 0.934, np.zeros((4, 1)))) == "cos(7a)cos(7b) (93%)"
     assert str(FourierLabel("cos(w(a-b))", 12, 1.0, np.zeros((4, 1)))) == "cos(12(a-b)) (100%)"
     assert refusal(lambda: fourier_label(torch.ones(3, 4, dtype=F64))) == (
-        "ValueError", "grid must be square (p, p) with p >= 3, got (3, 4)")
+        "ValueError",
+        "grid must be square (p, p) with p >= 3, got (3, 4)",
+    )
     assert refusal(lambda: fourier_label(torch.ones(2, 2, dtype=F64))) == (
-        "ValueError", "grid must be square (p, p) with p >= 3, got (2, 2)")
+        "ValueError",
+        "grid must be square (p, p) with p >= 3, got (2, 2)",
+    )
     assert refusal(lambda: fourier_label(torch.ones(4, dtype=F64))) == (
-        "ValueError", "grid must have 2 dimensions, got shape (4,)")
+        "ValueError",
+        "grid must have 2 dimensions, got shape (4,)",
+    )
     assert fourier_label(_grid(3, lambda a, b: torch.cos(a))).frequency == 1  # p = 3, the smallest accepted
 
 

@@ -11,8 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _make(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def test_a_python_older_than_the_books_stops_make_before_any_venv(tmp_path) -> None:

@@ -200,9 +200,7 @@ def test_training_leaves_the_model_in_eval_mode(small_split):
     assert not model.training
 
 
-@pytest.mark.parametrize(
-    "bad", [{"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"lr": -1.0}, {"weight_decay": -0.1}]
-)
+@pytest.mark.parametrize("bad", [{"epochs": 0}, {"batch_size": 0}, {"lr": 0.0}, {"lr": -1.0}, {"weight_decay": -0.1}])
 def test_training_rejects_bad_arguments(small_split, bad):
     kwargs = {"epochs": 1, "batch_size": 32, "lr": 1e-2, "weight_decay": 0.0, "seed": 0, **bad}
     with pytest.raises(ValueError, match="epochs and batch_size must be >= 1"):

@@ -67,9 +67,11 @@ def test_no_rounding_noise_printed(chapter):
     residual, which differs between CPUs and would fail the reader's `make test`. Print a verdict instead."""
     path, nb = chapter
     found = noise_prints(nb)
-    assert not found, f"{path.name}: " + "; ".join(
-        f"code cell {cell} prints a rounding-noise number: {line!r}" for cell, line in found
-    ) + " — print a verdict against a stated bound (helpers.verdicts.verdict) instead"
+    assert not found, (
+        f"{path.name}: "
+        + "; ".join(f"code cell {cell} prints a rounding-noise number: {line!r}" for cell, line in found)
+        + " — print a verdict against a stated bound (helpers.verdicts.verdict) instead"
+    )
 
 
 def test_markdown_tables_in_outputs_have_one_cell_per_column(chapter):
@@ -99,7 +101,9 @@ def test_no_table_cell_shows_a_python_value(chapter):
 def test_no_absolute_paths(chapter):
     path, _ = chapter
     match = ABSOLUTE_PATH.search(path.read_text())
-    assert match is None, f"{path.name} contains an absolute path near {path.read_text()[match.start() - 40:match.end() + 40]!r}"
+    assert match is None, (
+        f"{path.name} contains an absolute path near {path.read_text()[match.start() - 40 : match.end() + 40]!r}"
+    )
 
 
 def test_opens_with_title_objectives_prerequisites_and_time(chapter):
@@ -121,7 +125,8 @@ def test_stated_running_time_is_the_benchs(chapter):
     assert path.stem in measured, f"{path.stem} is not in data/bench.json; run `make bench`"
     assert stated_seconds(nb) == rounded_seconds(measured[path.stem]), (
         f"{path.name} states {stated_seconds(nb):.0f} s, make bench measured {measured[path.stem]:.0f} s: "
-        "run `make bench`, which rewrites the sentence")
+        "run `make bench`, which rewrites the sentence"
+    )
 
 
 def test_stated_study_time_is_computed_from_the_chapter(chapter):
@@ -131,7 +136,8 @@ def test_stated_study_time_is_computed_from_the_chapter(chapter):
     assert stated, f"{path.name}: no '**Study time.**' sentence in the opening cell (python -m tools.notebooks study)"
     assert stated.group(0) == study_sentence(nb), (
         f"{path.name}: the study time is stale, {stated.group(0)!r} instead of {study_sentence(nb)!r}: run "
-        "`python -m tools.notebooks study`")
+        "`python -m tools.notebooks study`"
+    )
 
 
 def test_every_figure_is_checked(chapter):
@@ -152,7 +158,9 @@ def test_setup_is_called_first(chapter):
     fetches the book's helpers where they are missing, as in Colab)."""
     path, nb = chapter
     cells = [c for c in _code_cells(nb) if "book-install" not in c.metadata.get("tags", [])]
-    assert re.search(r"\bsetup\(seed=\d+", cells[0].source), f"{path.name}: the first code cell must call setup(seed=...)"
+    assert re.search(r"\bsetup\(seed=\d+", cells[0].source), (
+        f"{path.name}: the first code cell must call setup(seed=...)"
+    )
 
 
 def test_exercises_follow_the_format(chapter):
@@ -214,8 +222,12 @@ def test_every_explorer_responds_from_saved_state_and_is_checked(chapter):
     data without drawing the figure a second time."""
     path, nb = chapter
     cells = _code_cells(nb)
-    views = [i for i, c in enumerate(cells) for o in c.get("outputs", [])
-             if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    views = [
+        i
+        for i, c in enumerate(cells)
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     if not views:
         return
     widgets_metadata = nb.metadata.get("widgets", {})

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from built_site import SITE, serve
 from page_checks import (
     explorers_respond,
@@ -29,25 +28,33 @@ from test_site import CHROMIUM_FLAGS, require_chromium
 COLUMN = '<article class="bd-article" style="width: 600px">{}</article>'
 PAGES = {
     "raw_table.html": COLUMN.format("<p>| quantity | paper |\n|---|---|\n| accuracy | 0.96 |</p>"),
-    "table.html": COLUMN.format("<table><tr><td>quantity</td><td>paper</td></tr></table><pre>| in code |---| ok |</pre>"),
-    "wide.html": COLUMN.format('<div class="cell_output" style="overflow-x: auto"><pre style="white-space: pre">'
-                               + "x" * 400 + "</pre></div>"),
-    "wrapped.html": COLUMN.format('<div class="cell_output"><pre style="white-space: pre-wrap">'
-                                  + "x " * 400 + "</pre></div>"),
+    "table.html": COLUMN.format(
+        "<table><tr><td>quantity</td><td>paper</td></tr></table><pre>| in code |---| ok |</pre>"
+    ),
+    "wide.html": COLUMN.format(
+        '<div class="cell_output" style="overflow-x: auto"><pre style="white-space: pre">' + "x" * 400 + "</pre></div>"
+    ),
+    "wrapped.html": COLUMN.format(
+        '<div class="cell_output"><pre style="white-space: pre-wrap">' + "x " * 400 + "</pre></div>"
+    ),
     "markers.html": COLUMN.format("<pre>def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION</pre>"),
     "no_markers.html": COLUMN.format("<pre>def f(x):\n    return x</pre>"),
     # a ☰ button wired to nothing, beside a sidebar that stays off-screen (the defect of two mismatched themes)
     "dead_toggle.html": '<button class="primary-toggle">☰</button>'
-                        '<div class="bd-sidebar-primary" style="position: fixed; left: -300px; width: 280px">nav</div>',
+    '<div class="bd-sidebar-primary" style="position: fixed; left: -300px; width: 280px">nav</div>',
     "live_toggle.html": '<button class="primary-toggle" onclick="document.querySelector(\'.bd-sidebar-primary\')'
-                        '.style.left = \'0px\'">☰</button>'
-                        '<div class="bd-sidebar-primary" style="position: fixed; left: -300px; width: 280px">nav</div>',
+    ".style.left = '0px'\">☰</button>"
+    '<div class="bd-sidebar-primary" style="position: fixed; left: -300px; width: 280px">nav</div>',
     "missing_image.html": '<img src="nowhere.png">',
     # a narrow table whose cells break anywhere (the book's old stylesheet), and the same with breaks at spaces
-    "split_words.html": COLUMN.format('<table style="width: 40px"><tr><td style="overflow-wrap: anywhere">'
-                                      "the bilinear degeneracy resid_pre0</td></tr></table>"),
-    "whole_words.html": COLUMN.format('<div style="overflow-x: auto; width: 40px"><table><tr><td>'
-                                      "the bilinear degeneracy resid_pre0 right-hand</td></tr></table></div>"),
+    "split_words.html": COLUMN.format(
+        '<table style="width: 40px"><tr><td style="overflow-wrap: anywhere">'
+        "the bilinear degeneracy resid_pre0</td></tr></table>"
+    ),
+    "whole_words.html": COLUMN.format(
+        '<div style="overflow-x: auto; width: 40px"><table><tr><td>'
+        "the bilinear degeneracy resid_pre0 right-hand</td></tr></table></div>"
+    ),
 }
 
 
@@ -88,7 +95,7 @@ def _unlinked_copy_of_chapter_1(root: Path) -> None:
     assert links, "chapter 1's explorer has no links to remove"
     for key in links:
         del models[key]
-    page.write_text(html[: match.start(2)] + json.dumps(state) + html[match.end(2):], "utf-8")
+    page.write_text(html[: match.start(2)] + json.dumps(state) + html[match.end(2) :], "utf-8")
 
 
 def _open(pages, name: str, width: int = 1280):
@@ -99,12 +106,15 @@ def _open(pages, name: str, width: int = 1280):
     return page
 
 
-@pytest.mark.parametrize("check, bad, good", [
-    (raw_table_text, "raw_table.html", "table.html"),
-    (too_wide_outputs, "wide.html", "wrapped.html"),
-    (solution_markers, "markers.html", "no_markers.html"),
-    (split_words, "split_words.html", "whole_words.html"),
-])
+@pytest.mark.parametrize(
+    "check, bad, good",
+    [
+        (raw_table_text, "raw_table.html", "table.html"),
+        (too_wide_outputs, "wide.html", "wrapped.html"),
+        (solution_markers, "markers.html", "no_markers.html"),
+        (split_words, "split_words.html", "whole_words.html"),
+    ],
+)
 def test_check_fails_on_the_defect_and_passes_without_it(pages, check, bad, good):
     page = _open(pages, bad)
     assert check(page), f"{check.__name__} missed the defect of {bad}"
@@ -145,8 +155,10 @@ def test_explorer_check_fails_when_a_figure_covers_a_slider(pages):
     track fell under the figure, and a click on the track reached the figure."""
     page = _open(pages, "site/chapters/02_degeneracy.html")
     page.wait_for_function("() => document.querySelectorAll('.book-explorer img').length > 0")
-    page.add_style_tag(content=".book-explorer .widget-slider { flex-wrap: wrap !important; width: auto !important;"
-                               " max-width: 100% !important; }")
+    page.add_style_tag(
+        content=".book-explorer .widget-slider { flex-wrap: wrap !important; width: auto !important;"
+        " max-width: 100% !important; }"
+    )
     page.wait_for_timeout(300)
     problems = explorers_respond(page)
     assert problems and "lands on <img" in problems[0] and "not on the control" in problems[0], problems

@@ -43,15 +43,23 @@ def bibliography() -> dict[str, tuple[str, str, str]]:
     from pybtex.database import parse_file
     from pybtex.plugin import find_plugin
 
-    entries = list(find_plugin("pybtex.style.sorting", "author_year_title")().sort(
-        parse_file(ROOT / "book" / "references.bib").entries.values()))
+    entries = list(
+        find_plugin("pybtex.style.sorting", "author_year_title")().sort(
+            parse_file(ROOT / "book" / "references.bib").entries.values()
+        )
+    )
     labels = offline_assets.AuthorYearLabels().format_labels(entries)
     found = {}
     for entry, label in zip(entries, labels):
         who, year = label.rsplit(", ", 1)
         fields = entry.fields
-        address = fields.get("url") or (f"https://arxiv.org/abs/{fields.get('eprint')}" if fields.get("eprint")
-                                        else f"https://doi.org/{fields.get('doi')}" if fields.get("doi") else "")
+        address = fields.get("url") or (
+            f"https://arxiv.org/abs/{fields.get('eprint')}"
+            if fields.get("eprint")
+            else f"https://doi.org/{fields.get('doi')}"
+            if fields.get("doi")
+            else ""
+        )
         found[entry.key] = (who, year, address)
     return found
 
@@ -66,8 +74,9 @@ def glossary_ids() -> set[str]:
 
 def test_no_myst_role_in_any_chapter_or_page() -> None:
     left = [f"{path.relative_to(ROOT)}: {m.group(0)}…" for path, text in sources() for m in ROLE.finditer(text)]
-    assert not left, "MyST roles, which JupyterLab and code hosts show as raw text (use Markdown links):\n" + \
-        "\n".join(left)
+    assert not left, "MyST roles, which JupyterLab and code hosts show as raw text (use Markdown links):\n" + "\n".join(
+        left
+    )
 
 
 def test_citations_carry_their_entrys_label_and_address() -> None:
@@ -106,17 +115,22 @@ def test_glossary_links_name_a_term_and_relative_links_exist() -> None:
     assert not broken, "\n".join(broken)
 
 
-@pytest.mark.parametrize("text, problem, says", [
-    ("see {cite}`pearce2024bilinear`", "role", "MyST roles"),
-    ("see [Pearce et al., 2023](https://arxiv.org/abs/2410.08417)", "label", "should read"),
-    ("see [Bushnaq et al., 2024](https://arxiv.org/abs/2405.10928)", "label", "should read"),  # its letter missing
-    ("see [Gram](../book/glossary.md#term-Gram-matrices)", "term", "the glossary has no such term"),
-    ("see [the bench](../book/benchmarks.md)", "term", "no such file"),
-])
+@pytest.mark.parametrize(
+    "text, problem, says",
+    [
+        ("see {cite}`pearce2024bilinear`", "role", "MyST roles"),
+        ("see [Pearce et al., 2023](https://arxiv.org/abs/2410.08417)", "label", "should read"),
+        ("see [Bushnaq et al., 2024](https://arxiv.org/abs/2405.10928)", "label", "should read"),  # its letter missing
+        ("see [Gram](../book/glossary.md#term-Gram-matrices)", "term", "the glossary has no such term"),
+        ("see [the bench](../book/benchmarks.md)", "term", "no such file"),
+    ],
+)
 def test_the_checks_see_each_defect(text: str, problem: str, says: str, monkeypatch) -> None:
     monkeypatch.setattr(sys.modules[__name__], "sources", lambda: [(ROOT / "chapters" / "x.ipynb", text)])
-    check = {"role": test_no_myst_role_in_any_chapter_or_page,
-             "label": test_citations_carry_their_entrys_label_and_address,
-             "term": test_glossary_links_name_a_term_and_relative_links_exist}[problem]
+    check = {
+        "role": test_no_myst_role_in_any_chapter_or_page,
+        "label": test_citations_carry_their_entrys_label_and_address,
+        "term": test_glossary_links_name_a_term_and_relative_links_exist,
+    }[problem]
     with pytest.raises(AssertionError, match=says):
         check()

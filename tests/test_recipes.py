@@ -112,13 +112,17 @@ def test_changed_or_missing_data_and_missing_sources_are_named(recipe, toybook):
     assert recipe_drift(recipe, source_dir=toybook) == [Drift("data", key, "changed")]
     (toybook / "toydata" / "points.txt").unlink()
     (toybook / "toybook" / "loop.py").unlink()
-    assert recipe_drift(recipe, source_dir=toybook) == [Drift("source", "toybook/loop.py", "missing"),
-                                                        Drift("data", key, "missing")]
+    assert recipe_drift(recipe, source_dir=toybook) == [
+        Drift("source", "toybook/loop.py", "missing"),
+        Drift("data", key, "missing"),
+    ]
 
 
 def test_another_torch_version_is_named(recipe, toybook):
     older = dict(recipe, torch="1.0.0")
-    assert recipe_drift(older, source_dir=toybook) == [Drift("torch", "1.0.0", f"changed to {recipes._torch_version()}")]
+    assert recipe_drift(older, source_dir=toybook) == [
+        Drift("torch", "1.0.0", f"changed to {recipes._torch_version()}")
+    ]
 
 
 def test_tracing_skips_files_written_and_files_an_import_reads(tmp_path):
@@ -151,8 +155,9 @@ def test_load_or_train_records_the_recipe_and_stale_caches_names_the_cache(toybo
 
     train = importlib.import_module("toybook.train").train
     monkeypatch.delenv("CI", raising=False)  # CI refuses to train a missing cache; this test trains on purpose
-    monkeypatch.setattr(checkpoints, "learn_recipe",
-                        lambda fn, config: learn_recipe(fn, config, code_roots=[toybook / "toybook"]))
+    monkeypatch.setattr(
+        checkpoints, "learn_recipe", lambda fn, config: learn_recipe(fn, config, code_roots=[toybook / "toybook"])
+    )
     checkpoints.load_or_train("toy", {"steps": 20, "lr": 0.1}, train, tolerances={"total": 1e-9}, root=root)
     entry = checkpoints.read_manifest(root)["toy"]
     assert sorted(entry["recipe"]["sources"]) == ["toybook/loop.py", "toybook/train.py"]
@@ -202,6 +207,10 @@ def test_a_learning_rate_in_the_workbench_config_names_the_workbench_model(tmp_p
 
 
 def test_a_line_no_training_executes_names_no_cache(tmp_path):
-    copy = _edited_copy(tmp_path, "lib/graphs.py", "total = torch.zeros(d, d, dtype=torch.float64)",
-                        "total = torch.zeros(d, d, dtype=torch.float32)")  # LIB's graphs: no training uses them
+    copy = _edited_copy(
+        tmp_path,
+        "lib/graphs.py",
+        "total = torch.zeros(d, d, dtype=torch.float64)",
+        "total = torch.zeros(d, d, dtype=torch.float32)",
+    )  # LIB's graphs: no training uses them
     assert _named(copy) == set()

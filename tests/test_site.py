@@ -18,16 +18,6 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-
-from page_checks import (
-    explorers_respond,
-    http_errors,
-    navigation_opens,
-    raw_table_text,
-    solution_markers,
-    split_words,
-    too_wide_outputs,
-)
 from built_site import (
     HOW_TO_INSTALL_CHROMIUM,
     ROOT,
@@ -42,6 +32,15 @@ from built_site import (
     parse_page,
     serve,
 )
+from page_checks import (
+    explorers_respond,
+    http_errors,
+    navigation_opens,
+    raw_table_text,
+    solution_markers,
+    split_words,
+    too_wide_outputs,
+)
 
 PAGES = expected_pages()
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -49,6 +48,7 @@ HUB_URL = (CONFIG.get("launch_buttons") or {}).get("jupyterhub_url")
 REPOSITORY = CONFIG["repository"]["url"].rstrip("/")
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 from offline_assets import PLACEHOLDER_REPOSITORY  # noqa: E402 - the book's own extension names the placeholder
+
 CHROMIUM_FLAGS = [  # no sandbox as root in CI; no background traffic to Google's hosts (the network is closed)
     "--no-sandbox",
     "--disable-gpu",
@@ -92,7 +92,10 @@ def test_external_url_detection() -> None:
     assert is_external("//fonts.googleapis.com/css?family=Lato")
     assert not is_external("../_static/vendor/mathjax/tex-mml-chtml.js")
     assert not is_external("data:image/png;base64,AAAA")
-    css = "@import 'https://fonts.googleapis.com/x.css'; a { background: url(\"//x.org/a.woff2\") } b { src: url(f.woff) }"
+    css = (
+        "@import 'https://fonts.googleapis.com/x.css'; a { background: url(\"//x.org/a.woff2\") } "
+        "b { src: url(f.woff) }"
+    )
     assert external_urls_in_css(css) == ["https://fonts.googleapis.com/x.css", "//x.org/a.woff2"]
 
 
@@ -102,8 +105,10 @@ def test_no_broken_internal_links_or_anchors(site: Path) -> None:
 
 
 def test_internal_link_check_finds_a_broken_link(tmp_path: Path) -> None:
-    (tmp_path / "a.html").write_text('<p id="here"></p><a href="a.html#here">ok</a><a href="b.html">x</a>'
-                                     '<a href="a.html#gone">y</a><img src="_images/f.png">')
+    (tmp_path / "a.html").write_text(
+        '<p id="here"></p><a href="a.html#here">ok</a><a href="b.html">x</a>'
+        '<a href="a.html#gone">y</a><img src="_images/f.png">'
+    )
     broken = broken_internal_links(tmp_path)
     assert len(broken) == 3 and "b.html" in broken[0] and "#gone" in broken[1] and "f.png" in broken[2]
 
@@ -114,10 +119,12 @@ def test_every_chapter_offers_its_notebook_launch_buttons_and_repository(site: P
         name = Path(page).name
         assert f"../_sources/chapters/{name}.ipynb" in hrefs, f"{page}: no download button for the notebook"
         assert (site / "_sources" / "chapters" / f"{name}.ipynb").exists()
-        colab = any(u.startswith("https://colab.research.google.com/github/") and u.endswith(f"{name}.ipynb")
-                    for u in hrefs)
+        colab = any(
+            u.startswith("https://colab.research.google.com/github/") and u.endswith(f"{name}.ipynb") for u in hrefs
+        )
         assert colab == (REPOSITORY != PLACEHOLDER_REPOSITORY), (
-            f"{page}: Colab button {'shown for the placeholder repository' if colab else 'missing'}")
+            f"{page}: Colab button {'shown for the placeholder repository' if colab else 'missing'}"
+        )
         assert REPOSITORY in hrefs, f"{page}: no link to the book's repository ({REPOSITORY})"
         hub = any("hub/user-redirect/git-pull" in u for u in hrefs)
         assert hub == bool(HUB_URL), f"{page}: JupyterHub button {'missing' if HUB_URL else 'shown without a hub URL'}"
@@ -152,9 +159,12 @@ def browser(site: Path) -> Iterator[tuple[dict, str, list]]:
     with serve(site, log) as base, sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
         # a desktop with a mouse, and a phone whose controls are driven by a finger (taps)
-        contexts = {width: chromium.new_context(viewport={"width": w, "height": h}, service_workers="block",
-                                                has_touch=width == "phone")
-                    for width, (w, h) in WIDTHS.items()}
+        contexts = {
+            width: chromium.new_context(
+                viewport={"width": w, "height": h}, service_workers="block", has_touch=width == "phone"
+            )
+            for width, (w, h) in WIDTHS.items()
+        }
         for context in contexts.values():
             context.set_default_timeout(TIMEOUT_MS)
         yield contexts, base, log
@@ -307,8 +317,9 @@ def test_page_in_a_real_browser(browser, path: str, width: str) -> None:
     try:
         _check_page(page, path, width)
     except Exception as error:  # what the browser reported usually says why
-        raise AssertionError(f"{path} ({width}): {error}\nthe browser reported:\n"
-                             + "\n".join(problems or ["nothing"])) from error
+        raise AssertionError(
+            f"{path} ({width}): {error}\nthe browser reported:\n" + "\n".join(problems or ["nothing"])
+        ) from error
     finally:
         page.close()
     problems += http_errors(log, start)
@@ -344,6 +355,7 @@ def test_missing_chromium_fails_with_how_to_install(monkeypatch: pytest.MonkeyPa
 
 
 # --- consistency of the sources (no build needed) ------------------------------------------------------------------
+
 
 def test_each_chapter_installs_the_helpers_from_the_books_repository() -> None:
     """In Colab a chapter has no helpers: its first code cell clones the repository of _config.yml and installs them

@@ -22,7 +22,9 @@ MANIFEST = json.loads((ROOT / "data" / "checkpoints" / "manifest.json").read_tex
 #: how far "about" may be from the measurement
 TOLERANCE = 0.10
 #: a stated time or size: a number and its unit
-STATEMENT = re.compile(r"\b(\d+(?:\.\d+)?)\s*(s|seconds?|min|minutes?|GiB|GB|MiB|MB)\b(?! of (?:free )?(?:disk|memory))")
+STATEMENT = re.compile(
+    r"\b(\d+(?:\.\d+)?)\s*(s|seconds?|min|minutes?|GiB|GB|MiB|MB)\b(?! of (?:free )?(?:disk|memory))"
+)
 
 
 def _train_minutes(prefix: str) -> float:
@@ -36,33 +38,84 @@ def _kernel_way(name_start: str, way: str) -> dict:
 
 #: (file, the sentence around the number (a regex whose group is the number), the measurement in its unit)
 STATEMENTS: list[tuple[str, str, Callable[[], float]]] = [
-    ("chapters/01_bilinear.ipynb", r"Retraining all twelve models from scratch \(`make retrain`\) takes about (\S+) minutes",
-     lambda: _train_minutes("bilinear_")),
-    ("chapters/01_bilinear.ipynb", r"eight models, about\s+(\S+) s each",
-     lambda: _train_minutes("bilinear_mnist_") * 60 / 8),
-    ("chapters/01_bilinear.ipynb", r"100 epochs, about (\S+) s each",
-     lambda: _train_minutes("bilinear_mnist_") * 60 / 8),
-    ("chapters/03_lib.ipynb", r"section 8's transformer at about (\S+) GiB",
-     lambda: _kernel_way("mod-add LIB bases and edges", "generic")["increment_mib"] / 1024),
-    ("chapters/03_lib.ipynb", r"\(about (\S+) minutes on the CPU; cached\)", lambda: _train_minutes("modadd_transformer")),
-    ("chapters/04_inversionview.ipynb", r"Retraining the three models from scratch \(`RETRAIN=1`\) takes about (\S+) minutes",
-     lambda: _train_minutes("inversion_")),
-    ("chapters/04_inversionview.ipynb", r"in 5,000 steps, about (\S+) minutes on one CPU thread",
-     lambda: _train_minutes("inversion_addition_model")),
-    ("chapters/05_four_lenses.ipynb", r"Retraining the three cached models \(`RETRAIN=1`\) takes about (\S+) minutes",
-     lambda: _train_minutes("lens_")),
+    (
+        "chapters/01_bilinear.ipynb",
+        r"Retraining all twelve models from scratch \(`make retrain`\) takes about (\S+) minutes",
+        lambda: _train_minutes("bilinear_"),
+    ),
+    (
+        "chapters/01_bilinear.ipynb",
+        r"eight models, about\s+(\S+) s each",
+        lambda: _train_minutes("bilinear_mnist_") * 60 / 8,
+    ),
+    (
+        "chapters/01_bilinear.ipynb",
+        r"100 epochs, about (\S+) s each",
+        lambda: _train_minutes("bilinear_mnist_") * 60 / 8,
+    ),
+    (
+        "chapters/03_lib.ipynb",
+        r"section 8's transformer at about (\S+) GiB",
+        lambda: _kernel_way("mod-add LIB bases and edges", "generic")["increment_mib"] / 1024,
+    ),
+    (
+        "chapters/03_lib.ipynb",
+        r"\(about (\S+) minutes on the CPU; cached\)",
+        lambda: _train_minutes("modadd_transformer"),
+    ),
+    (
+        "chapters/04_inversionview.ipynb",
+        r"Retraining the three models from scratch \(`RETRAIN=1`\) takes about (\S+) minutes",
+        lambda: _train_minutes("inversion_"),
+    ),
+    (
+        "chapters/04_inversionview.ipynb",
+        r"in 5,000 steps, about (\S+) minutes on one CPU thread",
+        lambda: _train_minutes("inversion_addition_model"),
+    ),
+    (
+        "chapters/05_four_lenses.ipynb",
+        r"Retraining the three cached models \(`RETRAIN=1`\) takes about (\S+) minutes",
+        lambda: _train_minutes("lens_"),
+    ),
     ("chapters/05_four_lenses.ipynb", r"on one thread: the model (\S+) minutes", lambda: _train_minutes("lens_modadd")),
     ("chapters/05_four_lenses.ipynb", r"its small twin (\S+) s", lambda: _train_minutes("lens_twin") * 60),
-    ("chapters/05_four_lenses.ipynb", r"and the decoder (\S+) s \(measured", lambda: _train_minutes("lens_decoder") * 60),
-    ("chapters/04_inversionview.ipynb", r"one thread: model A (\S+),", lambda: _train_minutes("inversion_addition_model")),
-    ("chapters/04_inversionview.ipynb", r"the decoder (\S+) and model B", lambda: _train_minutes("inversion_addition_dec")),
-    ("chapters/04_inversionview.ipynb", r"and model B (\S+) \(the training", lambda: _train_minutes("inversion_counting")),
-    ("book/instructor.md", r"The chapter that needs the most memory peaks at about (\S+) GiB",
-     lambda: max(c["peak_mib"] for c in BENCH["chapters"]) / 1024),
+    (
+        "chapters/05_four_lenses.ipynb",
+        r"and the decoder (\S+) s \(measured",
+        lambda: _train_minutes("lens_decoder") * 60,
+    ),
+    (
+        "chapters/04_inversionview.ipynb",
+        r"one thread: model A (\S+),",
+        lambda: _train_minutes("inversion_addition_model"),
+    ),
+    (
+        "chapters/04_inversionview.ipynb",
+        r"the decoder (\S+) and model B",
+        lambda: _train_minutes("inversion_addition_dec"),
+    ),
+    (
+        "chapters/04_inversionview.ipynb",
+        r"and model B (\S+) \(the training",
+        lambda: _train_minutes("inversion_counting"),
+    ),
+    (
+        "book/instructor.md",
+        r"The chapter that needs the most memory peaks at about (\S+) GiB",
+        lambda: max(c["peak_mib"] for c in BENCH["chapters"]) / 1024,
+    ),
     ("book/setup.md", r"Retraining all 23 models takes about (\S+) minutes", lambda: _train_minutes("")),
-    ("book/setup.md", r"\(18 of the 23, about (\S+) minutes on one core\)",
-     lambda: sum(m["train_seconds"] for m in MANIFEST.values() if m["train_seconds"] <= 60) / 60),
-    ("book/setup.md", r"`make audit` retrains all of them \(about (\S+) minutes of training", lambda: _train_minutes("")),
+    (
+        "book/setup.md",
+        r"\(18 of the 23, about (\S+) minutes on one core\)",
+        lambda: sum(m["train_seconds"] for m in MANIFEST.values() if m["train_seconds"] <= 60) / 60,
+    ),
+    (
+        "book/setup.md",
+        r"`make audit` retrains all of them \(about (\S+) minutes of training",
+        lambda: _train_minutes(""),
+    ),
     ("README.md", r"the slow ones too \(about (\S+) minutes of training\)", lambda: _train_minutes("")),
 ]
 
@@ -84,14 +137,18 @@ def test_a_stated_time_or_size_is_its_measurement(path: str, words: str, measure
     stated, value = float(found[0]), measured()
     assert abs(stated - value) <= TOLERANCE * value, (
         f"{path}: states {stated} where the data measure {value:.3g} (more than {TOLERANCE:.0%} apart): update the "
-        f"sentence to the measurement")
+        f"sentence to the measurement"
+    )
 
 
 def test_every_stated_time_or_size_is_tied_to_its_data() -> None:
     """The chapters, the book's pages and the README state no time or size that an entry above does not check
     (a "Running time." line excepted)."""
-    files = ["README.md", *[str(p.relative_to(ROOT)) for p in sorted((ROOT / "book").glob("*.md"))],
-             *[str(p.relative_to(ROOT)) for p in sorted((ROOT / "chapters").glob("*.ipynb"))]]
+    files = [
+        "README.md",
+        *[str(p.relative_to(ROOT)) for p in sorted((ROOT / "book").glob("*.md"))],
+        *[str(p.relative_to(ROOT)) for p in sorted((ROOT / "chapters").glob("*.ipynb"))],
+    ]
     untied = []
     for path in files:
         if path in ("book/bench.md", "book/instructor_timings.md"):  # written by make bench from the data
@@ -116,4 +173,7 @@ def test_the_check_catches_a_stale_statement(monkeypatch) -> None:
     monkeypatch.setattr(here, "_prose", lambda path: "The chapter that needs the most memory peaks at about 1.3 GiB.")
     with pytest.raises(AssertionError, match="update the sentence"):
         test_a_stated_time_or_size_is_its_measurement(
-            "book/instructor.md", next(w for p, w, _ in STATEMENTS if p == "book/instructor.md"), lambda: max(c["peak_mib"] for c in BENCH["chapters"]) / 1024)
+            "book/instructor.md",
+            next(w for p, w, _ in STATEMENTS if p == "book/instructor.md"),
+            lambda: max(c["peak_mib"] for c in BENCH["chapters"]) / 1024,
+        )

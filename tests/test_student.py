@@ -20,7 +20,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from tools.notebooks import chapter_paths
-from tools.student import NO_SOLUTION_HERE, BEGIN, END, learner_copy, stub_solution, write_copies
+from tools.student import BEGIN, END, NO_SOLUTION_HERE, learner_copy, stub_solution, write_copies
 
 CHAPTERS = chapter_paths()
 _CHECK = re.compile(r"^\w+ = (\w+)\.(\w+)\.check\((\w+)\)", re.MULTILINE)
@@ -33,7 +33,9 @@ def _exercise_cells(nb: nbformat.NotebookNode) -> list[int]:
 def test_stub_keeps_signature_docstring_and_indentation() -> None:
     source = f'def f(x):\n    """Doc."""\n    {BEGIN}\n    y = x + 1\n    return y\n    {END}\n\nprint(1)'
     stubbed = stub_solution(source, "Exercise 9.9: your turn")
-    assert stubbed == 'def f(x):\n    """Doc."""\n    raise NotImplementedError(\'Exercise 9.9: your turn\')\n\nprint(1)'
+    assert (
+        stubbed == 'def f(x):\n    """Doc."""\n    raise NotImplementedError(\'Exercise 9.9: your turn\')\n\nprint(1)'
+    )
     namespace: dict = {}
     with contextlib.redirect_stdout(io.StringIO()):
         exec(stubbed, namespace)
@@ -78,8 +80,13 @@ def _run(copy: nbformat.NotebookNode, folder) -> list[tuple[int, dict]]:
     client = NotebookClient(copy, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     with contextlib.suppress(CellExecutionError):
         client.execute()
-    return [(i, out) for i, c in enumerate(copy.cells) if c.cell_type == "code"
-            for out in c.outputs if out.output_type == "error"]
+    return [
+        (i, out)
+        for i, c in enumerate(copy.cells)
+        if c.cell_type == "code"
+        for out in c.outputs
+        if out.output_type == "error"
+    ]
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
@@ -104,15 +111,25 @@ def test_chapter_0s_copy_runs_to_its_end_with_every_exercise_skipped(tmp_path, m
     copy = nbformat.read(written, as_version=4)
     errors = _run(copy, written.parent)
     assert not errors, f"errors in cells {[(i, out.ename, out.evalue[:200]) for i, out in errors]}"
-    notices = [i for i, c in enumerate(copy.cells) if c.cell_type == "code"
-               for o in c.outputs if o.get("text", "").startswith("⚠ Exercise")]
+    notices = [
+        i
+        for i, c in enumerate(copy.cells)
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.get("text", "").startswith("⚠ Exercise")
+    ]
     assert notices == [i + 1 for i in _exercise_cells(copy)], notices
 
 
 def _namespace_of(nb: nbformat.NotebookNode) -> dict:
     """The chapter's imports (every import statement of its code cells), run in a fresh namespace."""
-    imports = [line for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()
-               if re.match(r"(from \S+ )?import ", line)]
+    imports = [
+        line
+        for c in nb.cells
+        if c.cell_type == "code"
+        for line in c.source.splitlines()
+        if re.match(r"(from \S+ )?import ", line)
+    ]
     namespace: dict = {"torch": torch}
     exec("\n".join(imports), namespace)
     return namespace

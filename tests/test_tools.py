@@ -12,21 +12,27 @@ from tools.notebooks import section_seconds
 
 
 def _timed(seconds: float) -> dict:
-    return {"execution": {"iopub.execute_input": "2026-11-21T10:00:00.000000Z",
-                          "shell.execute_reply": f"2026-11-21T10:00:{seconds:09.6f}Z"}}
+    return {
+        "execution": {
+            "iopub.execute_input": "2026-11-21T10:00:00.000000Z",
+            "shell.execute_reply": f"2026-11-21T10:00:{seconds:09.6f}Z",
+        }
+    }
 
 
 def test_section_seconds_sums_code_cells_under_each_heading() -> None:
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_markdown_cell("# Title\n\nIntro."),
-        nbformat.v4.new_code_cell("a", metadata=_timed(1.5)),
-        nbformat.v4.new_markdown_cell("Some text.\n\n## 1. First\n\n### a detail (not a section)"),
-        nbformat.v4.new_code_cell("b", metadata=_timed(2.0)),
-        nbformat.v4.new_code_cell("c", metadata=_timed(0.25)),
-        nbformat.v4.new_markdown_cell("## 2. Prose only"),
-        nbformat.v4.new_markdown_cell("## 3. Last"),
-        nbformat.v4.new_code_cell("d", metadata=_timed(3.0)),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Title\n\nIntro."),
+            nbformat.v4.new_code_cell("a", metadata=_timed(1.5)),
+            nbformat.v4.new_markdown_cell("Some text.\n\n## 1. First\n\n### a detail (not a section)"),
+            nbformat.v4.new_code_cell("b", metadata=_timed(2.0)),
+            nbformat.v4.new_code_cell("c", metadata=_timed(0.25)),
+            nbformat.v4.new_markdown_cell("## 2. Prose only"),
+            nbformat.v4.new_markdown_cell("## 3. Last"),
+            nbformat.v4.new_code_cell("d", metadata=_timed(3.0)),
+        ]
+    )
     nb.cells.insert(3, nbformat.v4.new_markdown_cell("```python\n# a comment, not a heading\n```"))
     nb.cells.insert(4, nbformat.v4.new_code_cell(""))  # empty: never executed, so never timed
     assert section_seconds(nb) == [("(opening) Title", 1.5), ("1. First", 2.25), ("3. Last", 3.0)]
@@ -53,35 +59,44 @@ def test_generated_pages_match_data_bench_json() -> None:
 def _notebook_printing(*lines: str) -> nbformat.NotebookNode:
     """A one-cell notebook whose committed output is ``lines``, and a second cell printing something harmless."""
     nb = nbformat.v4.new_notebook()
-    first = nbformat.v4.new_code_cell("print('ok')", outputs=[nbformat.v4.new_output("stream", name="stdout", text="ok\n")])
-    second = nbformat.v4.new_code_cell("...", outputs=[nbformat.v4.new_output("stream", name="stdout",
-                                                                             text="".join(f"{l}\n" for l in lines))])
+    first = nbformat.v4.new_code_cell(
+        "print('ok')", outputs=[nbformat.v4.new_output("stream", name="stdout", text="ok\n")]
+    )
+    second = nbformat.v4.new_code_cell(
+        "...", outputs=[nbformat.v4.new_output("stream", name="stdout", text="".join(f"{l}\n" for l in lines))]
+    )
     nb.cells = [nbformat.v4.new_markdown_cell("# t"), first, second]
     return nb
 
 
-@pytest.mark.parametrize("line", [
-    "whitened Gram = identity: max deviation 2e-13",          # the old chapter 3 print, f"{err:.0e}"
-    "largest dropped eigenvalue / largest = 1e-17",
-    "the antisymmetric half contributes 6.9e-17",
-    "max relative difference 1.2E-15",
-    "residual 0.0000000000003",
-    "mean −5e-17 of the features",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "whitened Gram = identity: max deviation 2e-13",  # the old chapter 3 print, f"{err:.0e}"
+        "largest dropped eigenvalue / largest = 1e-17",
+        "the antisymmetric half contributes 6.9e-17",
+        "max relative difference 1.2E-15",
+        "residual 0.0000000000003",
+        "mean −5e-17 of the features",
+    ],
+)
 def test_noise_guard_names_the_cell_of_a_rounding_residual(line):
     from tools.notebooks import noise_prints
 
     assert noise_prints(_notebook_printing("fine 0.5", line)) == [(2, line)]
 
 
-@pytest.mark.parametrize("line", [
-    "whitened Gram = identity: max deviation ≤ 1e-10 ✓",
-    "figure 'x': data matches its reference (3 arrays, rtol=0, atol=1e-12)",
-    "agrees to 1e-12 with autograd",
-    "bound 1e-15 within 1e-11 threshold: 1e-12",
-    "exactly 0 and 0.0 and 1e-3 and 12 of 64 and 2e9",
-    "x < 1e-10 and y <= 1e-12",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "whitened Gram = identity: max deviation ≤ 1e-10 ✓",
+        "figure 'x': data matches its reference (3 arrays, rtol=0, atol=1e-12)",
+        "agrees to 1e-12 with autograd",
+        "bound 1e-15 within 1e-11 threshold: 1e-12",
+        "exactly 0 and 0.0 and 1e-3 and 12 of 64 and 2e9",
+        "x < 1e-10 and y <= 1e-12",
+    ],
+)
 def test_noise_guard_accepts_stated_bounds_and_ordinary_numbers(line):
     from tools.notebooks import noise_prints
 
@@ -99,10 +114,24 @@ def test_noise_guard_reads_rich_outputs_too():
 def test_running_time_is_stated_from_the_bench_rounded(tmp_path):
     from tools.notebooks import rounded_seconds, state_running_time, stated_seconds
 
-    assert [rounded_seconds(s) for s in (0.4, 6.7, 22.4, 32.9, 57.6, 98.7, 105.5, 125)] == [5, 5, 20, 35, 60, 100, 110,
-                                                                                           120]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
-        "# 9. A chapter\n\n**Running time.** About 2 minutes on a laptop (see the bench); later 40 s of retraining.")])
+    assert [rounded_seconds(s) for s in (0.4, 6.7, 22.4, 32.9, 57.6, 98.7, 105.5, 125)] == [
+        5,
+        5,
+        20,
+        35,
+        60,
+        100,
+        110,
+        120,
+    ]
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(
+                "# 9. A chapter\n\n**Running time.** About 2 minutes on a laptop (see the bench); "
+                "later 40 s of retraining."
+            )
+        ]
+    )
     path = tmp_path / "09_chapter.ipynb"
     nbformat.write(nb, path)
     assert stated_seconds(nb) == 120
@@ -118,12 +147,22 @@ def test_mutants_reads_results_sets_equivalents_aside_and_reports_stale_entries(
     equivalent mutant is set aside only while it survives, else it is stale; the share is over the counted ones."""
     from tools import mutants
 
-    listing = "\n".join(["    helpers.lib.bases.x_gram__mutmut_1: killed", "    helpers.lib.bases.x_gram__mutmut_2: survived",
-                         "    helpers.lib.bases.x_gram__mutmut_3: no tests", "    helpers.lib.bases.x_gram__mutmut_4: timeout",
-                         "    helpers.lib.bases.xǁBasisǁsize__mutmut_1: survived", ""])
+    listing = "\n".join(
+        [
+            "    helpers.lib.bases.x_gram__mutmut_1: killed",
+            "    helpers.lib.bases.x_gram__mutmut_2: survived",
+            "    helpers.lib.bases.x_gram__mutmut_3: no tests",
+            "    helpers.lib.bases.x_gram__mutmut_4: timeout",
+            "    helpers.lib.bases.xǁBasisǁsize__mutmut_1: survived",
+            "",
+        ]
+    )
     statuses = mutants.parse_results(listing)
     assert statuses["helpers.lib.bases.x_gram__mutmut_3"] == "no tests" and len(statuses) == 5
-    listed = {"helpers.lib.bases.xǁBasisǁsize__mutmut_1": "returns the same number", "helpers.lib.bases.x_gram__mutmut_1": "x"}
+    listed = {
+        "helpers.lib.bases.xǁBasisǁsize__mutmut_1": "returns the same number",
+        "helpers.lib.bases.x_gram__mutmut_1": "x",
+    }
     t = mutants.tally("lib", statuses, listed)
     assert list(t.equivalent) == ["helpers.lib.bases.xǁBasisǁsize__mutmut_1"]
     assert t.stale == ["helpers.lib.bases.x_gram__mutmut_1"]  # listed, but the tests kill it
@@ -162,12 +201,20 @@ def test_mutants_rule_sets_aside_only_einsum_subscripts_in_upper_case():
     that changes what is contracted, or upper-cases another string, is not set aside."""
     from tools import mutants
 
-    versions = {"orig": ("ab", "ij,jk->ik"), "1": ("ab", "IJ,JK->IK"), "2": ("ab", "ij,jk->ki"), "3": ("AB", "ij,jk->ik")}
-    source = "".join(f'def x_f__mutmut_{n}(a, b):\n    label = "{label}"\n    return torch.einsum("{eq}", a, b)\n'
-                     for n, (label, eq) in versions.items())
+    versions = {
+        "orig": ("ab", "ij,jk->ik"),
+        "1": ("ab", "IJ,JK->IK"),
+        "2": ("ab", "ij,jk->ki"),
+        "3": ("AB", "ij,jk->ik"),
+    }
+    source = "".join(
+        f'def x_f__mutmut_{n}(a, b):\n    label = "{label}"\n    return torch.einsum("{eq}", a, b)\n'
+        for n, (label, eq) in versions.items()
+    )
     bodies = mutants.function_bodies(source)
-    verdicts = {n: mutants.equivalent_by_rule(*mutants.changed_lines(bodies, f"helpers.m.x_f__mutmut_{n}"))
-                for n in (1, 2, 3)}
+    verdicts = {
+        n: mutants.equivalent_by_rule(*mutants.changed_lines(bodies, f"helpers.m.x_f__mutmut_{n}")) for n in (1, 2, 3)
+    }
     assert verdicts == {1: mutants.EINSUM_CASE, 2: None, 3: None}
     assert mutants.changed_lines(bodies, "helpers.m.x_g__mutmut_1") is None
 

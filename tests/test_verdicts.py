@@ -22,7 +22,9 @@ def test_the_printed_line_does_not_depend_on_the_residual(capsys):
     assert lines == {"x ≤ 1e-8 ✓"}
 
 
-@pytest.mark.parametrize("bound, shown", [(1e-6, "1e-6"), (1e-12, "1e-12"), (1.0, "1"), (0.005, "0.005"), (2.5e-4, "0.00025")])
+@pytest.mark.parametrize(
+    "bound, shown", [(1e-6, "1e-6"), (1e-12, "1e-12"), (1.0, "1"), (0.005, "0.005"), (2.5e-4, "0.00025")]
+)
 def test_bounds_are_printed_readably(bound, shown):
     assert verdict_line("x", 0.0, bound) == f"x ≤ {shown} ✓"
 

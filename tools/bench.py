@@ -35,8 +35,12 @@ def _run_one(path: Path) -> dict:
     seconds = time.perf_counter() - start
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     sections = [{"section": title, "seconds": round(t, 1)} for title, t in section_seconds(nb)]
-    return {"chapter": path.stem, "seconds": round(seconds, 1), "peak_mib": round(peak_kib / 1024),
-            "sections": sections}
+    return {
+        "chapter": path.stem,
+        "seconds": round(seconds, 1),
+        "peak_mib": round(peak_kib / 1024),
+        "sections": sections,
+    }
 
 
 def _book_build_seconds() -> float:
@@ -44,9 +48,19 @@ def _book_build_seconds() -> float:
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         build = subprocess.run(
-            [str(Path(sys.executable).parent / "jupyter-book"), "build", "-W", "-n", "--keep-going",
-             "--path-output", out, "."],
-            cwd=ROOT, capture_output=True, text=True,
+            [
+                str(Path(sys.executable).parent / "jupyter-book"),
+                "build",
+                "-W",
+                "-n",
+                "--keep-going",
+                "--path-output",
+                out,
+                ".",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
         )
         seconds = round(time.perf_counter() - start, 1)
     if build.returncode != 0:
@@ -61,7 +75,10 @@ def _chapter_rows() -> list[dict]:
         print(f"bench: executing {path.stem} …", flush=True)
         out = subprocess.run(
             [sys.executable, "-m", "tools.bench", "--one", str(path)],
-            cwd=ROOT, check=True, capture_output=True, text=True,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
         )
         row = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"  {row['seconds']} s, {row['peak_mib']} MiB", flush=True)
@@ -70,8 +87,10 @@ def _chapter_rows() -> list[dict]:
 
 
 def _machine() -> str:
-    return (f"{os.cpu_count()} CPU cores ({platform.machine()}), Python {platform.python_version()}, "
-            f"torch {torch.__version__}, BOOK_THREADS={os.environ.get('BOOK_THREADS', '1')}")
+    return (
+        f"{os.cpu_count()} CPU cores ({platform.machine()}), Python {platform.python_version()}, "
+        f"torch {torch.__version__}, BOOK_THREADS={os.environ.get('BOOK_THREADS', '1')}"
+    )
 
 
 def _page(result: dict) -> str:
@@ -95,7 +114,7 @@ def _page(result: dict) -> str:
         "",
         "## Building the book",
         "",
-        f"`make book` (the jupyter-book build from the committed outputs, from an empty `_build`, with the",
+        "`make book` (the jupyter-book build from the committed outputs, from an empty `_build`, with the",
         f"environment and the offline JavaScript already installed): **{result['book_seconds']:.1f} s**"
         f" (goal: at most 60 s).",
     ]
@@ -111,7 +130,8 @@ def _page(result: dict) -> str:
     ]
     lines += [
         f"| {k['chapter']} | {k['name']} | {k['what']} | {k['seconds_fast'] * 1e3:.1f} | "
-        f"{k['seconds_slow'] * 1e3:.1f} | {k['seconds_slow'] / k['seconds_fast']:.1f}× | {'yes' if k['agree'] else 'NO'} |"
+        f"{k['seconds_slow'] * 1e3:.1f} | {k['seconds_slow'] / k['seconds_fast']:.1f}× | "
+        f"{'yes' if k['agree'] else 'NO'} |"
         for k in result["kernels"]
     ]
     notes = [f"- {k['name']}: {k['note']}" for k in result["kernels"] if k.get("note")]
@@ -121,7 +141,9 @@ def _page(result: dict) -> str:
         if k.get("ways"):
             generic = next(w["seconds"] for w in k["ways"] if w["way"] == "generic")
             lines += [
-                "", f"### {k['name']}: every way", "",
+                "",
+                f"### {k['name']}: every way",
+                "",
                 "Each way runs in a fresh process (one thread) that loads the model and its activations, then builds",
                 "the graph twice (the time is the faster build). *Peak memory* is that process's largest resident set;",
                 "*peak before the build* is the largest it reached while loading, so a build that stays below it adds",
@@ -141,10 +163,19 @@ def _page(result: dict) -> str:
                 for w in k["ways"]
             ]
     if result.get("measurements"):
-        lines += ["", "## Measurements", "", "Costs a chapter states, measured once each (best of three where repeated).",
-                  "", "| chapter | what | how | value |", "|---|---|---|---:|"]
-        lines += [f"| {m['chapter']} | {m['name']} | {m['what']} | {m['value']:g} {m['unit']} |"
-                  for m in result["measurements"]]
+        lines += [
+            "",
+            "## Measurements",
+            "",
+            "Costs a chapter states, measured once each (best of three where repeated).",
+            "",
+            "| chapter | what | how | value |",
+            "|---|---|---|---:|",
+        ]
+        lines += [
+            f"| {m['chapter']} | {m['name']} | {m['what']} | {m['value']:g} {m['unit']} |"
+            for m in result["measurements"]
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -157,8 +188,13 @@ def _sections_page(result: dict) -> str:
         "cells take on a fresh kernel with the cached weights; reading and discussion are not included.",
     ]
     for chapter in result["chapters"]:
-        lines += ["", f"**{chapter['chapter']}** — {chapter['seconds']:.0f} s in all", "",
-                  "| section | running time (s) |", "|---|---:|"]
+        lines += [
+            "",
+            f"**{chapter['chapter']}** — {chapter['seconds']:.0f} s in all",
+            "",
+            "| section | running time (s) |",
+            "|---|---:|",
+        ]
         lines += [f"| {s['section']} | {s['seconds']:.1f} |" for s in chapter["sections"]]
     return "\n".join(lines) + "\n"
 
@@ -175,15 +211,31 @@ def main(argv: list[str]) -> int:
     for kernel in KERNELS:
         print(f"bench: kernel {kernel.__name__} …", flush=True)
         r = kernel()
-        kernels.append({"name": r.name, "chapter": r.chapter, "what": r.what, "seconds_fast": r.seconds_fast,
-                        "seconds_slow": r.seconds_slow, "agree": r.agree, "note": r.note, "ways": list(r.ways)})
+        kernels.append(
+            {
+                "name": r.name,
+                "chapter": r.chapter,
+                "what": r.what,
+                "seconds_fast": r.seconds_fast,
+                "seconds_slow": r.seconds_slow,
+                "agree": r.agree,
+                "note": r.note,
+                "ways": list(r.ways),
+            }
+        )
         print(f"  {r.ratio:.1f}x, agree={r.agree}", flush=True)
     measurements = []
     for measure in MEASUREMENTS:
         print(f"bench: measurement {measure.__name__} …", flush=True)
         measurements += measure()
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "book_seconds": None,
-              "chapters": chapters, "kernels": kernels, "measurements": measurements}
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": _machine(),
+        "book_seconds": None,
+        "chapters": chapters,
+        "kernels": kernels,
+        "measurements": measurements,
+    }
     previous = SECTIONS_PAGE.read_text() if SECTIONS_PAGE.exists() else None
     SECTIONS_PAGE.write_text(_sections_page(result))  # before the build, which includes it
     print("bench: building the book from scratch …", flush=True)

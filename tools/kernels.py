@@ -123,9 +123,16 @@ def _lib_build(way: str) -> dict:
     high = _status_mib("VmHWM")
     increment = high - resident if resident is not None and high is not None else None
     seconds = _best_of(build, 2)
-    return {"seconds": seconds, "peak_mib": _peak_mib(), "baseline_mib": before, "increment_mib": increment,
-            "pairs": int(train.shape[0]),
-            "values": [b.values for b in graph.bases], "C": [b.C for b in graph.bases], "edges": list(graph.edges)}
+    return {
+        "seconds": seconds,
+        "peak_mib": _peak_mib(),
+        "baseline_mib": before,
+        "increment_mib": increment,
+        "pairs": int(train.shape[0]),
+        "values": [b.values for b in graph.bases],
+        "C": [b.C for b in graph.bases],
+        "edges": list(graph.edges),
+    }
 
 
 def _in_fresh_process(way: str) -> dict:
@@ -165,9 +172,15 @@ def lib_modadd_graph() -> KernelResult:
     bound = 1e-10
     differences = {way: _largest_relative_difference(runs[way], runs["generic"]) for way in ("loop", "closed")}
     ways = tuple(
-        {"way": way, "how": how, "seconds": runs[way]["seconds"], "peak_mib": runs[way]["peak_mib"],
-         "baseline_mib": runs[way]["baseline_mib"], "increment_mib": runs[way]["increment_mib"],
-         "same_as_generic": way == "generic" or differences[way] <= bound}
+        {
+            "way": way,
+            "how": how,
+            "seconds": runs[way]["seconds"],
+            "peak_mib": runs[way]["peak_mib"],
+            "baseline_mib": runs[way]["baseline_mib"],
+            "increment_mib": runs[way]["increment_mib"],
+            "same_as_generic": way == "generic" or differences[way] <= bound,
+        }
         for way, how in LIB_WAYS.items()
     )
     return KernelResult(
@@ -182,9 +195,18 @@ def lib_modadd_graph() -> KernelResult:
     )
 
 
-def _sgld_versus_devinterp(name: str, loss: Callable[[torch.Tensor], torch.Tensor], w_star: torch.Tensor, *,
-                           n_beta: float, step: float, gamma: float, chains: int, burnin: int,
-                           draws: int) -> KernelResult:
+def _sgld_versus_devinterp(
+    name: str,
+    loss: Callable[[torch.Tensor], torch.Tensor],
+    w_star: torch.Tensor,
+    *,
+    n_beta: float,
+    step: float,
+    gamma: float,
+    chains: int,
+    burnin: int,
+    draws: int,
+) -> KernelResult:
     """λ̂ of ``loss`` around ``w_star`` by the book's SGLD (chains vectorised with vmap) and by devinterp 1.3.2
     (chains one after another, its own SGLD optimiser), with the same nβ, γ, step, chains and steps; one thread."""
     import math
@@ -202,17 +224,35 @@ def _sgld_versus_devinterp(name: str, loss: Callable[[torch.Tensor], torch.Tenso
             self.w = torch.nn.Parameter(w_star.clone())
 
     start = time.perf_counter()
-    ours = sgld.estimate_llc(loss, w_star, n_beta=n_beta, step=step, localization=gamma, chains=chains, draws=draws,
-                             burnin=burnin, generator=torch.Generator().manual_seed(0))
+    ours = sgld.estimate_llc(
+        loss,
+        w_star,
+        n_beta=n_beta,
+        step=step,
+        localization=gamma,
+        chains=chains,
+        draws=draws,
+        burnin=burnin,
+        generator=torch.Generator().manual_seed(0),
+    )
     seconds_book = time.perf_counter() - start
     loader = DataLoader(TensorDataset(torch.zeros(1, 1)), batch_size=1)  # one batch: the loss holds its own data
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = estimate_learning_coeff_with_summary(
-            Flat().double(), loader, evaluate=lambda model, batch: (loss(model.w), {}), sampling_method=SGLD,
-            optimizer_kwargs={"lr": step, "localization": gamma, "nbeta": n_beta}, num_chains=chains,
-            num_draws=draws, num_burnin_steps=burnin, init_loss=float(loss(w_star)), seed=0, verbose=False)
+            Flat().double(),
+            loader,
+            evaluate=lambda model, batch: (loss(model.w), {}),
+            sampling_method=SGLD,
+            optimizer_kwargs={"lr": step, "localization": gamma, "nbeta": n_beta},
+            num_chains=chains,
+            num_draws=draws,
+            num_burnin_steps=burnin,
+            init_loss=float(loss(w_star)),
+            seed=0,
+            verbose=False,
+        )
     seconds_devinterp = time.perf_counter() - start
     steps = chains * (burnin + draws)
     their_se = theirs["llc/std"] / math.sqrt(chains)
@@ -223,9 +263,11 @@ def _sgld_versus_devinterp(name: str, loss: Callable[[torch.Tensor], torch.Tenso
         seconds_fast=seconds_book,
         seconds_slow=seconds_devinterp,
         agree=abs(ours.mean - theirs["llc/mean"]) < 3 * math.hypot(ours.standard_error, their_se),
-        note=(f"{steps / seconds_book:.0f} vs {steps / seconds_devinterp:.0f} SGLD steps per second (a draw is one "
-              f"step of one chain; burn-in counted); λ̂ {ours.mean:.3g} ± {ours.standard_error:.2g} vs "
-              f"{theirs['llc/mean']:.3g} ± {their_se:.2g} (same result: within 3 combined standard errors)"),
+        note=(
+            f"{steps / seconds_book:.0f} vs {steps / seconds_devinterp:.0f} SGLD steps per second (a draw is one "
+            f"step of one chain; burn-in counted); λ̂ {ours.mean:.3g} ± {ours.standard_error:.2g} vs "
+            f"{theirs['llc/mean']:.3g} ± {their_se:.2g} (same result: within 3 combined standard errors)"
+        ),
     )
 
 
@@ -236,9 +278,17 @@ def degeneracy_sgld_potential() -> KernelResult:
     from helpers.runtime import thread_count
 
     torch.set_num_threads(thread_count())
-    return _sgld_versus_devinterp("potential ½(w₁² + w₂²)", lambda w: 0.5 * (w ** 2).sum(),
-                                  torch.zeros(2, dtype=torch.float64), n_beta=1000 / math.log(1000), step=1e-3,
-                                  gamma=0.0, chains=8, burnin=500, draws=1000)
+    return _sgld_versus_devinterp(
+        "potential ½(w₁² + w₂²)",
+        lambda w: 0.5 * (w**2).sum(),
+        torch.zeros(2, dtype=torch.float64),
+        n_beta=1000 / math.log(1000),
+        step=1e-3,
+        gamma=0.0,
+        chains=8,
+        burnin=500,
+        draws=1000,
+    )
 
 
 def degeneracy_sgld_digits() -> KernelResult:
@@ -254,13 +304,25 @@ def degeneracy_sgld_digits() -> KernelResult:
     x = data.digits(test_fraction=0.2, seed=0).x_train.double()
     n_beta, gamma = x.shape[0] / math.log(x.shape[0]), 1000.0
     step = float(1 / (n_beta * torch.linalg.eigvalsh(behaviour.gauss_newton(net, w_star, x)).max() + gamma))
-    return _sgld_versus_devinterp(f"L_B of the small digits MLP ({net.n_params} parameters)",
-                                  behaviour.behavioural_loss_fn(net, w_star, x), w_star, n_beta=n_beta, step=step,
-                                  gamma=gamma, chains=4, burnin=500, draws=500)
+    return _sgld_versus_devinterp(
+        f"L_B of the small digits MLP ({net.n_params} parameters)",
+        behaviour.behavioural_loss_fn(net, w_star, x),
+        w_star,
+        n_beta=n_beta,
+        step=step,
+        gamma=gamma,
+        chains=4,
+        burnin=500,
+        draws=500,
+    )
 
 
 KERNELS: list[Callable[[], KernelResult]] = [
-    workbench_jacobians, degeneracy_sgld_potential, degeneracy_sgld_digits, lib_modadd_graph]
+    workbench_jacobians,
+    degeneracy_sgld_potential,
+    degeneracy_sgld_digits,
+    lib_modadd_graph,
+]
 
 
 def inversion_measurements() -> list[dict]:
@@ -278,8 +340,9 @@ def inversion_measurements() -> list[dict]:
         query = encode(ADDITION, "B615+861=1476E")
 
         def sample() -> None:
-            sampler.propose_and_verify(dec, model, ADDITION, query, "resid_mid0", 8,
-                                       generator=torch.Generator().manual_seed(0))
+            sampler.propose_and_verify(
+                dec, model, ADDITION, query, "resid_mid0", 8, generator=torch.Generator().manual_seed(0)
+            )
 
         per_call = _best_of(sample, 3)
         candidates = 64 * len(sampler.SETTINGS)
@@ -293,13 +356,22 @@ def inversion_measurements() -> list[dict]:
     finally:
         torch.set_num_threads(threads)
     return [
-        {"chapter": "04_inversionview", "name": "sampler throughput",
-         "what": f"{candidates} candidates per query (decoder samples, then model A re-run and distances), one thread",
-         "value": round(candidates / per_call), "unit": "candidates/s"},
-        {"chapter": "04_inversionview", "name": "exact completeness",
-         "what": "all 810,000 problems at 2 sites in one pass, then the decoder ranks all of them at each site "
-                 "(branch and bound), one thread",
-         "value": round(enumeration, 1), "unit": "s"},
+        {
+            "chapter": "04_inversionview",
+            "name": "sampler throughput",
+            "what": f"{candidates} candidates per query (decoder samples, then model A re-run and distances), "
+            "one thread",
+            "value": round(candidates / per_call),
+            "unit": "candidates/s",
+        },
+        {
+            "chapter": "04_inversionview",
+            "name": "exact completeness",
+            "what": "all 810,000 problems at 2 sites in one pass, then the decoder ranks all of them at each site "
+            "(branch and bound), one thread",
+            "value": round(enumeration, 1),
+            "unit": "s",
+        },
     ]
 
 

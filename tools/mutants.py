@@ -37,7 +37,7 @@ WORK = ROOT / "build" / "mutants"
 EQUIVALENT = ROOT / "tools" / "mutants_equivalent.toml"
 COPIED = ("src", "tests", "data", "tools", "pyproject.toml")  # what a wing's tests may read
 KILLED = {"killed", "timeout"}  # a hang is a detected change too; mutmut's timeout is generous (below)
-MEMORY = 6 * 2 ** 30  # address space per process: a mutant that asks for far more (seen: 10 GiB) fails, not the laptop
+MEMORY = 6 * 2**30  # address space per process: a mutant that asks for far more (seen: 10 GiB) fails, not the laptop
 
 
 @dataclass
@@ -78,29 +78,35 @@ class Tally:
 def wings(pyproject: Path = ROOT / "pyproject.toml") -> list[Wing]:
     """The wings of ``[tool.book.mutants]``, in the order they are listed."""
     table = tomllib.loads(pyproject.read_text())["tool"]["book"]["mutants"]
-    return [Wing(name, list(spec["source"]), list(spec["tests"]), dict(spec.get("set_aside", {})))
-            for name, spec in table.items()]
+    return [
+        Wing(name, list(spec["source"]), list(spec["tests"]), dict(spec.get("set_aside", {})))
+        for name, spec in table.items()
+    ]
 
 
 def mutmut_config(wing: Wing) -> str:
     """The ``[tool.mutmut]`` table of one wing's copy: mutate its files, run its unit tests only."""
+
     def toml_list(items: list[str]) -> str:
         return "[" + ", ".join(f'"{item}"' for item in items) + "]"
 
-    return "\n".join([
-        "", "[tool.mutmut]",
-        'source_paths = ["src/helpers"]',
-        f"only_mutate = {toml_list(wing.source)}",
-        f"pytest_add_cli_args_test_selection = {toml_list(wing.tests)}",
-        # fastest tests first (tools/mutmut_order.py), so that a mutant dies by its quickest failing test
-        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "tools.mutmut_order", "-x", "-q"]',
-        'process_isolation = "forkserver"',  # torch is not fork-safe after it has run
-        # a mutant's tests run in a fresh collection (imports, torch), which the suite's timings leave out: add 30 s
-        "timeout_constant = 30.0",
-        "timeout_multiplier = 2.0",  # mutmut's default 15 lets a looping mutant of a slow test run for many minutes
-        'also_copy = ["data/", "tools/"]',
-        "",
-    ])
+    return "\n".join(
+        [
+            "",
+            "[tool.mutmut]",
+            'source_paths = ["src/helpers"]',
+            f"only_mutate = {toml_list(wing.source)}",
+            f"pytest_add_cli_args_test_selection = {toml_list(wing.tests)}",
+            # fastest tests first (tools/mutmut_order.py), so that a mutant dies by its quickest failing test
+            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "tools.mutmut_order", "-x", "-q"]',
+            'process_isolation = "forkserver"',  # torch is not fork-safe after it has run
+            # a mutant's tests run in a fresh collection (imports, torch), which the suite's timings leave out: add 30 s
+            "timeout_constant = 30.0",
+            "timeout_multiplier = 2.0",  # mutmut's default 15 lets a looping mutant of a slow test run for many minutes
+            'also_copy = ["data/", "tools/"]',
+            "",
+        ]
+    )
 
 
 def prepare(wing: Wing) -> Path:
@@ -110,8 +116,12 @@ def prepare(wing: Wing) -> Path:
     work = WORK / wing.name
     work.mkdir(parents=True, exist_ok=True)
     # tracked files and new ones not yet committed (a test being written), never ignored ones
-    tracked = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", *COPIED],
-                             cwd=ROOT, check=True, capture_output=True).stdout
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", *COPIED],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
     for rel in filter(None, tracked.decode().split("\0")):
         source, target = ROOT / rel, work / rel
         if target.exists() and target.read_bytes() == source.read_bytes() and rel != "pyproject.toml":
@@ -148,15 +158,23 @@ def run(wing: Wing, max_children: int) -> dict[str, str]:
 
     def mutmut_run(*names: str) -> None:
         with log.open("a") as out:
-            done = subprocess.run([*mutmut, "run", "--max-children", str(max_children), *names], cwd=work, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT,
-                                  preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY)))
+            done = subprocess.run(
+                [*mutmut, "run", "--max-children", str(max_children), *names],
+                cwd=work,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY, MEMORY)),
+            )
         if done.returncode != 0:
             raise SystemExit(f"mutmut failed on the wing {wing.name} (exit {done.returncode}); see {log}")
 
     def statuses() -> dict[str, str]:
-        return parse_results(subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env, check=True,
-                                            capture_output=True, text=True).stdout)
+        return parse_results(
+            subprocess.run(
+                [*mutmut, "results", "--all", "true"], cwd=work, env=env, check=True, capture_output=True, text=True
+            ).stdout
+        )
 
     log.write_text("")
     if tested_with != digest:  # mutmut traces the reach of new test names only; a changed test may reach more
@@ -198,8 +216,11 @@ _SUBSCRIPTS = re.compile(r"einsum\((['\"])([a-z,.\->\s]+)\1")
 def function_bodies(source: str) -> dict[str, list[str]]:
     """Every function of a mutated module (mutmut writes the original and each mutant as functions), by name, as
     normalised source lines without the ``def`` line."""
-    return {node.name: ast.unparse(node).splitlines()[1:] for node in ast.walk(ast.parse(source))
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    return {
+        node.name: ast.unparse(node).splitlines()[1:]
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
 
 
 def changed_lines(bodies: dict[str, list[str]], mutant: str) -> tuple[list[str], list[str]] | None:
@@ -210,8 +231,10 @@ def changed_lines(bodies: dict[str, list[str]], mutant: str) -> tuple[list[str],
     if before is None or after is None:
         return None
     diff = list(difflib.unified_diff(before, after, lineterm="", n=0))[2:]
-    return ([line[1:].strip() for line in diff if line.startswith("-")],
-            [line[1:].strip() for line in diff if line.startswith("+")])
+    return (
+        [line[1:].strip() for line in diff if line.startswith("-")],
+        [line[1:].strip() for line in diff if line.startswith("+")],
+    )
 
 
 def equivalent_by_rule(before: list[str], after: list[str]) -> str | None:
@@ -246,8 +269,9 @@ def rule_equivalents(wing: str, statuses: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def tally(wing: str, statuses: dict[str, str], listed: dict[str, str],
-          set_aside: dict[str, str] | None = None) -> Tally:
+def tally(
+    wing: str, statuses: dict[str, str], listed: dict[str, str], set_aside: dict[str, str] | None = None
+) -> Tally:
     """Set the listed equivalent mutants aside (only those that survive; the rest are stale), and every mutant of a
     function the wing sets aside (by name prefix: training recipes, which ``make audit`` judges, not unit tests)."""
     result = Tally(wing, statuses)
@@ -264,13 +288,18 @@ def tally(wing: str, statuses: dict[str, str], listed: dict[str, str],
 
 
 def report(tallies: list[Tally], target: float = 0.95) -> str:
-    lines = ["| wing | mutants | recipes (set aside) | equivalent (set aside) | killed | of which by timeout "
-             "| survived or unreached | share killed |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| wing | mutants | recipes (set aside) | equivalent (set aside) | killed | of which by timeout "
+        "| survived or unreached | share killed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for t in tallies:
         timeouts = sum(t.statuses[m] == "timeout" for m in t.counted)
-        lines.append(f"| {t.wing} | {len(t.statuses)} | {len(t.set_aside)} | {len(t.equivalent)} | {t.killed} "
-                     f"| {timeouts} | {len(t.survivors)} "
-                     f"| {t.share:.1%}{'' if t.share >= target else ' (below ' + format(target, '.0%') + ')'} |")
+        lines.append(
+            f"| {t.wing} | {len(t.statuses)} | {len(t.set_aside)} | {len(t.equivalent)} | {t.killed} "
+            f"| {timeouts} | {len(t.survivors)} "
+            f"| {t.share:.1%}{'' if t.share >= target else ' (below ' + format(target, '.0%') + ')'} |"
+        )
     for t in tallies:
         for why in sorted(set(t.set_aside.values())):
             names = sorted({n.split("__mutmut_")[0] for n, w in t.set_aside.items() if w == why})
@@ -279,7 +308,10 @@ def report(tallies: list[Tally], target: float = 0.95) -> str:
             lines += ["", f"Equivalent mutants of {t.wing} (tools/mutants_equivalent.toml):"]
             lines += [f"- {name}: {why}" for name, why in sorted(t.equivalent.items())]
         if t.stale:
-            lines += ["", f"Stale entries for {t.wing} (listed as equivalent, no longer surviving): " + ", ".join(t.stale)]
+            lines += [
+                "",
+                f"Stale entries for {t.wing} (listed as equivalent, no longer surviving): " + ", ".join(t.stale),
+            ]
         if t.survivors:
             lines += ["", f"Survivors of {t.wing} ({len(t.survivors)}; `mutmut show NAME` in build/mutants/{t.wing}):"]
             lines += ["  " + name for name in t.survivors]

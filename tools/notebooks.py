@@ -90,7 +90,8 @@ def section_seconds(nb: nbformat.NotebookNode) -> list[tuple[str, float]]:
             if not sections:
                 sections.append(["(before the first heading)", 0.0])
             elapsed = datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(
-                start.replace("Z", "+00:00"))
+                start.replace("Z", "+00:00")
+            )
             sections[-1][1] += elapsed.total_seconds()
     if not timed and any(c.cell_type == "code" and c.source.strip() for c in nb.cells):
         raise ValueError("section_seconds needs a chapter executed with record_timing=True")
@@ -153,8 +154,10 @@ def study_facts(nb: nbformat.NotebookNode) -> tuple[int, int, int]:
 def study_sentence(nb: nbformat.NotebookNode) -> str:
     """The chapter's study-time sentence, from :func:`study_facts`."""
     words, minutes, exercises = study_facts(nb)
-    return (f"**Study time.** About {minutes} minutes of reading ({words:,} words at {WORDS_PER_MINUTE} a minute),\n"
-            f"and {exercises} exercise{'s' if exercises != 1 else ''} to solve in your own copy (`make lab`).")
+    return (
+        f"**Study time.** About {minutes} minutes of reading ({words:,} words at {WORDS_PER_MINUTE} a minute),\n"
+        f"and {exercises} exercise{'s' if exercises != 1 else ''} to solve in your own copy (`make lab`)."
+    )
 
 
 def state_study_time(path: Path) -> bool:

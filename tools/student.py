@@ -57,8 +57,9 @@ def learner_copy(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if cell.cell_type == "markdown":
             found = _EXERCISE_TITLE.search(cell.source)
             title = found.group(1) if found else title
-            cell.source = _FOLDED.sub(lambda m: (" " if m.group(0)[:1].isspace() else "") + NO_SOLUTION_HERE,
-                                      cell.source)
+            cell.source = _FOLDED.sub(
+                lambda m: (" " if m.group(0)[:1].isspace() else "") + NO_SOLUTION_HERE, cell.source
+            )
             continue
         if cell.cell_type != "code":
             continue
@@ -127,10 +128,16 @@ def main(argv: list[str]) -> int:
     show = lambda path: path.relative_to(ROOT) if path.is_relative_to(ROOT) else path  # noqa: E731
     written = [p for p in done.written if p.suffix == ".ipynb"]
     if written:
-        print(f"wrote {len(written)} learner copies: " + ", ".join(p.name for p in written) + f" in {show(written[0].parent)}")
+        print(
+            f"wrote {len(written)} learner copies: "
+            + ", ".join(p.name for p in written)
+            + f" in {show(written[0].parent)}"
+        )
     for path in done.kept:
-        print(f"kept {show(path)}: it has changed since make student wrote it (your work). To start it afresh, "
-              f"rename or delete it and run make student again.")
+        print(
+            f"kept {show(path)}: it has changed since make student wrote it (your work). To start it afresh, "
+            f"rename or delete it and run make student again."
+        )
     return 0
 
 

@@ -1,11 +1,12 @@
 """Glossary links written as plain Markdown, resolved as glossary references in the HTML book.
 
 The chapters are read in three places: the HTML book, JupyterLab and a code host's notebook viewer. Only the first
-knows Sphinx roles, so the chapters link a term as ordinary Markdown, ``[Gram matrices](../book/glossary.md#term-Gram-matrix)``,
-which every viewer shows as the words with a link to the glossary. MyST checks only a page's headings for the part
-after ``#``, not its glossary entries, so this extension resolves such a link itself, before MyST does: to the
-term's entry when the glossary defines a term with that id, and with a warning (an error under ``-W``) when it
-does not, so a renamed or misspelled term fails the build.
+knows Sphinx roles, so the chapters link a term as ordinary Markdown,
+``[Gram matrices](../book/glossary.md#term-Gram-matrix)``, which every viewer shows as the words with a link to
+the glossary. MyST checks only a page's headings for the part after ``#``, not its glossary entries, so this
+extension resolves such a link itself, before MyST does: to the term's entry when the glossary defines a term with
+that id, and with a warning (an error under ``-W``) when it does not, so a renamed or misspelled term fails the
+build.
 """
 
 from __future__ import annotations
@@ -36,13 +37,19 @@ class GlossaryLinks(SphinxPostTransform):
                 continue
             contnode = node[0].deepcopy() if node.children else nodes.Text(anchor)
             if terms.get(anchor) != node["reftarget"]:
-                LOGGER.warning(f"glossary link to {node['reftarget']}#{anchor}: the glossary defines no term with "
-                               f"that id (ids are 'term-' and the term's words joined by '-', e.g. 'term-Gram-matrix')",
-                               location=node, type="glossary_links")
+                LOGGER.warning(
+                    f"glossary link to {node['reftarget']}#{anchor}: the glossary defines no term with "
+                    f"that id (ids are 'term-' and the term's words joined by '-', e.g. 'term-Gram-matrix')",
+                    location=node,
+                    type="glossary_links",
+                )
                 node.replace_self(contnode)
                 continue
-            node.replace_self(make_refnode(self.app.builder, node.get("refdoc", self.env.docname), node["reftarget"],
-                                           anchor, contnode))
+            node.replace_self(
+                make_refnode(
+                    self.app.builder, node.get("refdoc", self.env.docname), node["reftarget"], anchor, contnode
+                )
+            )
 
 
 def setup(app: Sphinx) -> dict:

@@ -4,8 +4,8 @@ MathJax 3, require.js and the Jupyter widgets HTML manager are installed from th
 ``web/node_modules`` (``make assets``, run by ``make book``; never committed). At ``builder-inited`` this
 extension copies the files the pages load into ``_build/offline-assets/vendor/npm/`` (laid out as in
 ``node_modules``) and adds that folder to ``html_static_path``, so they are served as ``_static/vendor/npm/…``;
-``static/offline-widgets.js`` lets the widget manager find its fonts there and typeset with MathJax 3. ``_config.yml`` points MathJax
-(``mathjax_path``) and myst-nb's widget loader (``nb_ipywidgets_js``) at those files.
+``static/offline-widgets.js`` lets the widget manager find its fonts there and typeset with MathJax 3.
+``_config.yml`` points MathJax (``mathjax_path``) and myst-nb's widget loader (``nb_ipywidgets_js``) at those files.
 """
 
 from __future__ import annotations
@@ -71,7 +71,9 @@ def drop_thebe(app: Sphinx) -> None:
     script URL on unpkg.com (twice, with a redeclaration error) into every page."""
     for event, listeners in app.events.listeners.items():
         app.events.listeners[event] = [
-            listener for listener in listeners if not getattr(listener.handler, "__module__", "").startswith("sphinx_thebe")
+            listener
+            for listener in listeners
+            if not getattr(listener.handler, "__module__", "").startswith("sphinx_thebe")
         ]
     app.registry.css_files = [(name, attrs) for name, attrs in app.registry.css_files if "thebe" not in str(name)]
     app.builder.init_css_files()  # the builder collected them before this event

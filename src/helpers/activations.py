@@ -46,5 +46,7 @@ def capture(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> dict[str
             handle.remove()
     silent = [n for n in names if n not in out]
     if silent:
-        raise RuntimeError(f"submodules {silent} did not run in {type(model).__name__}'s forward pass: nothing to capture")
+        raise RuntimeError(
+            f"submodules {silent} did not run in {type(model).__name__}'s forward pass: nothing to capture"
+        )
     return {name: out[name] for name in names}

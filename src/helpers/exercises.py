@@ -28,13 +28,17 @@ class ExerciseFailed(AssertionError):
 
 
 #: printed by a check whose exercise the learner skipped, before the cells that then use the reference solution
-SKIPPED = ("⚠ {title}: skipped (your function is still the stub), so the cells below use the book's reference "
-           "solution. Come back to it: replace `raise NotImplementedError` with your code, run that cell, then this "
-           "check again.")
+SKIPPED = (
+    "⚠ {title}: skipped (your function is still the stub), so the cells below use the book's reference "
+    "solution. Come back to it: replace `raise NotImplementedError` with your code, run that cell, then this "
+    "check again."
+)
 #: printed by the check of a prediction the learner skipped (the answer is not given away)
-PREDICTION_SKIPPED = ("⚠ {title}: skipped (your function is still the stub); the chapter goes on without it. Come "
-                      "back to it: write your prediction in place of `raise NotImplementedError`, run that cell, "
-                      "then this check again.")
+PREDICTION_SKIPPED = (
+    "⚠ {title}: skipped (your function is still the stub); the chapter goes on without it. Come "
+    "back to it: write your prediction in place of `raise NotImplementedError`, run that cell, "
+    "then this check again."
+)
 
 
 def _identity(value: Any) -> Any:
@@ -78,8 +82,11 @@ def compare_outputs(actual: Any, expected: Any, *, rtol: float, atol: float, pat
         bad = ~np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
         with np.errstate(invalid="ignore"):
             diff = np.where(bad, np.abs(a.astype(np.float64) - e.astype(np.float64)), 0.0)
-        where = np.unravel_index(int(np.argmax(np.where(np.isnan(diff), np.inf, diff))), diff.shape) if diff.ndim else ()
-        return f"{path} differs from the reference by up to {float(diff[where]):.3g} (at index {tuple(int(i) for i in where)})"
+        where = (
+            np.unravel_index(int(np.argmax(np.where(np.isnan(diff), np.inf, diff))), diff.shape) if diff.ndim else ()
+        )
+        index = tuple(int(i) for i in where)
+        return f"{path} differs from the reference by up to {float(diff[where]):.3g} (at index {index})"
     return None
 
 

@@ -223,7 +223,7 @@ def _data_key(path: Path) -> str:
 
 def _resolve_data(key: str) -> Path | None:
     if key.startswith("data/"):
-        return data_dir() / key[len("data/"):]
+        return data_dir() / key[len("data/") :]
     if key.startswith("/"):
         return Path(key)
     for entry in sys.path:

@@ -113,7 +113,9 @@ def describe() -> str:
     """
     threads = torch.get_num_threads()
     plural = "thread" if threads == 1 else "threads"
-    return f"device {pick_device().type} · {threads} {plural} · CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    return (
+        f"device {pick_device().type} · {threads} {plural} · CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    )
 
 
 def _cpu_vendor() -> str:

@@ -25,10 +25,16 @@ PYTHON_VALUE = re.compile(r"\b(?:True|False|None|nan|NaN|inf)\b")
 
 def _cell(value: object) -> str:
     text = str(value)
-    if isinstance(value, bool) or value is None or (isinstance(value, float) and not math.isfinite(value)) \
-            or PYTHON_VALUE.search(text):
-        raise ValueError(f"a table cell would show the Python value {text!r} to the reader: write it in words "
-                         "(for example 'yes'/'no', '—', 'not defined')")
+    if (
+        isinstance(value, bool)
+        or value is None
+        or (isinstance(value, float) and not math.isfinite(value))
+        or PYTHON_VALUE.search(text)
+    ):
+        raise ValueError(
+            f"a table cell would show the Python value {text!r} to the reader: write it in words "
+            "(for example 'yes'/'no', '—', 'not defined')"
+        )
     return text.replace("|", "\\|").replace("\n", " ")
 
 

@@ -21,8 +21,9 @@ __all__ = [
 ]
 
 
-def bias_parts(w: torch.Tensor, bw: torch.Tensor, v: torch.Tensor, bv: torch.Tensor,
-               u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def bias_parts(
+    w: torch.Tensor, bw: torch.Tensor, v: torch.Tensor, bv: torch.Tensor, u: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``u · ((W x + b_w) ⊙ (V x + b_v)) = xᵀ Q x + l · x + c``: returns ``Q`` (d, d), ``l`` (d,) and ``c`` ()."""
     folded = interaction_matrix(*fold_bias(w, bw, v, bv), u)  # (d + 1, d + 1), the constant input last
     d = w.shape[1]
@@ -37,8 +38,10 @@ def pinv_mask(eigenvectors: torch.Tensor, embed_weight: torch.Tensor, j: int) ->
 
 def _bias_inputs() -> list[tuple[torch.Tensor, ...]]:
     g = torch.Generator().manual_seed(14)
-    return [tuple(torch.randn(*shape, generator=g, dtype=torch.float64) for shape in ((h, d), (h,), (h, d), (h,), (h,)))
-            for h, d in [(3, 2), (6, 4), (5, 7)]]
+    return [
+        tuple(torch.randn(*shape, generator=g, dtype=torch.float64) for shape in ((h, d), (h,), (h, d), (h,), (h,)))
+        for h, d in [(3, 2), (6, 4), (5, 7)]
+    ]
 
 
 def _mask_inputs() -> list[tuple]:
@@ -63,8 +66,10 @@ def _phrase_inputs() -> list[tuple]:
 
 def _pairs() -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(11)
-    return [(torch.randn(h, d, generator=g, dtype=torch.float64), torch.randn(h, d, generator=g, dtype=torch.float64))
-            for h, d in [(3, 2), (5, 4), (8, 6), (1, 3)]]
+    return [
+        (torch.randn(h, d, generator=g, dtype=torch.float64), torch.randn(h, d, generator=g, dtype=torch.float64))
+        for h, d in [(3, 2), (5, 4), (8, 6), (1, 3)]
+    ]
 
 
 def _symmetric() -> list[tuple[torch.Tensor]]:

@@ -26,8 +26,9 @@ def standardise(masks: torch.Tensor) -> torch.Tensor:
     return centred / centred.std(dim=1, keepdim=True)
 
 
-def orient(masks: torch.Tensor, directions: torch.Tensor, targets: torch.Tensor,
-           x_train: torch.Tensor, y_train: torch.Tensor) -> torch.Tensor:
+def orient(
+    masks: torch.Tensor, directions: torch.Tensor, targets: torch.Tensor, x_train: torch.Tensor, y_train: torch.Tensor
+) -> torch.Tensor:
     """Flip each mask's sign so that ``(x · p_j)(m_j · p_j) ≥ 0`` on average over training images not of its target.
 
     Args:
@@ -39,8 +40,10 @@ def orient(masks: torch.Tensor, directions: torch.Tensor, targets: torch.Tensor,
     for name, t, ndim in (("masks", masks, 2), ("directions", directions, 2), ("x_train", x_train, 2)):
         require_tensor(t, name, ndim=ndim)
     if masks.shape != directions.shape or masks.shape[1] != x_train.shape[1]:
-        raise ValueError(f"masks {tuple(masks.shape)}, directions {tuple(directions.shape)} and images "
-                         f"{tuple(x_train.shape)} must share the pixel dimension (and masks/directions their shape)")
+        raise ValueError(
+            f"masks {tuple(masks.shape)}, directions {tuple(directions.shape)} and images "
+            f"{tuple(x_train.shape)} must share the pixel dimension (and masks/directions their shape)"
+        )
     if targets.shape != (masks.shape[0],) or y_train.shape != (x_train.shape[0],):
         raise ValueError("targets must have one entry per mask and y_train one per training image")
     along = x_train @ directions.T  # (N, n): x · p_j for every image and mask
@@ -54,8 +57,14 @@ def orient(masks: torch.Tensor, directions: torch.Tensor, targets: torch.Tensor,
     return sign[:, None] * masks
 
 
-def sweep(model: Callable[[torch.Tensor], torch.Tensor], masks: torch.Tensor, targets: torch.Tensor,
-          x: torch.Tensor, y: torch.Tensor, strengths: Sequence[float]) -> np.ndarray:
+def sweep(
+    model: Callable[[torch.Tensor], torch.Tensor],
+    masks: torch.Tensor,
+    targets: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    strengths: Sequence[float],
+) -> np.ndarray:
     """(len(strengths), 2): accuracy on ``x + s·m`` and the share of non-target images predicted as the target,
     each averaged over the ``n`` masks (rows of ``masks``, targets in ``targets``)."""
     require_tensor(masks, "masks", ndim=2)

@@ -35,8 +35,15 @@ def _heat(ax: Axes, values: np.ndarray, limit: float, *, annotate: bool = True, 
     if annotate:
         for (i, j), value in np.ndenumerate(values):
             shown = f"{value:.2f}".replace("-0.00", "0.00")
-            ax.text(j, i, shown, ha="center", va="center", fontsize=fontsize,
-                    color="white" if abs(value) > 0.6 * limit else "black")
+            ax.text(
+                j,
+                i,
+                shown,
+                ha="center",
+                va="center",
+                fontsize=fontsize,
+                color="white" if abs(value) > 0.6 * limit else "black",
+            )
 
 
 def decomposition_diagram(tensor: torch.Tensor, u: torch.Tensor, labels: Sequence[str] | None = None) -> Figure:

@@ -100,4 +100,4 @@ def n_eff(curvatures: torch.Tensor, eps: float, *, box: float = 1.0) -> int:
     require_tensor(curvatures, "curvatures", ndim=1)
     if not (eps > 0) or not (box > 0):
         raise ValueError(f"eps and box must be positive, got {eps!r} and {box!r}")
-    return int((curvatures > 2 * eps / box ** 2).sum())
+    return int((curvatures > 2 * eps / box**2).sum())

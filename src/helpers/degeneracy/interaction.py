@@ -17,8 +17,17 @@ from ..lib import Basis, InteractionGraph
 from ..models import relu_mlp
 from .counts import MLP
 
-__all__ = ["as_relu_mlp", "basis_graphs", "effective_edges", "feature_modules", "modules_recovered", "neuron_basis",
-           "output_error", "top_edge_share", "truncated_graph"]
+__all__ = [
+    "as_relu_mlp",
+    "basis_graphs",
+    "effective_edges",
+    "feature_modules",
+    "modules_recovered",
+    "neuron_basis",
+    "output_error",
+    "top_edge_share",
+    "truncated_graph",
+]
 
 
 def as_relu_mlp(net: MLP, w: torch.Tensor) -> torch.nn.Sequential:
@@ -51,8 +60,9 @@ def _edges(sections: Sequence, bases: Sequence[Basis], acts: Sequence[torch.Tens
     return tuple(lib.squared_edges(s, b, nb, a) for s, b, nb, a in zip(sections, bases[:-1], bases[1:], acts[:-1]))
 
 
-def basis_graphs(model: torch.nn.Sequential, x: torch.Tensor, *, names: Sequence[str] | None = None) \
-        -> dict[str, InteractionGraph]:
+def basis_graphs(
+    model: torch.nn.Sequential, x: torch.Tensor, *, names: Sequence[str] | None = None
+) -> dict[str, InteractionGraph]:
     """Interaction graphs of a ``relu_mlp`` on inputs ``x`` in four bases: ``neuron``, ``pca``, ``ib`` and ``lib``.
 
     The logits stay unrotated in every basis (as in chapter 3), so that all four graphs end on the same nodes.
@@ -96,7 +106,7 @@ def effective_edges(graph: InteractionGraph) -> float:
     but a basis with fewer features has fewer edges to spread over, so compare bases at equal fidelity
     (:func:`output_error`)."""
     edges = _pooled_edges(graph)
-    return float(edges.sum() ** 2 / (edges ** 2).sum())
+    return float(edges.sum() ** 2 / (edges**2).sum())
 
 
 def output_error(model: torch.nn.Sequential, x: torch.Tensor, graph: InteractionGraph) -> float:
@@ -112,8 +122,9 @@ def output_error(model: torch.nn.Sequential, x: torch.Tensor, graph: Interaction
     return float((a - acts[-1]).abs().max() / acts[-1].abs().max())
 
 
-def truncated_graph(model: torch.nn.Sequential, x: torch.Tensor, graph: InteractionGraph,
-                    sizes: Sequence[int]) -> InteractionGraph:
+def truncated_graph(
+    model: torch.nn.Sequential, x: torch.Tensor, graph: InteractionGraph, sizes: Sequence[int]
+) -> InteractionGraph:
     """``graph`` (of the ``relu_mlp`` ``model`` on inputs ``x``) with each node layer but the last cut to its first
     ``sizes[l]`` non-constant features, and its edges recomputed: for example PCA kept to the IB's feature counts.
 
@@ -126,8 +137,9 @@ def truncated_graph(model: torch.nn.Sequential, x: torch.Tensor, graph: Interact
     for l, (k, basis) in enumerate(zip(sizes, inner)):
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= basis.size - 1:
             raise ValueError(f"size {k!r} for layer {l}: need an int in 1..{basis.size - 1}")
-    bases = tuple(replace(b, C=b.C[:, :k + 1], C_pinv=b.C_pinv[:k + 1], values=b.values[:k + 1])
-                  for b, k in zip(inner, sizes)) + (graph.bases[-1],)
+    bases = tuple(
+        replace(b, C=b.C[:, : k + 1], C_pinv=b.C_pinv[: k + 1], values=b.values[: k + 1]) for b, k in zip(inner, sizes)
+    ) + (graph.bases[-1],)
     sections, acts = _sections_and_activations(model, x)
     return InteractionGraph(graph.names, bases, _edges(sections, bases, acts))
 
@@ -145,8 +157,9 @@ def feature_modules(basis: Basis, modules: torch.Tensor) -> tuple[torch.Tensor, 
     return share.argmax(0), share.max(0).values
 
 
-def modules_recovered(communities: Sequence[set], graph: InteractionGraph, input_modules: torch.Tensor,
-                      output_modules: torch.Tensor) -> bool:
+def modules_recovered(
+    communities: Sequence[set], graph: InteractionGraph, input_modules: torch.Tensor, output_modules: torch.Tensor
+) -> bool:
     """Whether the communities split the graph's input and output nodes exactly as the task's modules do.
 
     Nodes are ``(layer, feature)`` pairs as in :func:`helpers.lib.modularity`. An input feature belongs to the module

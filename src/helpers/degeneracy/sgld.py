@@ -24,8 +24,15 @@ from torch.func import grad_and_value, vmap
 
 from .._checks import require_tensor
 
-__all__ = ["LLCEstimate", "coupled_pair_llc", "estimate_llc", "llc_from_trace", "quadratic_llc", "sgld_step",
-           "stationary_variance"]
+__all__ = [
+    "LLCEstimate",
+    "coupled_pair_llc",
+    "estimate_llc",
+    "llc_from_trace",
+    "quadratic_llc",
+    "sgld_step",
+    "stationary_variance",
+]
 
 
 class LLCEstimate(NamedTuple):
@@ -53,8 +60,15 @@ def _positive(value: float, name: str, *, zero_ok: bool = False) -> float:
     return float(value)
 
 
-def sgld_step(w: torch.Tensor, grad: torch.Tensor, w_star: torch.Tensor, n_beta: float, step: float,
-              localization: float, noise: torch.Tensor) -> torch.Tensor:
+def sgld_step(
+    w: torch.Tensor,
+    grad: torch.Tensor,
+    w_star: torch.Tensor,
+    n_beta: float,
+    step: float,
+    localization: float,
+    noise: torch.Tensor,
+) -> torch.Tensor:
     """One localised SGLD step: ``w − (ε/2)(nβ ∇L(w) + γ (w − w*)) + √ε ξ`` with ``ξ = noise``."""
     return w - step / 2 * (n_beta * grad + localization * (w - w_star)) + math.sqrt(step) * noise
 
@@ -64,11 +78,21 @@ def llc_from_trace(trace: torch.Tensor, init_loss: float, n_beta: float) -> torc
     return n_beta * (trace.mean(dim=1) - init_loss)
 
 
-def estimate_llc(loss: Callable[..., torch.Tensor], w_star: torch.Tensor, *, n_beta: float, step: float,
-                 localization: float = 0.0, chains: int = 8, draws: int = 1000, burnin: int = 1000,
-                 generator: torch.Generator | None = None,
-                 batches: Callable[[int], torch.Tensor] | None = None,
-                 init_loss: float | None = None, on_divergence: str = "raise") -> LLCEstimate:
+def estimate_llc(
+    loss: Callable[..., torch.Tensor],
+    w_star: torch.Tensor,
+    *,
+    n_beta: float,
+    step: float,
+    localization: float = 0.0,
+    chains: int = 8,
+    draws: int = 1000,
+    burnin: int = 1000,
+    generator: torch.Generator | None = None,
+    batches: Callable[[int], torch.Tensor] | None = None,
+    init_loss: float | None = None,
+    on_divergence: str = "raise",
+) -> LLCEstimate:
     """λ̂ of ``loss`` (a function of one flat parameter vector (d,) returning a scalar) around ``w_star``.
 
     Args:

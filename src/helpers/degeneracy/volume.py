@@ -52,8 +52,16 @@ def separable_lambda(powers: Sequence[int]) -> float:
     return float(sum(1 / p for p in _powers(powers)))
 
 
-def volume_fraction(potential: Potential, dim: int, eps: Sequence[float], *, n_samples: int = 1_000_000,
-                    box: float = 1.0, generator: torch.Generator | None = None, chunk: int = 250_000) -> np.ndarray:
+def volume_fraction(
+    potential: Potential,
+    dim: int,
+    eps: Sequence[float],
+    *,
+    n_samples: int = 1_000_000,
+    box: float = 1.0,
+    generator: torch.Generator | None = None,
+    chunk: int = 250_000,
+) -> np.ndarray:
     """The share of the box ``[−box, box]^dim`` where ``K < ε``, for every ``ε``, from ``n_samples`` uniform points.
 
     Returns (len(eps),) fractions; multiply by ``(2·box)^dim`` for a volume. All levels share one set of samples.

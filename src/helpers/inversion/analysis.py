@@ -5,13 +5,26 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+
 import torch
 
 from .tasks import ADDITION, addition_tokens
 
-__all__ = ["PROPERTY_NAMES", "addition_properties", "all_addition_tokens", "ball_keeping",
-           "chance_keeping", "decoder_scores", "exact_distances", "prior_next_token_probs",
-           "problem_index", "problem_index_of_operands", "require_positive_int", "roc_auc", "share_keeping"]
+__all__ = [
+    "PROPERTY_NAMES",
+    "addition_properties",
+    "all_addition_tokens",
+    "ball_keeping",
+    "chance_keeping",
+    "decoder_scores",
+    "exact_distances",
+    "prior_next_token_probs",
+    "problem_index",
+    "problem_index_of_operands",
+    "require_positive_int",
+    "roc_auc",
+    "share_keeping",
+]
 
 #: The properties read off addition preimages at ``=``: the hundreds digit of each operand, the unordered pair of
 #: them, the tens carry and the first answer digit.
@@ -32,8 +45,14 @@ def addition_properties(tokens: torch.Tensor) -> dict[str, torch.Tensor]:
     tens_carry = (f2 + s2 + ones_carry >= 10).long()
     total = (100 * f1 + 10 * f2 + f3) + (100 * s1 + 10 * s2 + s3)
     a1 = torch.where(total >= 1000, total // 1000, total // 100)
-    return {"well_formed": well_formed, "F1": f1, "S1": s1, "F1S1": torch.minimum(f1, s1) * 10 + torch.maximum(f1, s1),
-            "C2": tens_carry, "A1": a1}
+    return {
+        "well_formed": well_formed,
+        "F1": f1,
+        "S1": s1,
+        "F1S1": torch.minimum(f1, s1) * 10 + torch.maximum(f1, s1),
+        "C2": tens_carry,
+        "A1": a1,
+    }
 
 
 def share_keeping(query: torch.Tensor, samples: torch.Tensor) -> dict[str, float]:
@@ -110,8 +129,14 @@ def problem_index_of_operands(tokens: torch.Tensor) -> torch.Tensor:
     """The row in :func:`all_addition_tokens` of the problem whose prompt ``B ddd + ddd =`` each sequence (n, 14)
     starts with (whatever follows), or −1 where the first nine tokens are no problem's prompt."""
     digits = tokens[:, [1, 2, 3, 5, 6, 7]]
-    ok = (tokens[:, 0] == 10) & (tokens[:, 4] == 11) & (tokens[:, 8] == 12) & (digits <= 9).all(dim=1) \
-        & (digits[:, 0] > 0) & (digits[:, 3] > 0)
+    ok = (
+        (tokens[:, 0] == 10)
+        & (tokens[:, 4] == 11)
+        & (tokens[:, 8] == 12)
+        & (digits <= 9).all(dim=1)
+        & (digits[:, 0] > 0)
+        & (digits[:, 3] > 0)
+    )
     digits = digits.clamp(max=9)
     a = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
     b = digits[:, 3] * 100 + digits[:, 4] * 10 + digits[:, 5]
@@ -134,21 +159,26 @@ def roc_auc(positive: torch.Tensor, negative: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def decoder_scores(decoder, tokens: torch.Tensor, z_query: torch.Tensor, site_id: int, pad: int, *,
-                   chunk: int = 1024) -> torch.Tensor:
+def decoder_scores(
+    decoder, tokens: torch.Tensor, z_query: torch.Tensor, site_id: int, pad: int, *, chunk: int = 1024
+) -> torch.Tensor:
     """The decoder's teacher-forced log-likelihood (n,) of every sequence of ``tokens`` (n, T) given one activation
     ``z_query`` (d,) at site ``site_id``, padding ``pad`` left out (:meth:`Decoder.log_likelihood`), scored ``chunk``
     sequences at a time: the memory of one chunk, and the scores of one call on all of them (up to a BLAS that rounds
     a product by its number of rows)."""
     require_positive_int(chunk, "chunk")
-    return torch.cat([decoder.log_likelihood(part, z_query.expand(part.shape[0], -1),
-                                             torch.full((part.shape[0],), site_id), pad)
-                      for part in tokens.split(chunk)])
+    return torch.cat(
+        [
+            decoder.log_likelihood(part, z_query.expand(part.shape[0], -1), torch.full((part.shape[0],), site_id), pad)
+            for part in tokens.split(chunk)
+        ]
+    )
 
 
 @torch.no_grad()
-def exact_distances(model, query: torch.Tensor, position: int, sites: list[str], *,
-                    chunk: int = 800) -> dict[str, torch.Tensor]:
+def exact_distances(
+    model, query: torch.Tensor, position: int, sites: list[str], *, chunk: int = 800
+) -> dict[str, torch.Tensor]:
     """The distance ``D`` (minimum over valid positions) of every one of the 810,000 problems to the query's
     activation at ``position``, per site, in one pass over all problems for all the sites and queries.
 
@@ -162,8 +192,8 @@ def exact_distances(model, query: torch.Tensor, position: int, sites: list[str],
     and values (:func:`_run_on_after`, the same operations). Position 13 holds ``E`` or padding, never a valid
     position. The distances at a prefix's positions are computed once for all the problems that share it.
     ``‖z − q‖`` is computed from the differences, as :func:`~helpers.inversion.distance.min_distance` does
-    (``torch.cdist`` without its matrix-product shortcut, which would lose small distances to cancellation). Each query's
-    distances are those of a pass for that query alone, in any chunk (up to a BLAS that rounds a product by its
+    (``torch.cdist`` without its matrix-product shortcut, which would lose small distances to cancellation). Each
+    query's distances are those of a pass for that query alone, in any chunk (up to a BLAS that rounds a product by its
     number of rows)."""
     from .distance import min_distance
     from .sampler import valid_positions
@@ -174,10 +204,12 @@ def exact_distances(model, query: torch.Tensor, position: int, sites: list[str],
     queries = query.reshape(-1, ADDITION.length)  # (k, 14)
     everything = all_addition_tokens()  # (810000, 14): S3 varies fastest, then S2
     if everything.shape[0] % 100 or not (
-            torch.equal(everything[:, :6].reshape(-1, 100, 6), everything[::100, None, :6].expand(-1, 100, -1))
-            and torch.equal(everything[:, :7].reshape(-1, 10, 7), everything[::10, None, :7].expand(-1, 10, -1))):
-        raise ValueError("the problems must come in hundreds that share their first six tokens, in tens that share "
-                         "their first seven")
+        torch.equal(everything[:, :6].reshape(-1, 100, 6), everything[::100, None, :6].expand(-1, 100, -1))
+        and torch.equal(everything[:, :7].reshape(-1, 10, 7), everything[::10, None, :7].expand(-1, 10, -1))
+    ):
+        raise ValueError(
+            "the problems must come in hundreds that share their first six tokens, in tens that share their first seven"
+        )
     valid = valid_positions(everything, ADDITION)
     if valid[:, 13:].any():
         raise ValueError("position 13 must hold E or padding")
@@ -204,8 +236,10 @@ def exact_distances(model, query: torch.Tensor, position: int, sites: list[str],
         g = block.shape[0]
         _, first = model(block[:, 0, 0, :6], cache=wanted, stop_early=True)  # positions 0–5 (g, 6, d)
         second = _run_on_after(model, block[:, :, 0, 6:7], _inputs(model, first))  # S2 (g, 10, 1, d)
-        seven = [torch.cat([a[:, None].expand(-1, 10, -1, -1), b], dim=2).reshape(g * 10, 7, -1)
-                 for a, b in zip(_inputs(model, first), _inputs(model, second))]  # layer inputs at positions 0–6
+        seven = [
+            torch.cat([a[:, None].expand(-1, 10, -1, -1), b], dim=2).reshape(g * 10, 7, -1)
+            for a, b in zip(_inputs(model, first), _inputs(model, second))
+        ]  # layer inputs at positions 0–6
         third = _run_on_after(model, block[..., 7:13].reshape(g * 10, 10, 6), seven)  # (g · 10, 10, 6, d)
         near = torch.minimum(gaps(first).amin(dim=2)[:, :, None], gaps(second)[:, :, :, 0])  # (sites, g, 10, k)
         far = gaps(third).masked_fill(~valid[rows, 7:13].reshape(g * 10, 10, 6, 1), math.inf).amin(dim=3)
@@ -233,19 +267,21 @@ def _run_on_after(model, tokens: torch.Tensor, inputs: list[torch.Tensor]) -> di
     short)."""
     p, b, s = tokens.shape
     P = inputs[0].shape[1]
-    x = model.embed(tokens) + model.pos[P:P + s]  # (p, b, s, d)
+    x = model.embed(tokens) + model.pos[P : P + s]  # (p, b, s, d)
     sites = {"resid_pre0": x}
     future = torch.ones(s, P + s, dtype=torch.bool).triu(diagonal=P + 1)  # a position sees the prefix and itself
     for layer in range(model.n_layers):
         k_old, v_old = torch.einsum("ptd,chde->cphte", model.ln1[layer](inputs[layer]), model.W_QKV[layer][1:])
         q, k, v = torch.einsum("pbtd,chde->cpbhte", model.ln1[layer](x), model.W_QKV[layer])  # each (p, b, H, s, e)
-        scores = torch.cat([torch.einsum("pbhqe,phke->pbhqk", q, k_old), torch.einsum("pbhqe,pbhke->pbhqk", q, k)],
-                           dim=-1) / math.sqrt(model.d_head)  # (p, b, H, s, P + s)
+        scores = torch.cat(
+            [torch.einsum("pbhqe,phke->pbhqk", q, k_old), torch.einsum("pbhqe,pbhke->pbhqk", q, k)], dim=-1
+        ) / math.sqrt(model.d_head)  # (p, b, H, s, P + s)
         scores = scores.masked_fill(future, -math.inf)
         weights = (scores - scores.amax(dim=-1, keepdim=True)).exp()
         weights = weights / weights.sum(dim=-1, keepdim=True)
-        z = torch.einsum("pbhqk,phke->pbhqe", weights[..., :P], v_old) \
-            + torch.einsum("pbhqk,pbhke->pbhqe", weights[..., P:], v)
+        z = torch.einsum("pbhqk,phke->pbhqe", weights[..., :P], v_old) + torch.einsum(
+            "pbhqk,pbhke->pbhqe", weights[..., P:], v
+        )
         results = torch.einsum("pbhqe,hed->pbhqd", z, model.W_O[layer])  # each head's write (p, b, H, s, d)
         total = model.b_O[layer]
         for head in range(model.n_heads):

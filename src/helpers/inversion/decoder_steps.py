@@ -43,8 +43,9 @@ class DecoderSteps:
     are averaged; or, with ``per_sequence``, one activation per sequence (n, d), for the n sequences of the first
     ``extend``. ``temperature`` divides the logits."""
 
-    def __init__(self, decoder, z: torch.Tensor, site_id: int, *, temperature: float = 1.0,
-                 per_sequence: bool = False) -> None:
+    def __init__(
+        self, decoder, z: torch.Tensor, site_id: int, *, temperature: float = 1.0, per_sequence: bool = False
+    ) -> None:
         if not temperature > 0:
             raise ValueError(f"temperature must be positive, got {temperature}")
         rows = _copies(z)
@@ -65,7 +66,7 @@ class DecoderSteps:
     def extend(self, past, parents, tokens):
         d, (n, s) = self.decoder, tokens.shape
         start = 0 if past is None else past[0][0].shape[3] - 1
-        x = (d.embed(tokens) + d.pos[start:start + s]).expand(self.c, n, s, -1)  # (c, n, s, d)
+        x = (d.embed(tokens) + d.pos[start : start + s]).expand(self.c, n, s, -1)  # (c, n, s, d)
         future = None if s == 1 else torch.ones(s, 1 + start + s, dtype=torch.bool).triu(2 + start)
         new_past = []
         for layer, block in enumerate(d.blocks):

@@ -19,8 +19,9 @@ __all__ = ["EPSILON", "ball_sizes", "in_ball", "min_distance"]
 EPSILON = 0.1
 
 
-def min_distance(query: torch.Tensor, activations: torch.Tensor, valid: torch.Tensor | None = None) \
-        -> tuple[torch.Tensor, torch.Tensor]:
+def min_distance(
+    query: torch.Tensor, activations: torch.Tensor, valid: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``min_t ‖z^q − z_t‖ / ‖z^q‖`` over the valid positions of each input, and the position that attains it.
 
     Args:
@@ -54,8 +55,10 @@ def ball_sizes(distances: torch.Tensor, epsilons) -> torch.Tensor:
         raise ValueError("distances must be a floating (q, n) tensor")
     bounds = torch.as_tensor(epsilons, dtype=distances.dtype)
     if bounds.ndim != 1 or distances.isnan().any() or bounds.isnan().any():
-        raise ValueError("distances and epsilons must not hold NaN (inf is a distance beyond every ε), and epsilons "
-                         f"must be one-dimensional, got shape {tuple(bounds.shape)}")
+        raise ValueError(
+            "distances and epsilons must not hold NaN (inf is a distance beyond every ε), and epsilons "
+            f"must be one-dimensional, got shape {tuple(bounds.shape)}"
+        )
     ordered = distances.sort(dim=1).values
     counts = torch.searchsorted(ordered, bounds.expand(ordered.shape[0], -1).contiguous(), right=True)  # (q, m)
     return counts.T.contiguous()  # (m, q), laid out as the mask's sum would be (a later mean sums in its order)
@@ -63,6 +66,11 @@ def ball_sizes(distances: torch.Tensor, epsilons) -> torch.Tensor:
 
 def in_ball(distances: torch.Tensor, epsilon: float = EPSILON) -> torch.Tensor:
     """Which distances are within ``ε`` (booleans)."""
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0 or not math.isfinite(epsilon):
+    if (
+        isinstance(epsilon, bool)
+        or not isinstance(epsilon, (int, float))
+        or not epsilon > 0
+        or not math.isfinite(epsilon)
+    ):
         raise ValueError(f"epsilon must be a positive finite number, got {epsilon!r}")
     return distances <= epsilon

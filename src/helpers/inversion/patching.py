@@ -23,16 +23,23 @@ def logit_difference(logits: torch.Tensor, position: int, original_answer: int, 
 
 
 @torch.no_grad()
-def cumulative_patching(model: ProbedTransformer, original: torch.Tensor, contrast: torch.Tensor,
-                        components: Sequence[tuple[str, int]], position: int, original_answer: int,
-                        contrast_answer: int) -> list[float]:
+def cumulative_patching(
+    model: ProbedTransformer,
+    original: torch.Tensor,
+    contrast: torch.Tensor,
+    components: Sequence[tuple[str, int]],
+    position: int,
+    original_answer: int,
+    contrast_answer: int,
+) -> list[float]:
     """LD with the first k components patched from the contrast, for k = 0, …, len(components).
 
     ``original`` and ``contrast`` are token sequences (T,) of the same length; components are (site, position) pairs.
     """
     if original.shape != contrast.shape or original.ndim != 1:
-        raise ValueError(f"original and contrast must be (T,) of one shape, got {tuple(original.shape)} and "
-                         f"{tuple(contrast.shape)}")
+        raise ValueError(
+            f"original and contrast must be (T,) of one shape, got {tuple(original.shape)} and {tuple(contrast.shape)}"
+        )
     if len({c for c in components}) != len(components):
         raise ValueError("components must be distinct")
     sites = sorted({site for site, _ in components})
@@ -56,10 +63,14 @@ def flip_one_letter(tokens: torch.Tensor, answer_at: int, generator: torch.Gener
     the target becomes another letter of the string (count − 1). Same length, same target, answer updated."""
     from .tasks import COUNTING
 
-    if tokens.ndim != 1 or not 5 <= answer_at < tokens.shape[0] or int(tokens[answer_at - 1]) != COUNTING.vocab.index(":"):
+    if (
+        tokens.ndim != 1
+        or not 5 <= answer_at < tokens.shape[0]
+        or int(tokens[answer_at - 1]) != COUNTING.vocab.index(":")
+    ):
         raise ValueError("need one counting problem (T,) and the position of its count digit (right after ':')")
     target = int(tokens[answer_at - 2])
-    letters = tokens[1: answer_at - 3]  # the string between B and |
+    letters = tokens[1 : answer_at - 3]  # the string between B and |
     count = int((letters == target).sum())
     others = (letters != target).nonzero()[:, 0]
     flipped = tokens.clone()
@@ -78,7 +89,9 @@ def flip_one_letter(tokens: torch.Tensor, answer_at: int, generator: torch.Gener
     return flipped
 
 
-def resample_digits(a: int, b: int, place: int, changes, generator: torch.Generator, tries: int = 1000) -> tuple[int, int]:
+def resample_digits(
+    a: int, b: int, place: int, changes, generator: torch.Generator, tries: int = 1000
+) -> tuple[int, int]:
     """New operands with the digits at ``place`` (0 hundreds, 1 tens, 2 ones) of both ``a`` and ``b`` redrawn (the
     hundreds from 1–9) until ``changes(a, b, a', b')`` holds (e.g. the first answer digit differs)."""
     if place not in (0, 1, 2):

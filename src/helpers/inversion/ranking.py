@@ -55,8 +55,9 @@ def _options(position: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def scores_above(steps: Steps, threshold: float, *, among: torch.Tensor | None = None,
-                 chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+def scores_above(
+    steps: Steps, threshold: float, *, among: torch.Tensor | None = None, chunk: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Every problem whose log-likelihood under ``steps`` is ≥ ``threshold`` (and, with ``among`` (810000,) booleans,
     that is among them): its row in :func:`~helpers.inversion.analysis.all_addition_tokens` (m,), in row order, and its
     log-likelihood (m,). Found by extending operand prefixes digit by digit and dropping a prefix as soon as its
@@ -79,8 +80,9 @@ def scores_above(steps: Steps, threshold: float, *, among: torch.Tensor | None =
     return torch.cat(rows), torch.cat(scores)
 
 
-def _descend(steps: Steps, prefixes: _Prefixes, position: int, line: float, counts: torch.Tensor | None,
-             chunk: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _descend(
+    steps: Steps, prefixes: _Prefixes, position: int, line: float, counts: torch.Tensor | None, chunk: int
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Extend ``prefixes`` by the token at ``position`` and keep the children at or above ``line`` (depth first, so
     that memory holds a few chunks' keys and values); at S3, score the rest of every whole problem left."""
     options = _options(position)
@@ -97,15 +99,16 @@ def _descend(steps: Steps, prefixes: _Prefixes, position: int, line: float, coun
         if position == _LAST_OPERAND:  # whole problems: S3 = A … E in one step
             tokens = all_addition_tokens()[first[part]]
             _, log_p = steps.extend(prefixes.past, parent[part], tokens[:, _LAST_OPERAND:-1])  # (m, 6, vocab)
-            targets = tokens[:, _LAST_OPERAND + 1:]
+            targets = tokens[:, _LAST_OPERAND + 1 :]
             picked = log_p.gather(-1, targets[..., None])[..., 0] * (targets != ADDITION.pad)
             scores = bound[part] + picked.sum(dim=1)
             keep_whole = scores >= line
             yield first[part][keep_whole], scores[keep_whole]
         else:
             past, log_p = steps.extend(prefixes.past, parent[part], token[part][:, None])
-            yield from _descend(steps, _Prefixes(first[part], size, bound[part], past, log_p[:, -1]), position + 1,
-                                line, counts, chunk)
+            yield from _descend(
+                steps, _Prefixes(first[part], size, bound[part], past, log_p[:, -1]), position + 1, line, counts, chunk
+            )
 
 
 class Ranking(NamedTuple):
@@ -126,11 +129,13 @@ class Ranking(NamedTuple):
 def exact_ranking(steps: Steps, distance: torch.Tensor, *, epsilon: float = 0.1, chunk: int = 1024) -> Ranking:
     """Rank every problem by its log-likelihood under ``steps`` (the decoder given one activation,
     :class:`~helpers.inversion.decoder_steps.DecoderSteps`) and place the ε-ball of ``distance`` (810000,) in that
-    ranking, exactly: the worst member's score is the search's threshold (:func:`scores_above`), and every problem below it is out-ranked by every member, which
-    decides its pairs in the AUC."""
+    ranking, exactly: the worst member's score is the search's threshold (:func:`scores_above`), and every problem
+    below it is out-ranked by every member, which decides its pairs in the AUC."""
     everything = all_addition_tokens()
     if distance.shape != (everything.shape[0],):
-        raise ValueError(f"distance must hold one value per problem ({everything.shape[0]},), got {tuple(distance.shape)}")
+        raise ValueError(
+            f"distance must hold one value per problem ({everything.shape[0]},), got {tuple(distance.shape)}"
+        )
     inside = distance <= epsilon
     k = int(inside.sum())
     if k == 0 or k == everything.shape[0]:
@@ -150,5 +155,13 @@ def exact_ranking(steps: Steps, distance: torch.Tensor, *, epsilon: float = 0.1,
     # AUC: every member beats every non-member that the search dropped; the rest of the pairs by rank statistics
     near_part = roc_auc(scores[is_member], near) * near.numel() if near.numel() else 0.0
     auc = (near_part + (n_out - near.numel())) / n_out
-    return Ranking(k, everything.shape[0], float(auc), float(is_member[:k].float().mean()),
-                   int(above_worst.sum()) + 1, rows, scores, is_member)
+    return Ranking(
+        k,
+        everything.shape[0],
+        float(auc),
+        float(is_member[:k].float().mean()),
+        int(above_worst.sum()) + 1,
+        rows,
+        scores,
+        is_member,
+    )

@@ -51,9 +51,19 @@ def activation(model: ProbedTransformer, tokens: torch.Tensor, site: str) -> tor
 
 
 @torch.no_grad()
-def propose_and_verify(decoder: Decoder, model: ProbedTransformer, task: Task, query: torch.Tensor, site: str,
-                       position: int, *, per_setting: int = 64, settings: Sequence[tuple[float, float]] = SETTINGS,
-                       epsilon: float = EPSILON, generator: torch.Generator) -> Samples:
+def propose_and_verify(
+    decoder: Decoder,
+    model: ProbedTransformer,
+    task: Task,
+    query: torch.Tensor,
+    site: str,
+    position: int,
+    *,
+    per_setting: int = 64,
+    settings: Sequence[tuple[float, float]] = SETTINGS,
+    epsilon: float = EPSILON,
+    generator: torch.Generator,
+) -> Samples:
     """Candidates for the ε-preimage of the activation of ``query`` (T,) at ``site`` and ``position``, verified."""
     if site not in model.sites:
         raise KeyError(f"unknown site {site!r}; the model has {model.sites}")
@@ -75,8 +85,9 @@ def propose_and_verify(decoder: Decoder, model: ProbedTransformer, task: Task, q
     return Samples(tokens, distance, where, in_ball(distance, epsilon), torch.cat(temps))
 
 
-def display_subset(samples: Samples, rows: int = 30, inside_share: float = 0.7, *,
-                   generator: torch.Generator) -> torch.Tensor:
+def display_subset(
+    samples: Samples, rows: int = 30, inside_share: float = 0.7, *, generator: torch.Generator
+) -> torch.Tensor:
     """Indices of ``rows`` samples to show, sorted by distance: about ``inside_share`` of them drawn at random from
     the ball, the rest the nearest samples outside it (the near-misses show what the ball excludes). With too few
     samples on one side, the other side fills the rows."""

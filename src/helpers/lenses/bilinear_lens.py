@@ -15,8 +15,17 @@ import torch
 from .._checks import require_tensor
 from ..lib.modadd import ModAddTransformer
 
-__all__ = ["attention_pattern", "class_matrices", "dominant_frequency", "fourier_matrix", "frequency_power", "key_frequencies",
-           "logit_parts", "logits_with_pattern", "token_readout"]
+__all__ = [
+    "attention_pattern",
+    "class_matrices",
+    "dominant_frequency",
+    "fourier_matrix",
+    "frequency_power",
+    "key_frequencies",
+    "logit_parts",
+    "logits_with_pattern",
+    "token_readout",
+]
 
 
 def _bilinear(model: ModAddTransformer) -> None:
@@ -89,8 +98,9 @@ def dominant_frequency(values: torch.Tensor) -> tuple[int, float]:
     return w + 1, float(power[w])
 
 
-def token_readout(model: ModAddTransformer, direction: torch.Tensor, attention: torch.Tensor | None = None) \
-        -> torch.Tensor:
+def token_readout(
+    model: ModAddTransformer, direction: torch.Tensor, attention: torch.Tensor | None = None
+) -> torch.Tensor:
     """How much of residual direction ``direction`` (d,) each number token puts into the stream at ``=``, (p,).
 
     ``attention=None`` reads the direction through the token embedding alone, ``W_E[t]·direction``: what the

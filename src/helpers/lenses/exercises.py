@@ -21,8 +21,13 @@ def _fourier_inputs() -> list[tuple]:
     return inputs
 
 
-exercise_fourier_matrix = Exercise("Exercise 5.1 — the interaction matrix of a Fourier direction",
-                                   fourier_matrix, _fourier_inputs, rtol=1e-10, atol=1e-10)
+exercise_fourier_matrix = Exercise(
+    "Exercise 5.1 — the interaction matrix of a Fourier direction",
+    fourier_matrix,
+    _fourier_inputs,
+    rtol=1e-10,
+    atol=1e-10,
+)
 
 
 def _preimage_inputs() -> list[tuple]:
@@ -35,15 +40,15 @@ def _preimage_inputs() -> list[tuple]:
     return inputs
 
 
-exercise_preimage = Exercise("Exercise 5.3 — an exact preimage by enumeration",
-                             exact_preimage, _preimage_inputs,
-                             rtol=1e-10, atol=1e-12)
+exercise_preimage = Exercise(
+    "Exercise 5.3 — an exact preimage by enumeration", exact_preimage, _preimage_inputs, rtol=1e-10, atol=1e-12
+)
 
 exercise_key_frequencies = Prediction(
     "Exercise 5.2 — how many frequencies does the bilinear layer use?",
     answer=4,
     hint="Look for the frequencies whose interaction matrix Q_w has eigenvalues far above those of every other "
-         "frequency, and count them; the power of W_out W_U in the left panel tells the same story.",
+    "frequency, and count them; the power of W_out W_U in the left panel tells the same story.",
     why="Q_w at 42, 38, 49 and 32 has eigenvalues of a few hundred, at every other frequency they stay at 30 or below; "
-        "those four frequencies hold about 99 % of the power the bilinear units write into the logits.",
+    "those four frequencies hold about 99 % of the power the bilinear units write into the logits.",
 )

@@ -21,8 +21,15 @@ from torch.func import functional_call
 
 from ..lib.modadd import ModAddTransformer
 
-__all__ = ["flat_network", "jacobian_nullity", "symmetry_count",
-           "symmetry_direction", "symmetry_family_sizes", "symmetry_tangents"]
+__all__ = [
+    "flat_network",
+    "jacobian_nullity",
+    "symmetry_count",
+    "symmetry_direction",
+    "symmetry_family_sizes",
+    "symmetry_tangents",
+]
+
 
 def flat_network(model: ModAddTransformer) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], torch.Tensor]:
     """``(f, w_star)``: ``f(w, tokens)`` the log-probabilities (n, p) of the model with flat parameters ``w`` (in the
@@ -66,9 +73,15 @@ def symmetry_family_sizes(d_model: int, n_heads: int, d_mlp: int) -> dict[str, i
     if h < 1 or d % h:
         raise ValueError(f"d_model ({d}) must be a positive multiple of n_heads ({h})")
     e = d // h
-    return {"residual basis": d * d, "embedding basis": d * d, "query-key": h * (2 * d * e - d),
-            "value-output": h * e * e, "bilinear rescaling": 2 * m, "shifts": 3 * d,
-            "values against =": h * max(e - h, 0)}
+    return {
+        "residual basis": d * d,
+        "embedding basis": d * d,
+        "query-key": h * (2 * d * e - d),
+        "value-output": h * e * e,
+        "bilinear rescaling": 2 * m,
+        "shifts": 3 * d,
+        "values against =": h * max(e - h, 0),
+    }
 
 
 def symmetry_count(p: int, d_model: int, n_heads: int, d_mlp: int) -> int:
@@ -86,7 +99,13 @@ class _Parts:
             raise ValueError("the symmetries are those of the bilinear model (the ReLU MLP has other symmetries)")
         self.w = {name: t.detach() for name, t in model.named_parameters()}
         self.names = list(self.w)
-        self.p, self.d, self.h, self.e, self.m = model.p, model.d_model, model.n_heads, model.d_head, model.W_in.shape[1]
+        self.p, self.d, self.h, self.e, self.m = (
+            model.p,
+            model.d_model,
+            model.n_heads,
+            model.d_head,
+            model.W_in.shape[1],
+        )
         w = self.w
         self.c = w["W_E"][self.p] + w["W_pos"][2]  # (d,) the stream at '=' before attention
         self.v = torch.einsum("d,hde->he", self.c, w["W_Q"])  # (h, e): the query of each head
@@ -118,8 +137,18 @@ class _Parts:
 def _residual_basis(parts: _Parts, g: torch.Tensor) -> dict[str, torch.Tensor]:
     w, delta = parts.w, parts.zero()
     g = g.reshape(parts.d, parts.d)  # x → x (I + g)
-    delta.update(W_E=w["W_E"] @ g, W_pos=w["W_pos"] @ g, W_Q=-g @ w["W_Q"], W_K=-g @ w["W_K"], W_V=-g @ w["W_V"],
-                 W_O=w["W_O"] @ g, W_in=-g @ w["W_in"], V_in=-g @ w["V_in"], W_out=w["W_out"] @ g, W_U=-g @ w["W_U"])
+    delta.update(
+        W_E=w["W_E"] @ g,
+        W_pos=w["W_pos"] @ g,
+        W_Q=-g @ w["W_Q"],
+        W_K=-g @ w["W_K"],
+        W_V=-g @ w["W_V"],
+        W_O=w["W_O"] @ g,
+        W_in=-g @ w["W_in"],
+        V_in=-g @ w["V_in"],
+        W_out=w["W_out"] @ g,
+        W_U=-g @ w["W_U"],
+    )
     return delta
 
 
@@ -180,7 +209,7 @@ def _values_against_equals(parts: _Parts, coefficients: torch.Tensor) -> dict[st
     """Per head h, a direction g_h read by no score and by no other head's values moves every operand t by
     −g_h (1 + 1 / ((1 + ρ_h) φ_h(t))), φ_h(t) = exp(y_0(t)·κ_h), ρ_h = exp((π_1 − π_0)·κ_h): head h's output then
     drops by g_h OV_h for every input (its softmax's normaliser cancels the rest), and c_total rises by as much."""
-    w, delta, h, p = parts.w, parts.zero(), parts.h, parts.p
+    w, delta, _h, p = parts.w, parts.zero(), parts.h, parts.p
     free = _values_free_directions(parts)  # per head (d, e − h)
     if not free:
         return delta
@@ -220,10 +249,15 @@ def _complement_of_columns(columns: torch.Tensor) -> torch.Tensor:
     return q[:, columns.shape[1] :]
 
 
-_FAMILY_MOVES = {"residual basis": _residual_basis, "embedding basis": _embedding_basis,
-                 "query-key": _query_key, "value-output": _value_output,
-                 "bilinear rescaling": _bilinear_rescaling, "shifts": _shifts,
-                 "values against =": _values_against_equals}
+_FAMILY_MOVES = {
+    "residual basis": _residual_basis,
+    "embedding basis": _embedding_basis,
+    "query-key": _query_key,
+    "value-output": _value_output,
+    "bilinear rescaling": _bilinear_rescaling,
+    "shifts": _shifts,
+    "values against =": _values_against_equals,
+}
 
 
 def symmetry_tangents(model: ModAddTransformer) -> dict[str, torch.Tensor]:
@@ -237,13 +271,15 @@ def symmetry_tangents(model: ModAddTransformer) -> dict[str, torch.Tensor]:
     tangents = {}
     for family, move in _FAMILY_MOVES.items():
         units = torch.eye(sizes[family], dtype=parts.c.dtype)
-        tangents[family] = (torch.stack([parts.flat(move(parts, u)) for u in units]) if sizes[family]
-                            else torch.zeros(0, parts.size, dtype=parts.c.dtype))
+        tangents[family] = (
+            torch.stack([parts.flat(move(parts, u)) for u in units])
+            if sizes[family]
+            else torch.zeros(0, parts.size, dtype=parts.c.dtype)
+        )
     return tangents
 
 
-def symmetry_direction(model: ModAddTransformer, generator: torch.Generator,
-                       family: str | None = None) -> torch.Tensor:
+def symmetry_direction(model: ModAddTransformer, generator: torch.Generator, family: str | None = None) -> torch.Tensor:
     """One random combination (P,) of the tangents of one family (or of all), built without the matrix of all of
     them (17,904 × 80,256 numbers for the lens model)."""
     parts = _Parts(model)

@@ -24,8 +24,9 @@ def bar_reading(ax: plt.Axes, values: Sequence[float], names: Sequence[str], *, 
     ax.set_xlabel(xlabel)
 
 
-def distance_map(ax: plt.Axes, distance: np.ndarray, epsilons: Sequence[float], *, title: str,
-                 query: tuple[int, int]) -> None:
+def distance_map(
+    ax: plt.Axes, distance: np.ndarray, epsilons: Sequence[float], *, title: str, query: tuple[int, int]
+) -> None:
     """The normalised distance of every input (p, p) to a query, on a colour scale from 0 to 1.5, with the
     ε-preimages ringed."""
     distance = np.asarray(distance, dtype=float)
@@ -59,8 +60,9 @@ def attention_spread(axes: Sequence[plt.Axes], share: np.ndarray, accuracies: di
     axes[1].set_yticks(y, names, fontsize=8)
     axes[1].set(xlim=(0, 1.02), xlabel="accuracy, all pairs", title="patterns replaced by their means")
     for yi, n in zip(y, names):
-        axes[1].text(min(accuracies[n], 0.98), yi, f" {accuracies[n]:.2f}", va="center", ha="right", fontsize=8,
-                     color="white")
+        axes[1].text(
+            min(accuracies[n], 0.98), yi, f" {accuracies[n]:.2f}", va="center", ha="right", fontsize=8, color="white"
+        )
 
 
 def singular_values(ax: plt.Axes, spectra: dict[str, np.ndarray], rank: int) -> None:

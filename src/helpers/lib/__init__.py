@@ -45,7 +45,14 @@ from .bases import (
     rotate_scale_truncate,
 )
 from .edges import edges_from_jacobians, squared_edges
-from .graphs import InteractionGraph, draw_graph, interaction_graph, interaction_graph_loop, interaction_graphs, modularity
+from .graphs import (
+    InteractionGraph,
+    draw_graph,
+    interaction_graph,
+    interaction_graph_loop,
+    interaction_graphs,
+    modularity,
+)
 from .sections import mlp_sections, node_activations, section_jacobians
 
 __all__ = [

@@ -20,8 +20,9 @@ def run_from(sections: Sequence[Section], layer: int, points: torch.Tensor) -> t
     return x[..., :-1]
 
 
-def ablate_nodes(graph: InteractionGraph, sections: Sequence[Section], layer: int, activations: torch.Tensor,
-                 keep: int) -> torch.Tensor:
+def ablate_nodes(
+    graph: InteractionGraph, sections: Sequence[Section], layer: int, activations: torch.Tensor, keep: int
+) -> torch.Tensor:
     """Final-layer output when only the first ``keep`` features of ``layer`` (the constant included) are kept.
 
     The dropped features are set to zero; as the constant feature carries the mean, that is mean ablation.
@@ -52,8 +53,15 @@ def _edge_mask(graph: InteractionGraph, layer: int, n_edges: int) -> torch.Tenso
     return keep.reshape(e.shape)
 
 
-def ablate_edges(graph: InteractionGraph, sections: Sequence[Section], layer: int, activations: torch.Tensor,
-                 n_edges: int, *, chunk_size: int = 8) -> torch.Tensor:
+def ablate_edges(
+    graph: InteractionGraph,
+    sections: Sequence[Section],
+    layer: int,
+    activations: torch.Tensor,
+    n_edges: int,
+    *,
+    chunk_size: int = 8,
+) -> torch.Tensor:
     """Final-layer output when only the ``n_edges`` largest edges of ``layer → layer + 1`` are kept.
 
     Each next-layer feature is recomputed from its kept input features only (the others zeroed); edges from the
@@ -77,8 +85,9 @@ def ablate_edges(graph: InteractionGraph, sections: Sequence[Section], layer: in
         return run_from(sections, layer + 1, nxt.inverse(next_feats))
 
 
-def edges_needed(accuracy_with: Callable[[int], float], n_total: int, baseline: float, *,
-                 tolerance: float = 1e-3) -> tuple[int, dict[int, float]]:
+def edges_needed(
+    accuracy_with: Callable[[int], float], n_total: int, baseline: float, *, tolerance: float = 1e-3
+) -> tuple[int, dict[int, float]]:
     """The fewest kept edges whose accuracy is at least ``baseline - tolerance``, by galloping and bisection.
 
     ``accuracy_with(n)`` returns the accuracy with ``n`` edges kept; it is assumed to rise with ``n`` (as the

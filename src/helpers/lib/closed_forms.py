@@ -77,9 +77,16 @@ class ClosedFormSection:
     the feature moments, with no per-example work at all.
     """
 
-    def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor],
-                 jacobians: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor], name: str, *,
-                 constant: bool = False, gram: Gram | None = None, edges: Edges | None = None) -> None:
+    def __init__(
+        self,
+        forward: Callable[[torch.Tensor], torch.Tensor],
+        jacobians: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor],
+        name: str,
+        *,
+        constant: bool = False,
+        gram: Gram | None = None,
+        edges: Edges | None = None,
+    ) -> None:
         self.forward, self._jacobians, self.name, self.constant = forward, jacobians, name, constant
         self._gram, self._edges = gram, edges
 
@@ -103,14 +110,17 @@ class ClosedFormSection:
             total += rows.T @ rows
         return total
 
-    def edges(self, points: torch.Tensor, project: torch.Tensor | None, C_pinv: torch.Tensor,
-              features: torch.Tensor) -> torch.Tensor:
+    def edges(
+        self, points: torch.Tensor, project: torch.Tensor | None, C_pinv: torch.Tensor, features: torch.Tensor
+    ) -> torch.Tensor:
         points, project = _inputs(points, project)
         c_pinv = require_tensor(C_pinv, "C_pinv", ndim=2).to(torch.float64)
         feats = require_tensor(features, "features", ndim=3).to(torch.float64)
         if feats.shape[:2] != points.shape[:2] or c_pinv.shape != (feats.shape[-1], points.shape[-1]):
-            raise ValueError(f"features {tuple(feats.shape)} and C_pinv {tuple(c_pinv.shape)} do not fit points "
-                             f"{tuple(points.shape)}")
+            raise ValueError(
+                f"features {tuple(feats.shape)} and C_pinv {tuple(c_pinv.shape)} do not fit points "
+                f"{tuple(points.shape)}"
+            )
         if self._edges is not None:
             return self._edges(points, project, c_pinv, feats)
         if self.constant:
@@ -145,8 +155,9 @@ def _projection(d_out: int, project: torch.Tensor | None) -> torch.Tensor:
 
 
 # --- affine ---------------------------------------------------------------------------------------------------
-def affine_jacobians(points: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                     project: torch.Tensor | None = None) -> torch.Tensor:
+def affine_jacobians(
+    points: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, project: torch.Tensor | None = None
+) -> torch.Tensor:
     """``y = x W + b`` at every position: ``J[n, t, o, s, i] = δ_ts W[i, o]``, the constant's column ``δ_ts b[o]``.
 
     ``weight`` is (d, d_out), ``bias`` (d_out,) or None. The result is an expanded view: no per-example memory.
@@ -179,8 +190,14 @@ def affine_section(weight: torch.Tensor, bias: torch.Tensor | None = None, name:
 
 
 # --- ReLU MLP with a residual -------------------------------------------------------------------------------
-def _mlp_parts(points: torch.Tensor, w_in: torch.Tensor, b_in: torch.Tensor, w_out: torch.Tensor,
-               b_out: torch.Tensor, project: torch.Tensor | None):
+def _mlp_parts(
+    points: torch.Tensor,
+    w_in: torch.Tensor,
+    b_in: torch.Tensor,
+    w_out: torch.Tensor,
+    b_out: torch.Tensor,
+    project: torch.Tensor | None,
+):
     """The pieces of ``J_x = B + Oᵀ diag(m_x) W̃ᵀ`` (K, D): the firing masks (n, m), ``B`` (K, D), ``O = W_out C``
     (m, K) and ``W̃ = [W_in; b_in]`` (D, m), the hidden units' read-in directions with the bias on the constant."""
     n, p, big_d = points.shape
@@ -198,8 +215,14 @@ def _mlp_parts(points: torch.Tensor, w_in: torch.Tensor, b_in: torch.Tensor, w_o
     return mask, base, w_out @ c, read_in
 
 
-def residual_mlp_jacobians(points: torch.Tensor, w_in: torch.Tensor, b_in: torch.Tensor, w_out: torch.Tensor,
-                           b_out: torch.Tensor, project: torch.Tensor | None = None) -> torch.Tensor:
+def residual_mlp_jacobians(
+    points: torch.Tensor,
+    w_in: torch.Tensor,
+    b_in: torch.Tensor,
+    w_out: torch.Tensor,
+    b_out: torch.Tensor,
+    project: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``y = x + relu(x W_in + b_in) W_out + b_out`` at one position: ``J_x = I + W_outᵀ diag(m) W_inᵀ``.
 
     Read through ``project`` (d, K): ``Cᵀ J_x = Cᵀ + (W_out C)ᵀ diag(m) W_inᵀ``, K rows per example.
@@ -210,8 +233,9 @@ def residual_mlp_jacobians(points: torch.Tensor, w_in: torch.Tensor, b_in: torch
     return jac[:, None, :, None, :]  # (n, 1, K, 1, D)
 
 
-def residual_mlp_section(w_in: torch.Tensor, b_in: torch.Tensor, w_out: torch.Tensor, b_out: torch.Tensor,
-                         name: str = "mlp") -> ClosedFormSection:
+def residual_mlp_section(
+    w_in: torch.Tensor, b_in: torch.Tensor, w_out: torch.Tensor, b_out: torch.Tensor, name: str = "mlp"
+) -> ClosedFormSection:
     """The section ``[x, 1] ↦ x + relu(x W_in + b_in) W_out + b_out`` (one position), with ``M′`` from the
     co-firing counts and the edges from one product of the firing masks, no per-example Jacobians."""
     w_in, b_in, w_out, b_out = (t.to(torch.float64) for t in (w_in, b_in, w_out, b_out))
@@ -224,10 +248,16 @@ def residual_mlp_section(w_in: torch.Tensor, b_in: torch.Tensor, w_out: torch.Te
         mask, base, out, read_in = _mlp_parts(points, w_in, b_in, w_out, b_out, project)
         # Σ_x J_xᵀ J_x = n BᵀB + W̃ diag(Σ_x m_x) O B + (…)ᵀ + W̃ (N ⊙ O Oᵀ) W̃ᵀ, N = maskᵀ mask (co-firing counts)
         cross = read_in @ (mask.sum(dim=0)[:, None] * out) @ base  # (D, D)
-        return points.shape[0] * (base.T @ base) + cross + cross.T + read_in @ ((mask.T @ mask) * (out @ out.T)) @ read_in.T
+        return (
+            points.shape[0] * (base.T @ base)
+            + cross
+            + cross.T
+            + read_in @ ((mask.T @ mask) * (out @ out.T)) @ read_in.T
+        )
 
-    def edges(points: torch.Tensor, project: torch.Tensor | None, c_pinv: torch.Tensor,
-              feats: torch.Tensor) -> torch.Tensor:
+    def edges(
+        points: torch.Tensor, project: torch.Tensor | None, c_pinv: torch.Tensor, feats: torch.Tensor
+    ) -> torch.Tensor:
         mask, base, out, read_in = _mlp_parts(points, w_in, b_in, w_out, b_out, project)
         # (J_x C⁺ᵀ)[k, j] = (B C⁺ᵀ)[k, j] + Σ_m mask[x, m] O[m, k] (W̃ᵀ C⁺ᵀ)[m, j]: one GEMM of the masks with the
         # hidden units' outer products (a Khatri–Rao product), a chunk of examples at a time
@@ -247,8 +277,9 @@ def residual_mlp_section(w_in: torch.Tensor, b_in: torch.Tensor, w_out: torch.Te
 
 
 # --- bilinear MLP with a residual ---------------------------------------------------------------------------
-def residual_bilinear_jacobians(points: torch.Tensor, w: torch.Tensor, v: torch.Tensor, w_out: torch.Tensor,
-                                project: torch.Tensor | None = None) -> torch.Tensor:
+def residual_bilinear_jacobians(
+    points: torch.Tensor, w: torch.Tensor, v: torch.Tensor, w_out: torch.Tensor, project: torch.Tensor | None = None
+) -> torch.Tensor:
     """``y = x + ((x W) ⊙ (x V)) W_out`` at one position: ``J_x = I + W_outᵀ (diag(x V) Wᵀ + diag(x W) Vᵀ)``.
 
     ``w`` and ``v`` are (d, m), ``w_out`` (m, d); no biases, so the constant's column is zero. Read through
@@ -261,23 +292,29 @@ def residual_bilinear_jacobians(points: torch.Tensor, w: torch.Tensor, v: torch.
     w, v, w_out = (t.to(torch.float64) for t in (w, v, w_out))
     d = x.shape[1]
     if w.shape[0] != d or v.shape != w.shape or w_out.shape != (w.shape[1], d):
-        raise ValueError(f"need W and V ({d}, m) and W_out (m, {d}), got {tuple(w.shape)}, {tuple(v.shape)} and "
-                         f"{tuple(w_out.shape)}")
+        raise ValueError(
+            f"need W and V ({d}, m) and W_out (m, {d}), got {tuple(w.shape)}, {tuple(v.shape)} and {tuple(w_out.shape)}"
+        )
     c = _projection(d, project)  # (d, K)
     out = w_out @ c  # (m, K): each hidden unit's write, read through C
     left, right = x @ w, x @ v  # (n, m)
     # J[x, k, i] = C[i, k] + Σ_m O[m, k] ((xV)_m W[i, m] + (xW)_m V[i, m]): two (n, K, m) @ (m, d) products
-    jac = (torch.matmul((right[:, :, None] * out).transpose(1, 2), w.T)
-           + torch.matmul((left[:, :, None] * out).transpose(1, 2), v.T) + c.T)  # (n, K, d)
+    jac = (
+        torch.matmul((right[:, :, None] * out).transpose(1, 2), w.T)
+        + torch.matmul((left[:, :, None] * out).transpose(1, 2), v.T)
+        + c.T
+    )  # (n, K, d)
     jac = torch.cat([jac, torch.zeros(n, jac.shape[1], 1, dtype=torch.float64)], dim=2)  # the constant: no bias
     return jac[:, None, :, None, :]
 
 
-def residual_bilinear_section(w: torch.Tensor, v: torch.Tensor, w_out: torch.Tensor,
-                              name: str = "mlp") -> ClosedFormSection:
+def residual_bilinear_section(
+    w: torch.Tensor, v: torch.Tensor, w_out: torch.Tensor, name: str = "mlp"
+) -> ClosedFormSection:
     """The section ``[x, 1] ↦ x + ((x W) ⊙ (x V)) W_out`` (one position) with its closed-form Jacobians."""
-    w, v, w_out = (require_tensor(t, label, ndim=2).to(torch.float64) for t, label in ((w, "W"), (v, "V"),
-                                                                                         (w_out, "W_out")))
+    w, v, w_out = (
+        require_tensor(t, label, ndim=2).to(torch.float64) for t, label in ((w, "W"), (v, "V"), (w_out, "W_out"))
+    )
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         x = x[..., :-1]
@@ -298,8 +335,14 @@ def _query_positions(p: int, queries: Queries) -> torch.Tensor:
     raise ValueError(f"queries must be 'all' or 'last', got {queries!r}")
 
 
-def causal_attention(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor, w_o: torch.Tensor,
-                     queries: Queries = "all") -> torch.Tensor:
+def causal_attention(
+    x: torch.Tensor,
+    w_q: torch.Tensor,
+    w_k: torch.Tensor,
+    w_v: torch.Tensor,
+    w_o: torch.Tensor,
+    queries: Queries = "all",
+) -> torch.Tensor:
     """Causal multi-head attention plus the residual, no biases: (..., P, d) → (..., T, d), T = P or 1.
 
     ``w_q, w_k, w_v``: (h, d, e); ``w_o``: (h, e, d). The query at position ``t`` sees positions ``s ≤ t``.
@@ -328,8 +371,15 @@ class _AttentionPaths(NamedTuple):
     residual: torch.Tensor  # (K, d): Cᵀ
 
 
-def _attention_paths(points: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor,
-                     w_o: torch.Tensor, project: torch.Tensor | None, queries: Queries) -> _AttentionPaths:
+def _attention_paths(
+    points: torch.Tensor,
+    w_q: torch.Tensor,
+    w_k: torch.Tensor,
+    w_v: torch.Tensor,
+    w_o: torch.Tensor,
+    project: torch.Tensor | None,
+    queries: Queries,
+) -> _AttentionPaths:
     n, p, _ = points.shape
     w_q, w_k, w_v, w_o = (t.to(torch.float64) for t in (w_q, w_k, w_v, w_o))
     h, d, e = w_q.shape
@@ -345,12 +395,22 @@ def _attention_paths(points: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor,
     future = torch.arange(p)[None, :] > where[:, None]  # (T, P): a key after its query
     prob = torch.einsum("nhte,nhse->nhts", q, k).masked_fill(future, float("-inf")).softmax(dim=-1)
     z, k_bar = prob @ v, prob @ k  # (n, h, T, e): the attention output and the mean key
-    moved = torch.einsum("nhtre,hek->ntrkh", v[:, :, None] - z[:, :, :, None], w_oc) \
+    moved = (
+        torch.einsum("nhtre,hek->ntrkh", v[:, :, None] - z[:, :, :, None], w_oc)
         * prob.permute(0, 2, 3, 1)[:, :, :, None, :]
+    )
     out_dir = torch.einsum("nhse,hek->nhsk", v, w_oc)[:, :, None] * prob[..., None]
     query_dir = torch.einsum("nhtse,hie->nhtsi", k[:, :, None] - k_bar[:, :, :, None], w_q) / math.sqrt(e)
-    return _AttentionPaths(where, prob, torch.einsum("hie,hek->hki", w_v, w_oc), moved,
-                           torch.einsum("nhte,hie->nthi", q, w_k), out_dir, query_dir, c.T)
+    return _AttentionPaths(
+        where,
+        prob,
+        torch.einsum("hie,hek->hki", w_v, w_oc),
+        moved,
+        torch.einsum("nhte,hie->nthi", q, w_k),
+        out_dir,
+        query_dir,
+        c.T,
+    )
 
 
 def _attention_local(paths: _AttentionPaths) -> torch.Tensor:
@@ -359,7 +419,9 @@ def _attention_local(paths: _AttentionPaths) -> torch.Tensor:
     n, h, t_out, p = paths.prob.shape
     _, kk, d = paths.value_map.shape
     # value path: J[x, t, r, k, i] = Σ_h p_htr (W_V,h W_O,h C)ᵀ[k, i]: one product over heads
-    jac = (paths.prob.permute(0, 2, 3, 1).reshape(-1, h) @ paths.value_map.reshape(h, kk * d)).view(n * t_out, p * kk, d)
+    jac = (paths.prob.permute(0, 2, 3, 1).reshape(-1, h) @ paths.value_map.reshape(h, kk * d)).view(
+        n * t_out, p * kk, d
+    )
     # key path: + Σ_h p_htr ((v_hr − z_ht) W_O,h C)[k] · (W_K,h q_ht / √e)[i], added in place (batched over (x, t))
     jac.baddbmm_(paths.moved.reshape(n * t_out, p * kk, h), paths.key_dir.reshape(n * t_out, h, d))
     jac = jac.view(n, t_out, p, kk, d)
@@ -389,9 +451,15 @@ def _attention_attributions(paths: _AttentionPaths, c_pinv: torch.Tensor, feats:
     return out + query * feats[:, paths.where, None, :]
 
 
-def causal_attention_jacobians(points: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor,
-                               w_o: torch.Tensor, project: torch.Tensor | None = None,
-                               queries: Queries = "all") -> torch.Tensor:
+def causal_attention_jacobians(
+    points: torch.Tensor,
+    w_q: torch.Tensor,
+    w_k: torch.Tensor,
+    w_v: torch.Tensor,
+    w_o: torch.Tensor,
+    project: torch.Tensor | None = None,
+    queries: Queries = "all",
+) -> torch.Tensor:
     """Jacobians of :func:`causal_attention` (on augmented ``points``), (n, T, K, P, d + 1); K = d unless
     projected. Value, key and query paths (see the module's docstring) and the residual identity at ``r = t``; the
     constant's column is 0. Reading the output through ``project`` replaces ``W_O`` by ``W_O C`` everywhere."""
@@ -399,8 +467,15 @@ def causal_attention_jacobians(points: torch.Tensor, w_q: torch.Tensor, w_k: tor
     return torch.nn.functional.pad(local.permute(0, 1, 3, 2, 4), (0, 1))
 
 
-def causal_attention_section(w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Tensor, w_o: torch.Tensor, *,
-                             queries: Queries = "all", name: str = "attention") -> ClosedFormSection:
+def causal_attention_section(
+    w_q: torch.Tensor,
+    w_k: torch.Tensor,
+    w_v: torch.Tensor,
+    w_o: torch.Tensor,
+    *,
+    queries: Queries = "all",
+    name: str = "attention",
+) -> ClosedFormSection:
     """The section ``[x, 1] ↦`` :func:`causal_attention` of ``x``, with its Jacobians in closed form, built a
     chunk of examples at a time straight in the layout ``M′`` and the edges read (no transposes, nothing large held)."""
     w_q, w_k, w_v, w_o = (t.to(torch.float64) for t in (w_q, w_k, w_v, w_o))
@@ -417,8 +492,9 @@ def causal_attention_section(w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Te
             total[:d, :d] += rows.T @ rows
         return total
 
-    def edges(points: torch.Tensor, project: torch.Tensor | None, c_pinv: torch.Tensor,
-              feats: torch.Tensor) -> torch.Tensor:
+    def edges(
+        points: torch.Tensor, project: torch.Tensor | None, c_pinv: torch.Tensor, feats: torch.Tensor
+    ) -> torch.Tensor:
         c_pinv = c_pinv[:, :-1]  # the constant's column of J is 0
         total = 0
         for chunk, f in zip(points.split(CHUNK), feats.split(CHUNK)):
@@ -428,5 +504,6 @@ def causal_attention_section(w_q: torch.Tensor, w_k: torch.Tensor, w_v: torch.Te
     def jacobians(points: torch.Tensor, project: torch.Tensor | None) -> torch.Tensor:
         return causal_attention_jacobians(points, w_q, w_k, w_v, w_o, project, queries)
 
-    return ClosedFormSection(lambda x: causal_attention(x[..., :-1], w_q, w_k, w_v, w_o, queries), jacobians, name,
-                             gram=gram, edges=edges)
+    return ClosedFormSection(
+        lambda x: causal_attention(x[..., :-1], w_q, w_k, w_v, w_o, queries), jacobians, name, gram=gram, edges=edges
+    )

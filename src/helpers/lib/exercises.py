@@ -33,15 +33,22 @@ def centred_gram(activations: torch.Tensor) -> torch.Tensor:
 
 def _gram_inputs() -> list[tuple[torch.Tensor]]:
     g = torch.Generator().manual_seed(31)
-    return [(torch.randn(shape, generator=g, dtype=torch.float64) * 2 + 0.7,) for shape in [(40, 1, 3), (25, 3, 5), (9, 2, 2)]]
+    return [
+        (torch.randn(shape, generator=g, dtype=torch.float64) * 2 + 0.7,)
+        for shape in [(40, 1, 3), (25, 3, 5), (9, 2, 2)]
+    ]
 
 
 def _m_inputs() -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(32)
     cases = []
     for n, t, k, s, d, dt in [(6, 1, 4, 1, 5, 3), (5, 2, 3, 3, 4, 4), (3, 1, 2, 2, 3, 2)]:
-        cases.append((torch.randn(n, t, k, s, d, generator=g, dtype=torch.float64),
-                      torch.randn(dt, d, generator=g, dtype=torch.float64)))
+        cases.append(
+            (
+                torch.randn(n, t, k, s, d, generator=g, dtype=torch.float64),
+                torch.randn(dt, d, generator=g, dtype=torch.float64),
+            )
+        )
     return cases
 
 
@@ -76,8 +83,12 @@ def _edge_inputs() -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(33)
     cases = []
     for n, t, k, s, j in [(7, 1, 3, 1, 4), (4, 2, 5, 3, 2), (2, 1, 1, 2, 3)]:
-        cases.append((torch.randn(n, t, k, s, j, generator=g, dtype=torch.float64),
-                      torch.randn(n, s, j, generator=g, dtype=torch.float64)))
+        cases.append(
+            (
+                torch.randn(n, t, k, s, j, generator=g, dtype=torch.float64),
+                torch.randn(n, s, j, generator=g, dtype=torch.float64),
+            )
+        )
     return cases
 
 
@@ -102,7 +113,7 @@ exercise_predict = Prediction(
     answer=10,
     hint="What does the Jacobian of a linear map look like, and how does its size bound the rank of M?",
     why="the logits read hidden 2 through one 10 × 32 matrix, the same for every image: the stacked Jacobian, and "
-        "with it M, has rank at most 10, so at most 10 non-constant eigenvalues of M are not zero",
+    "with it M, has rank at most 10, so at most 10 non-constant eigenvalues of M are not zero",
 )
 
 exercise_rotate = Exercise(

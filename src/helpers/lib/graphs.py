@@ -71,8 +71,8 @@ def interaction_graphs(
     :func:`section_jacobians`) at the real activations and then used for everything: every method's basis (LIB:
     ``M`` from the Jacobians of the next layer's features, or of the network output when ``target="output"``) and
     every method's edges (gradient × activation). A :class:`~helpers.lib.closed_forms.ClosedFormSection` is asked
-    for ``M′`` and the edges directly instead, which needs far less work and memory (same numbers, tested). The final layer is left unrotated (``final="identity"``, the paper's choice for logits) or
-    given its PCA basis.
+    for ``M′`` and the edges directly instead, which needs far less work and memory (same numbers, tested). The
+    final layer is left unrotated (``final="identity"``, the paper's choice for logits) or given its PCA basis.
 
     Args:
         activations: node-layer activations, each (n, P_l, d_l) (or (n, d_l)), input side first.
@@ -81,8 +81,12 @@ def interaction_graphs(
     """
     acts, names = _check_layers(activations, sections, names)
     methods = tuple(methods)
-    if not methods or any(m not in ("lib", "pca") for m in methods) or target not in ("local", "output") \
-            or final not in ("identity", "pca"):
+    if (
+        not methods
+        or any(m not in ("lib", "pca") for m in methods)
+        or target not in ("local", "output")
+        or final not in ("identity", "pca")
+    ):
         raise ValueError(f"unknown method/target/final: {methods!r}, {target!r}, {final!r}")
     last = acts[-1]
     final_basis = identity_basis(last.shape[-1]) if final == "identity" else pca_basis(last, threshold=threshold)
@@ -102,12 +106,19 @@ def interaction_graphs(
             if m == "pca":
                 basis = pca_basis(acts[l], threshold=threshold)
             elif target == "output":
-                local = section.jacobians(points, project) if closed \
-                    else torch.einsum("ok,tonsd->ntksd", project, raw)  # (n, T, K, S, D)
+                local = (
+                    section.jacobians(points, project) if closed else torch.einsum("ok,tonsd->ntksd", project, raw)
+                )  # (n, T, K, S, D)
                 # chain rule; the constant slot of layer l + 1 does not depend on layer l
-                chains[m] = local if chains[m] is None else torch.einsum(
-                    "ntkse,nserd->ntkrd", chains[m][..., :-1],
-                    section.jacobians(points) if closed else raw.permute(2, 0, 1, 3, 4))
+                chains[m] = (
+                    local
+                    if chains[m] is None
+                    else torch.einsum(
+                        "ntkse,nserd->ntkrd",
+                        chains[m][..., :-1],
+                        section.jacobians(points) if closed else raw.permute(2, 0, 1, 3, 4),
+                    )
+                )
                 basis = lib_basis(acts[l], chains[m], threshold=threshold)
             else:
                 m_prime = section.gram(points, project) if closed else _gram(raw, project, chunk_size)
@@ -116,8 +127,11 @@ def interaction_graphs(
             bases[m][l] = basis
             # edges: gradient × activation at the real activations
             feats = basis.features(acts[l])  # (n, S, J)
-            total = section.edges(points, project, basis.C_pinv, feats) if closed \
+            total = (
+                section.edges(points, project, basis.C_pinv, feats)
+                if closed
                 else _edges(raw, project, basis.C_pinv, feats, chunk_size)
+            )
             edges[m][l] = total / (n * s)
         del raw
     return {m: InteractionGraph(names, tuple(bases[m]), tuple(edges[m])) for m in methods}
@@ -135,8 +149,9 @@ def _gram(raw: torch.Tensor, project: torch.Tensor, chunk_size: int) -> torch.Te
     return total
 
 
-def _edges(raw: torch.Tensor, project: torch.Tensor, c_pinv: torch.Tensor, feats: torch.Tensor,
-           chunk_size: int) -> torch.Tensor:
+def _edges(
+    raw: torch.Tensor, project: torch.Tensor, c_pinv: torch.Tensor, feats: torch.Tensor, chunk_size: int
+) -> torch.Tensor:
     """``Σ_{x,t} (Σ_s (J C⁺ᵀ)[x,t,k,s,j] f̂[x,s,j])²`` from the raw Jacobians (T, o, n, S, D), (K, J)."""
     t_out, o, n, s, d = raw.shape
     total = torch.zeros(project.shape[1], c_pinv.shape[0], dtype=torch.float64)
@@ -209,8 +224,14 @@ def interaction_graph_loop(
     return InteractionGraph(names, tuple(bases), tuple(edges))
 
 
-def modularity(graph: InteractionGraph, smallest_kept: Sequence[float], *, resolution: float = 1.0,
-               seed: int = 0, include_output: bool = False) -> tuple[float, list[set]]:
+def modularity(
+    graph: InteractionGraph,
+    smallest_kept: Sequence[float],
+    *,
+    resolution: float = 1.0,
+    seed: int = 0,
+    include_output: bool = False,
+) -> tuple[float, list[set]]:
     """Newman's standard modularity Q of the Louvain communities of the (undirected) interaction graph.
 
     Edge weights are log-normalised per layer, ``log10(E / ε_l)`` clipped at 0, where ``ε_l`` is the smallest
@@ -247,8 +268,15 @@ def modularity(graph: InteractionGraph, smallest_kept: Sequence[float], *, resol
     return float(q), [set(c) for c in communities]
 
 
-def draw_graph(ax, graph: InteractionGraph, *, n_nodes: int = 12, min_edge: float = 0.01,
-               layers: Sequence[int] | None = None, hide_constant: bool = True) -> dict[str, np.ndarray]:
+def draw_graph(
+    ax,
+    graph: InteractionGraph,
+    *,
+    n_nodes: int = 12,
+    min_edge: float = 0.01,
+    layers: Sequence[int] | None = None,
+    hide_constant: bool = True,
+) -> dict[str, np.ndarray]:
     """Draw the interaction graph: one column per node layer, features top to bottom by importance.
 
     Edge strength is ``sqrt(E)`` normalised by its largest value per layer pair (so every layer pair has a

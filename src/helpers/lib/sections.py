@@ -12,8 +12,9 @@ from .._checks import require_tensor
 from .bases import Basis, Section, _acts, augment
 
 
-def section_jacobians(section: Section, points: torch.Tensor, *, chunk_size: int = 512,
-                      closed_form: bool = True) -> torch.Tensor:
+def section_jacobians(
+    section: Section, points: torch.Tensor, *, chunk_size: int = 512, closed_form: bool = True
+) -> torch.Tensor:
     """Per-example Jacobians of a section at augmented ``points`` (n, P, d + 1), vectorised with ``torch.func``.
 
     A section that knows its Jacobians in closed form (a :class:`~helpers.lib.closed_forms.ClosedFormSection`)
