@@ -15,7 +15,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize
 ASSETS := web/node_modules/.package-lock.json
 
 .PHONY: book test audit lab execute references retrain bench mutants install assets student wheelhouse clean help \
-	check-python lint format
+	check-python lint format publish
 
 help:
 	@sed -n '1,8p' Makefile
@@ -84,6 +84,15 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+## make publish: build the book and push the site to the gh-pages branch of PUBLISH_REMOTE (a remote's name or a
+## repository's address), one commit replacing the last; a code host serves that branch as the book's website
+## (README: "Reading it online"; .github/workflows/publish.yml does this on every push to main)
+PUBLISH_REMOTE ?= origin
+publish: book
+	$(VENV)/bin/ghp-import --no-jekyll --push --force --no-history --remote $(PUBLISH_REMOTE) --branch gh-pages \
+		--message "The book built from $$(git rev-parse --short HEAD 2>/dev/null || echo 'a working tree')" _build/html
+	@echo "make publish: pushed _build/html to the gh-pages branch of $(PUBLISH_REMOTE)"
 
 ## make audit: retrain every cached model from scratch and judge it against the cache (weights on the platform it was
 ## trained on, behaviour of chaotic models elsewhere, metrics everywhere), and check every recipe; read-only
