@@ -14,7 +14,16 @@ import pytest
 import yaml
 
 from helpers.tables import PYTHON_VALUE
-from tools.notebooks import RUNNING_TIME, STUDY_TIME, noise_prints, rounded_seconds, stated_seconds, study_sentence
+from tools.notebooks import (
+    DRAWING_LABELS,
+    RUNNING_TIME,
+    STUDY_TIME,
+    is_drawing_cell,
+    noise_prints,
+    rounded_seconds,
+    stated_seconds,
+    study_sentence,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
@@ -130,14 +139,30 @@ def test_stated_running_time_is_the_benchs(chapter):
 
 
 def test_stated_study_time_is_computed_from_the_chapter(chapter):
-    """Reading time and exercise count, as `python -m tools.notebooks study` (run by make execute) writes them."""
+    """Reading time and exercise count, as `python -m tools.notebooks tidy` (run by make execute) writes them."""
     path, nb = chapter
     stated = STUDY_TIME.search(nb.cells[0].source)
-    assert stated, f"{path.name}: no '**Study time.**' sentence in the opening cell (python -m tools.notebooks study)"
+    assert stated, f"{path.name}: no '**Study time.**' sentence in the opening cell (python -m tools.notebooks tidy)"
     assert stated.group(0) == study_sentence(nb), (
         f"{path.name}: the study time is stale, {stated.group(0)!r} instead of {study_sentence(nb)!r}: run "
-        "`python -m tools.notebooks study`"
+        "`python -m tools.notebooks tidy`"
     )
+
+
+def test_drawing_cells_and_only_they_are_folded_as_drawing_code(chapter):
+    """A cell that only draws is folded in the book ("Show the drawing code") so that the method's code stands out;
+    a cell with method code is not (python -m tools.notebooks tidy, run by make execute, keeps this so)."""
+    path, nb = chapter
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or "exercise" in cell.metadata.get("tags", []):
+            continue
+        folded = "hide-input" in cell.metadata.get("tags", []) and cell.metadata.get("mystnb") == DRAWING_LABELS
+        assert folded == is_drawing_cell(cell), (
+            f"{path.name}, cell {i}: {'folded but not a drawing cell' if folded else 'a drawing cell left unfolded'}"
+            f" (run python -m tools.notebooks tidy): {cell.source[:80]!r}"
+        )
+        if "hide-input" in cell.metadata.get("tags", []):
+            assert folded, f"{path.name}, cell {i}: folded with another label than {DRAWING_LABELS}"
 
 
 def test_every_figure_is_checked(chapter):

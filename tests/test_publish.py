@@ -11,7 +11,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from built_site import ROOT, SITE
 
 #: a link that only works at a server's root, or on the machine that built the site

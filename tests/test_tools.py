@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from tools.bench import BENCH_JSON, BENCH_PAGE, SECTIONS_PAGE, _page, _sections_page
-from tools.notebooks import section_seconds
+from tools.notebooks import ROOT, section_seconds
 
 
 def _timed(seconds: float) -> dict:
@@ -258,3 +258,47 @@ def test_mutants_copies_new_test_files_before_they_are_committed_but_not_ignored
     work = mutants.prepare(wing)
     assert (work / "tests" / "test_new.py").read_text() == "new\n"
     assert (work / "tests" / "test_old.py").exists() and not (work / "tests" / "ignored.py").exists()
+
+
+def _figure_cell(source: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_code_cell(source)
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"})
+    ]
+    return cell
+
+
+def test_a_drawing_cell_is_one_that_only_draws() -> None:
+    from tools.notebooks import is_drawing_cell
+
+    drawing = 'fig, ax = plt.subplots()\nax.plot(x, y)\nax.set_title("t")\ncheck("f", {"y": y})\nplt.show()'
+    assert is_drawing_cell(_figure_cell(drawing))
+    method = "q = bilinear.interaction_matrix(w, v, u)\neig = bilinear.eigendecompose(q)\nfig, ax = plt.subplots()\n"
+    method += "ax.plot(eig.values)\nplt.show()"
+    assert not is_drawing_cell(_figure_cell(method))  # 3 of 5 lines draw: the method stays in view
+    assert not is_drawing_cell(_figure_cell("def show(ax):\n    ax.plot(x)\n    ax.set_title('t')\nplt.show()"))
+    no_figure = _figure_cell(drawing)
+    no_figure.outputs = []
+    assert not is_drawing_cell(no_figure)
+
+
+def test_the_book_shows_figures_without_their_check_lines() -> None:
+    """The line a figure check prints stays in the chapter (nbval compares it) and leaves the rendered output."""
+    import sys
+
+    from docutils import nodes
+
+    sys.path.insert(0, str(ROOT / "book" / "_ext"))
+    from reader_view import drop_figure_check_lines
+
+    document = nodes.document(None, None)
+    kept, only = (
+        "figure 'a': data matches its reference (1 arrays)\nλ = 0.5\n",
+        "figure 'b': data matches its reference\n",
+    )
+    for text in (kept, only):
+        document += nodes.container("", nodes.literal_block(text, text, classes=["output", "stream"]))
+    drop_figure_check_lines(None, document)
+    assert [block.astext() for block in document.findall(nodes.literal_block)] == ["λ = 0.5\n"]
+    chapter = (ROOT / "chapters" / "00_workbench.ipynb").read_text()
+    assert "data matches its reference" in chapter

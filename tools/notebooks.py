@@ -182,6 +182,57 @@ def state_study_time(path: Path) -> bool:
     return True
 
 
+#: A line of drawing code: a call on a figure, axes or the plotting helpers, a figure check, or the loop and
+#: bracket lines around such calls
+_DRAWING_LINE = re.compile(
+    r"\b(?:plt|ax\d*|axes|axs|fig|grid|plots?|cbar|im)\.|\bdraw_\w*\(|\bplot_\w*\(|^\s*check\("
+    r"|\bset_(?:title|xlabel|ylabel|xticks|yticks|xlim|ylim)|^\s*(?:for|if|else|elif)\b.*:\s*$|^\s*[\]\)\}],?\s*$"
+    r"|^\s*f?\""
+)
+#: the share of a figure cell's code lines that must be drawing for the cell to be folded
+DRAWING_SHARE = 0.75
+#: the fold of a drawing cell in the book
+DRAWING_LABELS = {"code_prompt_show": "Show the drawing code", "code_prompt_hide": "Hide the drawing code"}
+
+
+def is_drawing_cell(cell: nbformat.NotebookNode) -> bool:
+    """A code cell that draws a figure and does little else: it shows an image, defines no function, is no
+    exercise, and at least DRAWING_SHARE of its code lines draw (:data:`_DRAWING_LINE`)."""
+    if cell.cell_type != "code" or "exercise" in cell.metadata.get("tags", []):
+        return False
+    if not any("image/png" in out.get("data", {}) for out in cell.get("outputs", [])):
+        return False
+    if re.search(r"^\s*(?:def|class) ", cell.source, re.MULTILINE):
+        return False
+    lines = [line for line in cell.source.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return bool(lines) and sum(bool(_DRAWING_LINE.search(line)) for line in lines) >= DRAWING_SHARE * len(lines)
+
+
+def fold_drawing_cells(path: Path) -> int:
+    """Fold the input of every drawing cell of a chapter in the book ("Show the drawing code"), so that the
+    method's code stands out; unfold a cell that is no longer one. Returns how many cells changed."""
+    nb = nbformat.read(path, as_version=4)
+    changed = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "exercise" in cell.metadata.get("tags", []):
+            continue
+        tags = cell.metadata.get("tags", [])
+        folded = "hide-input" in tags and cell.metadata.get("mystnb") == DRAWING_LABELS
+        if is_drawing_cell(cell) and not folded:
+            cell.metadata["tags"] = [*(t for t in tags if t != "hide-input"), "hide-input"]
+            cell.metadata["mystnb"] = dict(DRAWING_LABELS)
+            changed += 1
+        elif folded and not is_drawing_cell(cell):
+            cell.metadata["tags"] = [t for t in tags if t != "hide-input"]
+            cell.metadata.pop("mystnb")
+            if not cell.metadata["tags"]:
+                cell.metadata.pop("tags")
+            changed += 1
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 # A number in a chapter's output, and the words that make a small number a stated bound rather than a measurement.
 _NUMBER = re.compile(r"(?<![\w.])[-+−]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+−]?\d+)?(?![\w.])")
 _BOUND_BEFORE = re.compile(r"(?:≤|<=?|\b(?:atol|rtol|tol|tolerance|bound|threshold|to|within|below)\s*[=:]?)\s*$", re.I)
@@ -237,18 +288,20 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("execute", help="re-execute chapters in place on a fresh kernel")
     p.add_argument("chapters", nargs="*")
-    p = sub.add_parser("study", help="write each chapter's study-time sentence (reading time, exercises)")
+    p = sub.add_parser("tidy", help="write each chapter's study-time sentence and fold its drawing cells")
     p.add_argument("chapters", nargs="*")
     args = parser.parse_args(argv)
-    if args.command == "study":
+    if args.command == "tidy":
         for path in chapter_paths(args.chapters):
-            print(f"{path.name}: {'updated' if state_study_time(path) else 'unchanged'}")
+            study, folds = state_study_time(path), fold_drawing_cells(path)
+            print(f"{path.name}: study time {'updated' if study else 'unchanged'}; {folds} fold(s) changed")
         return 0
     for path in chapter_paths(args.chapters):
-        state_study_time(path)
         start = time.perf_counter()
         print(f"executing {path.relative_to(ROOT)} …", flush=True)
         execute(path)
+        state_study_time(path)
+        fold_drawing_cells(path)  # after the run: a drawing cell is one that shows a figure
         print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 
