@@ -134,3 +134,19 @@ def test_the_checks_see_each_defect(text: str, problem: str, says: str, monkeypa
     }[problem]
     with pytest.raises(AssertionError, match=says):
         check()
+
+
+def test_the_notation_page_names_symbols_its_chapters_use() -> None:
+    """Every symbol of book/notation.md's tables appears, as written there, in the chapter its row links to."""
+    page = (ROOT / "book" / "notation.md").read_text("utf-8")
+    rows = [line for line in page.splitlines() if line.startswith("| $")]
+    assert len(rows) >= 30
+    missing = []
+    for row in rows:
+        symbols_cell, *_, where = [cell.strip() for cell in row.strip("|").split("|")]
+        chapter = re.search(r"\(\.\./(chapters/\S+\.ipynb)\)", where).group(1)
+        text = "\n".join(c.source for c in nbformat.read(ROOT / chapter, 4).cells if c.cell_type == "markdown")
+        for symbol in re.findall(r"\$([^$]+)\$", symbols_cell):
+            if symbol not in text and f"${symbol}$" not in text:
+                missing.append(f"{symbol!r} not in {chapter}")
+    assert not missing, "\n".join(missing)
