@@ -64,6 +64,18 @@ SPLIT_WORDS = r"""() => {
     return found.slice(0, 5);
 }"""
 
+#: Display equations wider than the text column (MathJax draws one line; a long one runs out of the column)
+WIDE_EQUATIONS = r"""() => {
+    const column = document.querySelector('article.bd-article') || document.querySelector('article');
+    if (!column) return [];
+    const width = column.getBoundingClientRect().width;
+    return [...document.querySelectorAll('mjx-container[display="true"]')]
+        .map(m => [m.firstElementChild ? m.firstElementChild.getBoundingClientRect().width : 0,
+                   m.textContent.slice(0, 50)])
+        .filter(([w]) => w > width + 1)
+        .map(([w, text]) => `${Math.round(w)} px > column ${Math.round(width)} px: ${text}`).slice(0, 5);
+}"""
+
 #: The markers around an exercise's solution, which are for the learners' copies only.
 SOLUTION_MARKERS = r"""() => (document.body.textContent.match(/# (BEGIN|END) SOLUTION/g) || []).slice(0, 3)"""
 
@@ -80,6 +92,52 @@ def raw_table_text(page) -> list[str]:
 def too_wide_outputs(page) -> list[str]:
     """Outputs that stick out of the text column or hide numbers in a horizontal scroll box."""
     return [f"output wider than the text column: {line}" for line in page.evaluate(TOO_WIDE_OUTPUTS)]
+
+
+#: every figure of a page's outputs as shown: its width on the page and its image's own width (explorer figures,
+#: inside widgets, with the smallest text their class names)
+SHOWN_FIGURES = r"""() => {
+    const outputs = [...document.querySelectorAll('article .cell_output img')]
+        .filter(i => !i.closest('.jupyter-widgets'))
+        .map(i => ({shown: i.getBoundingClientRect().width, natural: i.naturalWidth, src: i.getAttribute('src')}));
+    const explorers = [...document.querySelectorAll('.book-explorer img')]
+        .filter(i => i.getBoundingClientRect().width > 0)
+        .map(i => ({shown: i.getBoundingClientRect().width, natural: i.naturalWidth,
+                    cls: [...i.classList].find(c => c.startsWith('book-text-px-')) || ''}));
+    return {outputs, explorers};
+}"""
+
+
+def small_figure_text(
+    page, figures: list[tuple[float, float]], *, explorer_dpi: float, book_dpi: float, minimum: float
+) -> list[str]:
+    """Figures whose smallest text is shown below ``minimum`` CSS px. ``figures``: (width at the book's dpi, smallest
+    text in CSS px at that width) of each figure output of the chapter, in order, from the notebook's metadata."""
+    seen = page.evaluate(SHOWN_FIGURES)
+    problems = []
+    if len(seen["outputs"]) != len(figures):
+        return [f"{len(seen['outputs'])} figures on the page, {len(figures)} in the chapter's outputs"]
+    for k, (shown, (width, text_px)) in enumerate(zip(seen["outputs"], figures), start=1):
+        rendered = text_px * shown["shown"] / width
+        if rendered < minimum:
+            problems.append(
+                f"figure {k}: smallest text {rendered:.1f} px on the page (drawn {text_px:.1f} px at "
+                f"{width:.0f} px wide, shown {shown['shown']:.0f} px wide), under {minimum:g} px"
+            )
+    for k, image in enumerate(seen["explorers"], start=1):
+        if not image["cls"]:
+            problems.append(f"explorer figure {k}: no book-text-px-… class (helpers.explorers sets it)")
+            continue
+        text_px = float(image["cls"].removeprefix("book-text-px-").replace("_", "."))
+        rendered = text_px * image["shown"] / (image["natural"] * book_dpi / explorer_dpi)
+        if rendered < minimum:
+            problems.append(f"explorer figure {k}: smallest text {rendered:.1f} px on the page, under {minimum:g} px")
+    return problems
+
+
+def wide_equations(page) -> list[str]:
+    """Display equations wider than the text column (break them into lines with ``aligned`` or ``gathered``)."""
+    return [f"equation wider than the text column: {line}" for line in page.evaluate(WIDE_EQUATIONS)]
 
 
 def split_words(page) -> list[str]:

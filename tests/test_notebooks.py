@@ -13,6 +13,7 @@ import nbformat
 import pytest
 import yaml
 
+from helpers.runtime import MIN_TEXT_PX
 from helpers.tables import PYTHON_VALUE
 from tools.notebooks import (
     DRAWING_LABELS,
@@ -163,6 +164,26 @@ def test_drawing_cells_and_only_they_are_folded_as_drawing_code(chapter):
         )
         if "hide-input" in cell.metadata.get("tags", []):
             assert folded, f"{path.name}, cell {i}: folded with another label than {DRAWING_LABELS}"
+
+
+def test_every_figure_is_drawn_for_the_column_with_readable_text(chapter):
+    """Each figure output was drawn by helpers.runtime.figure_png: fitted to the column, twice as sharp, its smallest
+    text at least MIN_TEXT_PX at its drawn width, and no two of its texts over each other. (The browser test checks
+    the text size again at the scale the page shows it.)"""
+    path, nb = chapter
+    for i, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if "image/png" not in out.get("data", {}):
+                continue
+            meta = out.get("metadata", {}).get("image/png", {})
+            assert {"width", "book_text_px", "book_text_overlaps"} <= set(meta), (
+                f"{path.name}, cell {i}: a figure not drawn by helpers.runtime.figure_png (run setup() first)"
+            )
+            assert meta["book_text_px"] >= MIN_TEXT_PX, f"{path.name}, cell {i}: text of {meta['book_text_px']} px"
+            assert meta["book_text_overlaps"] == 0, (
+                f"{path.name}, cell {i}: {meta['book_text_overlaps']} pairs of texts drawn over each other, "
+                f"such as {meta.get('book_overlapping_texts', [])[:3]}"
+            )
 
 
 def test_every_figure_is_checked(chapter):

@@ -19,6 +19,7 @@ from page_checks import (
     http_errors,
     navigation_opens,
     raw_table_text,
+    small_figure_text,
     solution_markers,
     split_words,
     too_wide_outputs,
@@ -51,6 +52,7 @@ PAGES = {
         '<table style="width: 40px"><tr><td style="overflow-wrap: anywhere">'
         "the bilinear degeneracy resid_pre0</td></tr></table>"
     ),
+    "figure.html": COLUMN.format('<div class="cell_output"><img src="wide.png" style="max-width: 100%"></div>'),
     "whole_words.html": COLUMN.format(
         '<div style="overflow-x: auto; width: 40px"><table><tr><td>'
         "the bilinear degeneracy resid_pre0 right-hand</td></tr></table></div>"
@@ -68,6 +70,10 @@ def pages(tmp_path_factory) -> Iterator[tuple[object, str, list]]:
     for name, body in PAGES.items():
         (root / name).write_text(f"<!doctype html><html><body>{body}</body></html>", encoding="utf-8")
     _unlinked_copy_of_chapter_1(root)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    plt.imsave(root / "wide.png", np.zeros((100, 1000)))  # 1000 px wide, shown in a 600-px column
     log: list[tuple[int, str]] = []
     with serve(root, log) as base, sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
@@ -162,4 +168,16 @@ def test_explorer_check_fails_when_a_figure_covers_a_slider(pages):
     page.wait_for_timeout(300)
     problems = explorers_respond(page)
     assert problems and "lands on <img" in problems[0] and "not on the control" in problems[0], problems
+    page.close()
+
+
+def test_figure_text_check_measures_the_rendered_scale(pages):
+    """A 1000-px figure shown in a 600-px column at 0.6: 10-px text becomes 6 px (too small), 16-px text 9.6 px."""
+    page = _open(pages, "figure.html")
+    page.wait_for_function("() => document.querySelector('img').complete")
+    args = {"explorer_dpi": 80, "book_dpi": 100, "minimum": 9}
+    problems = small_figure_text(page, [(1000, 10.0)], **args)
+    assert len(problems) == 1 and "6.0 px on the page" in problems[0], problems
+    assert small_figure_text(page, [(1000, 16.0)], **args) == []
+    assert "2 in the chapter" in small_figure_text(page, [(1000, 16.0)] * 2, **args)[0]
     page.close()

@@ -37,9 +37,11 @@ from page_checks import (
     http_errors,
     navigation_opens,
     raw_table_text,
+    small_figure_text,
     solution_markers,
     split_words,
     too_wide_outputs,
+    wide_equations,
 )
 
 PAGES = expected_pages()
@@ -281,6 +283,21 @@ def _check_page(page, path: str, width: str = "desktop") -> None:
     page.screenshot(path=SCREENSHOTS / f"{stem}.png", full_page=True)
 
     seen = raw_table_text(page) + too_wide_outputs(page) + split_words(page) + solution_markers(page)
+    seen += wide_equations(page)
+    if width == "desktop" and nb is not None:  # figure text readable at the book's column (helpers.runtime)
+        from helpers.explorers import EXPLORER_DPI
+        from helpers.runtime import MIN_TEXT_PX, STYLE
+
+        figures = [
+            (o.metadata["image/png"]["width"], o.metadata["image/png"]["book_text_px"])
+            for c in nb.cells
+            if c.cell_type == "code"
+            for o in c.get("outputs", [])
+            if "image/png" in o.get("data", {})
+        ]
+        seen += small_figure_text(
+            page, figures, explorer_dpi=EXPLORER_DPI, book_dpi=float(STYLE["figure.dpi"]), minimum=MIN_TEXT_PX
+        )
     tables = page.locator("article .pst-scrollable-table-container")
     if width == "phone" and tables.count():  # the widest table, as a phone shows it (scrolling in its own box)
         widest = max(range(tables.count()), key=lambda i: tables.nth(i).evaluate("e => e.scrollWidth"))

@@ -22,11 +22,13 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
+from .runtime import STYLE, fit_to_column, smallest_text_px
 from .training import progress
 
 __all__ = ["static_explorer", "state_bytes", "option_label"]
 
-#: The resolution of explorer figures: a little below the book's 100 dpi, to keep saved widget state small.
+#: The resolution of explorer figures: a little below the book's 100 dpi, to keep saved widget state small. Each is
+#: fitted to the text column and shown at the book's dpi, so its text is as large as in the book's other figures.
 EXPLORER_DPI = 80
 
 
@@ -39,11 +41,14 @@ def option_label(value: Any) -> str:
     return str(value)
 
 
-def _png(figure: plt.Figure, dpi: int) -> bytes:
+def _png(figure: plt.Figure, dpi: int) -> tuple[bytes, float]:
+    """The figure fitted to the column, as PNG bytes at ``dpi``, and the size of its smallest text (CSS px)."""
+    fit_to_column(figure)
+    text_px = smallest_text_px(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     plt.close(figure)
-    return buffer.getvalue()
+    return buffer.getvalue(), text_px
 
 
 def _control(name: str, values: Sequence[Any], default: Any):
@@ -106,14 +111,20 @@ def static_explorer(
             raise ValueError(f"default {defaults[name]!r} of {name!r} is not among its values {grids[name]}")
 
     combinations = list(itertools.product(*(grids[n] for n in names)))
-    figures = {combo: _png(draw(**dict(zip(names, combo))), dpi) for combo in progress(combinations, desc=desc)}
+    drawn = {combo: _png(draw(**dict(zip(names, combo))), dpi) for combo in progress(combinations, desc=desc)}
+    figures = {combo: png for combo, (png, _) in drawn.items()}
+    text_px = min(px for _, px in drawn.values())
     control_widgets = [_control(name, grids[name], defaults[name]) for name in names]
 
     links = []
 
     def build(level: int, prefix: tuple) -> widgets.Widget:
         if level == len(names):
-            return widgets.Image(value=figures[prefix], format="png", layout=widgets.Layout(max_width="100%"))
+            png = figures[prefix]
+            shown = round(int.from_bytes(png[16:20], "big") * float(STYLE["figure.dpi"]) / dpi)  # at the book's dpi
+            image = widgets.Image(value=png, format="png", layout=widgets.Layout(width=f"{shown}px", max_width="100%"))
+            image.add_class(f"book-text-px-{text_px:.2f}".replace(".", "_"))  # for the browser test's measure
+            return image
         children = [build(level + 1, prefix + (value,)) for value in grids[names[level]]]
         stack = widgets.Stack(children, selected_index=control_widgets[level].value)
         links.append(widgets.jslink((control_widgets[level], "index"), (stack, "selected_index")))
@@ -122,6 +133,7 @@ def static_explorer(
     box = widgets.VBox([widgets.HBox(control_widgets, layout=widgets.Layout(flex_flow="row wrap")), build(0, ())])
     box.add_class("book-explorer")
     box.figures = figures
+    box.text_px = text_px
     box.links = links
     return box
 

@@ -47,7 +47,8 @@ def _heat(ax: Axes, values: np.ndarray, limit: float, *, annotate: bool = True, 
 
 
 def decomposition_diagram(tensor: torch.Tensor, u: torch.Tensor, labels: Sequence[str] | None = None) -> Figure:
-    """Draw ``B (h, d, d)`` → ``u (h,)`` → ``Q = Σ_a u_a B[a]`` → eigenvalues and eigenvectors, left to right.
+    """Draw ``B (h, d, d)`` → ``u (h,)`` → ``Q = Σ_a u_a B[a]`` → eigenvalues and eigenvectors, in two rows for the
+    book's column (B and u above, Q and its eigenpairs below).
 
     ``Q`` and its eigenpairs (by decreasing ``|λ|``) are computed here from ``tensor`` and ``u``; ``labels`` name
     the ``d`` inputs. Every number drawn is the model's own; nothing is schematic.
@@ -64,43 +65,46 @@ def decomposition_diagram(tensor: torch.Tensor, u: torch.Tensor, labels: Sequenc
     b, uu, q = b.numpy(), uu.numpy(), q.numpy()
     values, vectors = eigen.values.numpy(), eigen.vectors.numpy()
 
-    fig = plt.figure(figsize=(12, 3.6), layout="none")  # axes placed by hand
+    # drawn for the book's column, in two rows: B and the choice of u above, Q and its eigenpairs below
+    fig = plt.figure(figsize=(6.8, 6.6), layout="none")  # axes placed by hand
     cols = (h + 1) // 2
     b_limit = float(np.abs(b).max())
-    width = 0.3 / cols
+    width = 0.54 / cols
     for a in range(h):
         row, col = divmod(a, cols)
-        ax = fig.add_axes((0.02 + col * width, 0.47 - row * 0.4, width * 0.9, 0.3))
+        ax = fig.add_axes((0.02 + col * width, 0.74 - row * 0.2, width * 0.85, 0.13))
         _heat(ax, b[a], b_limit, annotate=False)
         ax.set_title(f"B[{a}]", fontsize=8)
-    fig.text(0.02, 0.93, f"tensor B: {h} slices of {d}×{d}, one per hidden unit", fontsize=9)
+    fig.text(0.02, 0.95, f"tensor B: {h} slices of {d}×{d}, one per hidden unit", fontsize=9)
 
-    ax_u = fig.add_axes((0.39, 0.08, 0.04, 0.74))
+    ax_u = fig.add_axes((0.76, 0.53, 0.06, 0.36))
     _heat(ax_u, uu[:, None], float(np.abs(uu).max()), fontsize=7)
     ax_u.set_yticks(range(h), [str(a) for a in range(h)], fontsize=7)
     ax_u.set_title("output\ndirection u", fontsize=9)
 
-    ax_q = fig.add_axes((0.54, 0.1, 0.2, 0.7))
+    ax_q = fig.add_axes((0.1, 0.05, 0.34, 0.34))
     _heat(ax_q, q, float(np.abs(q).max()))
     ax_q.set_xticks(range(d), labels, fontsize=7)
     ax_q.set_yticks(range(d), labels, fontsize=7)
     ax_q.set_title("Q = Σₐ uₐ B[a]", fontsize=9)
 
-    ax_l = fig.add_axes((0.855, 0.64, 0.135, 0.22))
+    ax_l = fig.add_axes((0.7, 0.3, 0.27, 0.09))
     ax_l.bar(range(len(values)), values, color=_sign_colours(values))
     ax_l.axhline(0, color="k", lw=0.5)
     ax_l.set_xticks(range(len(values)), [f"λ{i + 1}" for i in range(len(values))], fontsize=7)
     ax_l.tick_params(axis="y", labelsize=7)
     ax_l.set_title("eigenvalues λᵢ (by |λ|)", fontsize=9)
-    ax_v = fig.add_axes((0.855, 0.04, 0.135, 0.46))
+    ax_v = fig.add_axes((0.7, 0.03, 0.27, 0.19))
     _heat(ax_v, vectors, 1.0)
     ax_v.set_xticks(range(vectors.shape[1]), [f"e{i + 1}" for i in range(vectors.shape[1])], fontsize=7)
     ax_v.set_yticks(range(d), labels, fontsize=7)
     ax_v.set_title("eigenvectors eᵢ (columns)", fontsize=9)
 
-    for x, text in ((0.355, "pick an\noutput u"), (0.475, "contract\nwith u"), (0.795, "eigen-\ndecompose")):
-        fig.text(x, 0.47, "→", fontsize=20, ha="center", va="center")
-        fig.text(x, 0.38, text, fontsize=7, ha="center", va="top")
+    for x, y, arrow, text in ((0.65, 0.72, "→", "pick an\noutput u"), (0.57, 0.22, "→", "eigen-\ndecompose")):
+        fig.text(x, y, arrow, fontsize=20, ha="center", va="center")
+        fig.text(x, y - 0.05, text, fontsize=7, ha="center", va="top")
+    fig.text(0.27, 0.47, "↓", fontsize=20, ha="center", va="center")
+    fig.text(0.3, 0.47, "contract with u", fontsize=7, ha="left", va="center")
     return fig
 
 
