@@ -1,8 +1,8 @@
 # The book's commands. The first two are the ones to know:
 #   make book   build the HTML book from the committed chapter outputs
 #   make test   make book and make lint (ruff), then unit tests + notebook hygiene + nbval over every chapter + site
-#               and browser tests + the recipe of every cached model + retraining of the fast ones (<= 60 s), then nbval over every
-#               chapter again on a second CPU code path (MKL_CBWR, ATEN_CPU_CAPABILITY); on every core
+#               and browser tests + the recipe of every cached model + retraining of the fast ones (<= 60 s), then
+#               nbval over every chapter again on a second CPU code path (MKL_CBWR, ATEN_CPU_CAPABILITY); every core
 #   make audit  retrain every cached model and judge it (after changing training code; before a release or workshop)
 # Every target creates .venv and installs the project (pyproject.toml) when needed.
 

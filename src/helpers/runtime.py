@@ -71,8 +71,9 @@ RETINA = 2
 def fit_to_column(figure) -> None:
     """Narrow a figure wider than the text column to the column's width, keeping its height: its text keeps its
     size in points, so it is not shrunk with the figure when the page scales the image to the column, and keeps the
-    height it was given. Titles and labels wrap at the figure's edge instead of running past it (which would widen
-    the saved image again)."""
+    height it was given. A panel's title longer than its panel is broken into lines at spaces (a title with
+    mathematics is left whole), and a title or label longer than the figure wraps at its edge, instead of running past
+    it (which would also widen the saved image again)."""
     dpi = float(STYLE["figure.dpi"])
     width, height = figure.get_size_inches()
     if width * dpi > COLUMN_PX:  # narrower, and as tall as drawn: the text needs its height whatever the width
