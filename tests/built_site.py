@@ -17,6 +17,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
+import nbformat
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,6 +32,14 @@ HOW_TO_INSTALL_CHROMIUM = (
     "package manager (Debian/Ubuntu: `sudo apt-get install chromium`; macOS: `brew install --cask chromium`), "
     "or point BOOK_CHROMIUM at a Chromium or Chrome executable."
 )
+
+
+def source_markdown(path: Path) -> tuple[str, nbformat.NotebookNode | None]:
+    """The Markdown of a page (a chapter's Markdown cells, joined), and the notebook if it is a chapter."""
+    if path.suffix == ".ipynb":
+        nb = nbformat.read(path, as_version=4)
+        return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"), nb
+    return path.read_text("utf-8"), None
 
 
 def toc_pages() -> list[str]:

@@ -320,27 +320,21 @@ def test_midway_between_the_two_middle_values():
 
 
 def test_sgld_summaries_at_their_edges():
-    est = sgld.estimate_llc(
-        _quadratic,
-        torch.zeros(3, dtype=F64),
-        n_beta=10.0,
-        step=1e-3,
-        chains=1,
-        draws=5,
-        burnin=0,
-        generator=torch.Generator().manual_seed(0),
-    )
+    def estimate(chains: int):
+        return sgld.estimate_llc(
+            _quadratic,
+            torch.zeros(3, dtype=F64),
+            n_beta=10.0,
+            step=1e-3,
+            chains=chains,
+            draws=5,
+            burnin=0,
+            generator=torch.Generator().manual_seed(0),
+        )
+
+    est = estimate(1)
     assert math.isnan(est.std) and len(est.per_chain) == 1  # one chain: no spread to estimate
-    two = sgld.estimate_llc(
-        _quadratic,
-        torch.zeros(3, dtype=F64),
-        n_beta=10.0,
-        step=1e-3,
-        chains=2,
-        draws=5,
-        burnin=0,
-        generator=torch.Generator().manual_seed(0),
-    )
+    two = estimate(2)
     assert two.std == pytest.approx(float(np.std(two.per_chain, ddof=1)))
     assert sgld.quadratic_llc(torch.zeros(3), n_beta=1.0) == 0.0
     assert sgld.quadratic_llc(torch.tensor([1.0, 0.0]), n_beta=2.0, step=0.0) == pytest.approx(0.5)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 from built_site import ROOT, SCREENSHOTS
+from test_readable_links import bibliography
 from test_site import CHROMIUM_FLAGS, require_chromium
 
 TOKEN = "book-test"
@@ -114,10 +115,6 @@ UNRESOLVED = "\u26a0"
 MYST_CONSOLE = re.compile(r"cross.?reference|citation|not found|myst", re.IGNORECASE)
 
 
-def _bibliography_keys() -> list[str]:
-    return re.findall(r"^@\w+\{([^,]+),", (ROOT / "book" / "references.bib").read_text(), re.MULTILINE)
-
-
 def _open_chapters(base: str, chapters: list[str], screenshots: dict[str, Path]) -> dict[str, tuple[str, list[str]]]:
     """For each chapter, opened in JupyterLab at ``base``: the text of its rendered Markdown cells and the console's
     warnings and errors while it opened."""
@@ -164,7 +161,7 @@ def _problems(text: str, console: list[str]) -> list[str]:
     if UNRESOLVED in text:
         at = text.index(UNRESOLVED)
         found.append(f"unresolved mark: {text[max(0, at - 60) : at + 40]!r}")
-    found += [f"raw citation key {k!r}" for k in _bibliography_keys() if k in text]
+    found += [f"raw citation key {k!r}" for k in bibliography() if k in text]
     found += [f"console: {m[:200]}" for m in console if MYST_CONSOLE.search(m)]
     return found
 

@@ -189,31 +189,9 @@ def bilinear_model():
 
 def test_bilinear_mlp_has_no_biases_and_the_relu_model_keeps_its_parameters():
     relu, bilinear = ModAddTransformer(7, 8, 2, 16), ModAddTransformer(7, 8, 2, 16, mlp="bilinear")
-    assert [n for n, _ in relu.named_parameters()] == [
-        "W_E",
-        "W_pos",
-        "W_Q",
-        "W_K",
-        "W_V",
-        "W_O",
-        "W_in",
-        "b_in",
-        "W_out",
-        "b_out",
-        "W_U",
-    ]
-    assert [n for n, _ in bilinear.named_parameters()] == [
-        "W_E",
-        "W_pos",
-        "W_Q",
-        "W_K",
-        "W_V",
-        "W_O",
-        "W_in",
-        "V_in",
-        "W_out",
-        "W_U",
-    ]
+    attention = ["W_E", "W_pos", "W_Q", "W_K", "W_V", "W_O"]
+    assert [n for n, _ in relu.named_parameters()] == [*attention, "W_in", "b_in", "W_out", "b_out", "W_U"]
+    assert [n for n, _ in bilinear.named_parameters()] == [*attention, "W_in", "V_in", "W_out", "W_U"]
     with pytest.raises(ValueError, match="mlp must be one of"):
         ModAddTransformer(7, 8, 2, 16, mlp="gelu")
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from built_site import source_markdown
 from sphinx.util.nodes import _make_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,14 +27,8 @@ SEED_PAPERS = {"pearce2024bilinear", "bushnaq2024degeneracy", "bushnaq2024lib", 
 
 def sources() -> list[tuple[Path, str]]:
     """(path, Markdown without code) of every book page and of every chapter's Markdown cells."""
-    found = []
-    for path in [*sorted((ROOT / "book").glob("*.md")), *sorted((ROOT / "chapters").glob("*.ipynb"))]:
-        if path.suffix == ".ipynb":
-            text = "\n".join(c.source for c in nbformat.read(path, 4).cells if c.cell_type == "markdown")
-        else:
-            text = path.read_text("utf-8")
-        found.append((path, CODE.sub("", text)))
-    return found
+    paths = [*sorted((ROOT / "book").glob("*.md")), *sorted((ROOT / "chapters").glob("*.ipynb"))]
+    return [(path, CODE.sub("", source_markdown(path)[0])) for path in paths]
 
 
 def bibliography() -> dict[str, tuple[str, str, str]]:

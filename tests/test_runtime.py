@@ -210,3 +210,18 @@ def test_a_panel_title_longer_than_its_panel_is_broken_into_lines() -> None:
     assert ("a title far too long for its own small panel of the figure", "its neighbour") not in overlapping_texts(
         figure
     )
+
+
+def test_a_pngs_size_is_read_from_its_header() -> None:
+    import io
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from helpers.runtime import png_size
+
+    buffer = io.BytesIO()
+    plt.imsave(buffer, np.zeros((3, 7)), format="png")  # 3 rows, 7 columns
+    assert png_size(buffer.getvalue()) == (7, 3)
+    with pytest.raises(ValueError, match="not PNG data"):
+        png_size(b"GIF89a" + bytes(20))

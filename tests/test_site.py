@@ -31,6 +31,7 @@ from built_site import (
     is_external,
     parse_page,
     serve,
+    source_markdown,
 )
 from page_checks import (
     explorers_respond,
@@ -222,21 +223,13 @@ BROKEN_IMAGES = "() => [...document.images].filter(i => !(i.complete && i.natura
 EXERCISE_FOLDS = ".cell.tag_exercise details.hide.above-input"
 
 
-def _read_source(path: Path) -> tuple[str, nbformat.NotebookNode | None]:
-    """The Markdown of a page (a chapter's Markdown cells), and the notebook if it is a chapter."""
-    if path.suffix == ".ipynb":
-        nb = nbformat.read(path, as_version=4)
-        return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown"), nb
-    return path.read_text("utf-8"), None
-
-
 def _source(page_path: str) -> tuple[str, nbformat.NotebookNode | None]:
-    """:func:`_read_source` of a built page's source ("" and None for Sphinx's own pages)."""
+    """:func:`built_site.source_markdown` of a built page's source ("" and None for Sphinx's own pages)."""
     if page_path == "index":
         page_path = expected_pages()[0]  # index.html redirects to the root document
     for suffix in (".md", ".ipynb"):
         if (ROOT / f"{page_path}{suffix}").exists():
-            return _read_source(ROOT / f"{page_path}{suffix}")
+            return source_markdown(ROOT / f"{page_path}{suffix}")
     return "", None
 
 

@@ -13,8 +13,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import nbformat
 import pytest
+from built_site import source_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = json.loads((ROOT / "data" / "bench.json").read_text())
@@ -122,12 +122,7 @@ STATEMENTS: list[tuple[str, str, Callable[[], float]]] = [
 
 def _prose(path: str) -> str:
     """A page's text, or a chapter's Markdown cells, with line breaks as spaces."""
-    file = ROOT / path
-    if file.suffix == ".ipynb":
-        text = "\n".join(c.source for c in nbformat.read(file, 4).cells if c.cell_type == "markdown")
-    else:
-        text = file.read_text("utf-8")
-    return re.sub(r"\s+", " ", text)
+    return re.sub(r"\s+", " ", source_markdown(ROOT / path)[0])
 
 
 @pytest.mark.parametrize("path, words, measured", STATEMENTS, ids=[f"{p}:{w[:40]}" for p, w, _ in STATEMENTS])

@@ -22,7 +22,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from .runtime import STYLE, fit_to_column, smallest_text_px
+from .runtime import STYLE, fit_to_column, png_size, smallest_text_px
 from .training import progress
 
 __all__ = ["static_explorer", "state_bytes", "option_label"]
@@ -121,7 +121,7 @@ def static_explorer(
     def build(level: int, prefix: tuple) -> widgets.Widget:
         if level == len(names):
             png = figures[prefix]
-            shown = round(int.from_bytes(png[16:20], "big") * float(STYLE["figure.dpi"]) / dpi)  # at the book's dpi
+            shown = round(png_size(png)[0] * float(STYLE["figure.dpi"]) / dpi)  # at the book's dpi
             image = widgets.Image(value=png, format="png", layout=widgets.Layout(width=f"{shown}px", max_width="100%"))
             image.add_class(f"book-text-px-{text_px:.2f}".replace(".", "_"))  # for the browser test's measure
             return image

@@ -37,6 +37,7 @@ __all__ = [
     "smallest_text_px",
     "overlapping_texts",
     "figure_png",
+    "png_size",
 ]
 
 THREADS_VARIABLE = "BOOK_THREADS"
@@ -138,6 +139,13 @@ def overlapping_texts(figure, *, margin_px: float = 1.0) -> list[tuple[str, str]
     return found
 
 
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) in pixels of PNG ``data``, read from its header (the IHDR chunk)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not PNG data: it does not start with the PNG signature")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
 def figure_png(figure) -> tuple[str, dict]:
     """How a chapter shows a figure: fitted to the column (:func:`fit_to_column`), drawn at RETINA × the book's dpi
     and shown at the book's dpi (``width``/``height`` in the output's metadata), with the size of its smallest text
@@ -152,7 +160,7 @@ def figure_png(figure) -> tuple[str, dict]:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=float(STYLE["figure.dpi"]) * RETINA, bbox_inches="tight")
     data = buffer.getvalue()
-    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")  # the PNG's IHDR
+    width, height = png_size(data)
     metadata = {
         "width": round(width / RETINA),
         "height": round(height / RETINA),
