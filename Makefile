@@ -3,7 +3,7 @@
 #   make test   make book and make lint (ruff), then unit tests + notebook hygiene + nbval over every chapter + site
 #               and browser tests + the recipe of every cached model + retraining of the fast ones (<= 60 s), then
 #               nbval over every chapter again on a second CPU code path (MKL_CBWR, ATEN_CPU_CAPABILITY); every core
-#   make audit  retrain every cached model and judge it (after changing training code; before a release or workshop)
+#   make audit  retrain every cached model and judge it, rehearse the offline workshop (before a release or workshop)
 # Every target creates .venv and installs the project (pyproject.toml) when needed.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -15,7 +15,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize
 ASSETS := web/node_modules/.package-lock.json
 
 .PHONY: book test audit lab execute references retrain bench mutants install assets student wheelhouse clean help \
-	check-python lint format publish
+	check-python lint format publish workshop
 
 help:
 	@sed -n '1,8p' Makefile
@@ -95,11 +95,15 @@ publish: book
 	@echo "make publish: pushed _build/html to the gh-pages branch of $(PUBLISH_REMOTE)"
 
 ## make audit: retrain every cached model from scratch and judge it against the cache (weights on the platform it was
-## trained on, behaviour of chaotic models elsewhere, metrics everywhere), and check every recipe; read-only
-audit: $(STAMP)
+## trained on, behaviour of chaotic models elsewhere, metrics everywhere), check every recipe, and rehearse the
+## offline workshop (tests/test_workshop_rehearsal.py: make workshop, then install.py without network; it downloads
+## the wheels into build/wheelhouse once); read-only (BOOK_REHEARSAL=record writes data/workshop.json)
+BOOK_REHEARSAL ?= 1
+audit: $(STAMP) book
 	@mkdir -p _build && : > $(TIMES)
-	@$(call timed,audit,BOOK_AUDIT=1 BOOK_PROGRESS=0 $(PY) -m pytest -n $(JOBS) --dist worksteal --durations=10 \
-		tests/test_committed_artefacts.py tests/test_recipes.py)
+	@$(call timed,audit,BOOK_AUDIT=1 BOOK_REHEARSAL=$(BOOK_REHEARSAL) BOOK_PROGRESS=0 $(PY) -m pytest -n $(JOBS) \
+		--dist worksteal --durations=10 tests/test_committed_artefacts.py tests/test_recipes.py \
+		tests/test_workshop_rehearsal.py)
 	@cat $(TIMES)
 
 ## make lab: JupyterLab on the learners' copies (build/student/chapters: exercises to solve, nothing spoiled; a copy
@@ -139,12 +143,21 @@ mutants: $(STAMP)
 student: $(STAMP)
 	$(PY) -m tools.student --out build/student
 
-## make wheelhouse: every wheel the book needs (and the npm packages of the site) in wheelhouse/, for rooms without
-## internet: pip install --no-index --find-links wheelhouse -e ".[dev,lab]"   (see book/instructor.md)
+## make workshop: the folder for a USB stick, for a room without internet (build/workshop/reading-networks-workshop:
+## learners' copies, helpers and weights, a wheelhouse checked complete for each Python and platform named, the built
+## site, install.py, WORKSHOP.md) and the solutions pack to hand out afterwards (book/instructor.md)
+WORKSHOP_PYTHONS ?=
+WORKSHOP_PLATFORMS ?=
+workshop: book
+	$(PY) -m tools.workshop $(if $(WORKSHOP_PYTHONS),--pythons "$(WORKSHOP_PYTHONS)") \
+		$(if $(WORKSHOP_PLATFORMS),--platforms "$(WORKSHOP_PLATFORMS)")
+
+## make wheelhouse: every wheel the teacher's own environment needs (build and test tools too) and the npm packages of
+## the site in wheelhouse/, to rebuild the book offline: pip install --no-index --find-links wheelhouse -e ".[dev,lab]"
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 wheelhouse: $(STAMP)
 	mkdir -p wheelhouse
-	$(PY) -m pip download --disable-pip-version-check --only-binary=:all: --dest wheelhouse \
+	$(PY) -m pip download --disable-pip-version-check --only-binary=:all: --dest wheelhouse --retries 1 --timeout 30 \
 		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) ".[dev,lab]" "pip" "setuptools>=68" "wheel"
 	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --cache ../wheelhouse/npm-cache
 	@du -sh wheelhouse | sed 's/$$/ (copy it to each laptop, or serve it from a USB stick)/'

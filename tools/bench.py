@@ -251,7 +251,13 @@ def main(argv: list[str]) -> int:
     for path, row in zip(chapter_paths(), chapters):  # each chapter states what was just measured
         if state_running_time(path, row["seconds"]):
             print(f"bench: {path.name} now states about {rounded_seconds(row['seconds'])} s")
-    print(f"wrote {BENCH_JSON.relative_to(ROOT)}, {BENCH_PAGE.relative_to(ROOT)} and {SECTIONS_PAGE.relative_to(ROOT)}")
+    from tools import schedules  # the instructor page's schedules state the bench's seconds and memory
+
+    schedules.write()
+    print(
+        f"wrote {BENCH_JSON.relative_to(ROOT)}, {BENCH_PAGE.relative_to(ROOT)}, {SECTIONS_PAGE.relative_to(ROOT)} "
+        f"and {schedules.PAGE.relative_to(ROOT)}"
+    )
     return 0 if all(k["agree"] for k in kernels) else 1
 
 

@@ -295,7 +295,7 @@ def main(argv: list[str]) -> int:
         for path in chapter_paths(args.chapters):
             study, folds = state_study_time(path), fold_drawing_cells(path)
             print(f"{path.name}: study time {'updated' if study else 'unchanged'}; {folds} fold(s) changed")
-        return 0
+        return _write_schedules()
     for path in chapter_paths(args.chapters):
         start = time.perf_counter()
         print(f"executing {path.relative_to(ROOT)} …", flush=True)
@@ -303,7 +303,14 @@ def main(argv: list[str]) -> int:
         state_study_time(path)
         fold_drawing_cells(path)  # after the run: a drawing cell is one that shows a figure
         print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
-    return 0
+    return _write_schedules()
+
+
+def _write_schedules() -> int:
+    """The instructor page's schedules read the chapters' sections and exercises: rewrite them after a change."""
+    from tools import schedules  # imports this module
+
+    return schedules.main([])
 
 
 if __name__ == "__main__":
