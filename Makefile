@@ -101,7 +101,7 @@ publish: book
 BOOK_REHEARSAL ?= 1
 audit: $(STAMP) book
 	@mkdir -p _build && : > $(TIMES)
-	@$(call timed,audit,BOOK_AUDIT=1 BOOK_REHEARSAL=$(BOOK_REHEARSAL) BOOK_PROGRESS=0 $(PY) -m pytest -n $(JOBS) \
+	@$(call timed,audit,BOOK_AUDIT=1 BOOK_REHEARSAL=$(BOOK_REHEARSAL) TORCH_INDEX="$(TORCH_INDEX)" BOOK_PROGRESS=0 $(PY) -m pytest -n $(JOBS) \
 		--dist worksteal --durations=10 tests/test_committed_artefacts.py tests/test_recipes.py \
 		tests/test_workshop_rehearsal.py)
 	@cat $(TIMES)
@@ -148,13 +148,14 @@ student: $(STAMP)
 ## site, install.py, WORKSHOP.md) and the solutions pack to hand out afterwards (book/instructor.md)
 WORKSHOP_PYTHONS ?=
 WORKSHOP_PLATFORMS ?=
+# PyTorch's CPU-only wheels (no CUDA libraries); TORCH_INDEX= takes PyPI's, or what pip's configuration finds
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 workshop: book
-	$(PY) -m tools.workshop $(if $(WORKSHOP_PYTHONS),--pythons "$(WORKSHOP_PYTHONS)") \
+	$(PY) -m tools.workshop --torch-index "$(TORCH_INDEX)" $(if $(WORKSHOP_PYTHONS),--pythons "$(WORKSHOP_PYTHONS)") \
 		$(if $(WORKSHOP_PLATFORMS),--platforms "$(WORKSHOP_PLATFORMS)")
 
 ## make wheelhouse: every wheel the teacher's own environment needs (build and test tools too) and the npm packages of
 ## the site in wheelhouse/, to rebuild the book offline: pip install --no-index --find-links wheelhouse -e ".[dev,lab]"
-TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 wheelhouse: $(STAMP)
 	mkdir -p wheelhouse
 	$(PY) -m pip download --disable-pip-version-check --only-binary=:all: --dest wheelhouse --retries 1 --timeout 30 \

@@ -1,7 +1,8 @@
 """Every running time and memory size the prose states ("about 3 minutes", "about 1.6 GiB") agrees with the data it
-comes from: the bench (data/bench.json, written by `make bench`) or the checkpoint manifest (the training time
-recorded with every cached model). A statement that drifts more than 10 % from its measurement fails, and so does a
-statement of a time or a size that no entry below ties to its data.
+comes from: the bench (data/bench.json, written by `make bench`), the checkpoint manifest (the training time
+recorded with every cached model) or the workshop's rehearsal (data/workshop.json, `make audit
+BOOK_REHEARSAL=record`). A statement that drifts more than 10 % from its measurement fails, and so does a statement
+of a time or a size that no entry below ties to its data.
 
 The chapters' "Running time." lines are written by `make bench` itself (tests/test_notebooks.py checks them).
 """
@@ -19,6 +20,8 @@ from built_site import source_markdown
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = json.loads((ROOT / "data" / "bench.json").read_text())
 MANIFEST = json.loads((ROOT / "data" / "checkpoints" / "manifest.json").read_text())
+#: the workshop's rehearsal (tests/test_workshop_rehearsal.py with BOOK_REHEARSAL=record, in make audit)
+WORKSHOP = json.loads((ROOT / "data" / "workshop.json").read_text())
 #: how far "about" may be from the measurement
 TOLERANCE = 0.10
 #: a stated time or size: a number and its unit
@@ -105,6 +108,19 @@ STATEMENTS: list[tuple[str, str, Callable[[], float]]] = [
         r"The chapter that needs the most memory peaks at about (\S+) GiB",
         lambda: max(c["peak_mib"] for c in BENCH["chapters"]) / 1024,
     ),
+    (
+        "book/instructor.md",
+        r"the stick's folder measured about (\S+) GiB",
+        lambda: WORKSHOP["stick_bytes"] / 2**30,
+    ),
+    ("book/instructor.md", r"the install took about (\S+) s", lambda: WORKSHOP["install_seconds"]),
+    ("book/instructor.md", r"installed folder takes about (\S+) GiB", lambda: WORKSHOP["installed_bytes"] / 2**30),
+    ("tools/workshop_guide.md", r"self-test: about (\S+) minute", lambda: WORKSHOP["install_seconds"] / 60),
+    (
+        "tools/workshop_guide.md",
+        r"installed folder takes about (\S+) GiB",
+        lambda: WORKSHOP["installed_bytes"] / 2**30,
+    ),
     ("book/setup.md", r"Retraining all 23 models takes about (\S+) minutes", lambda: _train_minutes("")),
     (
         "book/setup.md",
@@ -141,12 +157,13 @@ def test_every_stated_time_or_size_is_tied_to_its_data() -> None:
     (a "Running time." line excepted)."""
     files = [
         "README.md",
+        "tools/workshop_guide.md",
         *[str(p.relative_to(ROOT)) for p in sorted((ROOT / "book").glob("*.md"))],
         *[str(p.relative_to(ROOT)) for p in sorted((ROOT / "chapters").glob("*.ipynb"))],
     ]
     untied = []
     for path in files:
-        if path in ("book/bench.md", "book/instructor_timings.md"):  # written by make bench from the data
+        if path in ("book/bench.md", "book/instructor_timings.md", "book/instructor_schedules.md"):  # from the data
             continue
         text = _prose(path)
         covered = [m.span(1) for words in (w for p, w, _ in STATEMENTS if p == path) for m in re.finditer(words, text)]

@@ -41,10 +41,12 @@ def _base_python() -> str:
 
 
 def _no_network() -> list[str]:
-    """A prefix that runs a command in a new network namespace (loopback only), where the machine allows one."""
-    unshare = shutil.which("unshare")
-    if unshare and subprocess.run([unshare, "-rn", "true"], capture_output=True).returncode == 0:
-        return [unshare, "-rn"]
+    """A prefix that runs a command in a new network namespace with the loopback up and nothing else (a laptop with
+    its network off still has a loopback, which Jupyter's kernels talk over), where the machine allows one."""
+    unshare, ip = shutil.which("unshare"), shutil.which("ip") or "/usr/sbin/ip"
+    prefix = [unshare, "-rn", "sh", "-c", f'{ip} link set lo up && exec "$@"', "offline"] if unshare else []
+    if prefix and subprocess.run([*prefix, "true"], capture_output=True).returncode == 0:
+        return prefix
     return []
 
 
@@ -87,8 +89,12 @@ def stick(tmp_path_factory) -> Path:
     if not (SITE / "index.html").exists():
         pytest.fail("the rehearsal needs the built site: run make book first (make audit does)", pytrace=False)
     out = tmp_path_factory.mktemp("teacher")
+    torch_index = os.environ.get("TORCH_INDEX", "https://download.pytorch.org/whl/cpu")  # make audit passes its own
     run = subprocess.run(
-        [sys.executable, "-m", "tools.workshop", "--out", str(out)], cwd=ROOT, text=True, capture_output=True
+        [sys.executable, "-m", "tools.workshop", "--out", str(out), "--torch-index", torch_index],
+        cwd=ROOT,
+        text=True,
+        capture_output=True,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     print(run.stdout)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -90,6 +91,15 @@ def _target_options(python: str, where: str) -> list[str]:
     return options
 
 
+def index_urls(torch_index: str = TORCH_INDEX) -> tuple[str, ...]:
+    """The package indexes pip download will ask: pip's configured index (PyPI unless the configuration or
+    PIP_INDEX_URL names another) and PyTorch's CPU index unless ``torch_index`` is empty."""
+    listed = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True).stdout
+    configured = re.findall(r"^\S*index-url='([^']+)'", listed, flags=re.MULTILINE)
+    index = os.environ.get("PIP_INDEX_URL") or next((u for u in configured if not u.startswith("file:")), PYPI)
+    return (index, torch_index) if torch_index else (index,)
+
+
 def check_reachable(urls: tuple[str, ...] = (PYPI, TORCH_INDEX), timeout: float = 10) -> None:
     """Fail at once, naming the host, when a package index cannot be reached (pip itself would retry each package
     for minutes behind a firewall)."""
@@ -103,28 +113,13 @@ def check_reachable(urls: tuple[str, ...] = (PYPI, TORCH_INDEX), timeout: float 
             ) from None
 
 
-def download(wheelhouse: Path, python: str, where: str) -> None:
+def download(wheelhouse: Path, python: str, where: str, torch_index: str = TORCH_INDEX) -> None:
     """pip download every wheel of requirements() for one target into the wheelhouse (one retry, 30-s timeouts)."""
     wheelhouse.mkdir(parents=True, exist_ok=True)
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--disable-pip-version-check",
-        "--retries",
-        "1",
-        "--timeout",
-        "30",
-        "--progress-bar",
-        "off",
-        "--dest",
-        str(wheelhouse),
-        "--extra-index-url",
-        TORCH_INDEX,
-        *_target_options(python, where),
-        *requirements(),
-    ]
+    pip = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--progress-bar", "off"]
+    patience = ["--retries", "1", "--timeout", "30"]  # pip's default, 5 retries per package, takes many minutes
+    torch = ["--extra-index-url", torch_index] if torch_index else []
+    command = [*pip, *patience, "--dest", str(wheelhouse), *torch, *_target_options(python, where), *requirements()]
     run = subprocess.run(command, capture_output=True, text=True)
     if run.returncode != 0:
         missing = re.findall(r"No matching distribution found for (\S+)", run.stderr)
@@ -168,8 +163,6 @@ def missing_wheels(wheelhouse: Path, python: str, where: str) -> list[str]:
 
 
 def _pip_env() -> dict[str, str]:
-    import os
-
     return {**os.environ, "PIP_CONFIG_FILE": os.devnull}
 
 
@@ -244,15 +237,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wheelhouse", type=Path, default=WHEELHOUSE, help="the wheel cache kept between runs")
     parser.add_argument("--site", type=Path, default=ROOT / "_build" / "html")
     parser.add_argument("--offline", action="store_true", help="download nothing: use the wheelhouse as it is")
+    parser.add_argument(
+        "--torch-index",
+        default=TORCH_INDEX,
+        help="PyTorch's CPU-only index (empty: PyPI's PyTorch, or what pip's configuration finds)",
+    )
     args = parser.parse_args(argv)
     targets = [(p, w) for p in args.pythons.split() for w in args.platforms.split()]
     try:
         for python, where in targets:
             _target_options(python, where)  # a misspelt target fails before any download
             if not args.offline and missing_wheels(args.wheelhouse, python, where):
-                check_reachable()
+                check_reachable(index_urls(args.torch_index))
                 print(f"make workshop: downloading the wheels for Python {python} on {where} into {args.wheelhouse}")
-                download(args.wheelhouse, python, where)
+                download(args.wheelhouse, python, where, args.torch_index)
             missing = missing_wheels(args.wheelhouse, python, where)
             if missing:
                 raise WorkshopError(
