@@ -161,7 +161,7 @@ wheelhouse: $(STAMP)
 	$(PY) -m pip download --disable-pip-version-check --only-binary=:all: --dest wheelhouse --retries 1 --timeout 30 \
 		$(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) ".[dev,lab]" "pip" "setuptools>=68" "wheel"
 	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error --cache ../wheelhouse/npm-cache
-	@du -sh wheelhouse | sed 's/$$/ (copy it to each laptop, or serve it from a USB stick)/'
+	@du -sh wheelhouse | sed 's/$$/ (to rebuild the book offline: see book\/instructor.md; for learners: make workshop)/'
 
 clean:
 	rm -rf _build .pytest_cache
