@@ -131,7 +131,7 @@ def test_the_page_counts_every_verdict_and_lists_what_could_not_be_tested(tmp_pa
         count = sum(f.claim.verdict == verdict for f in found)
         assert f"**{count}** {verdict}" in text
     untested = [f for f in found if f.claim.verdict == "not testable here"]
-    assert untested and "## What the book could not test" in text
+    assert untested and "# What the book could not test" in text
     for f in found:
         assert f'href="../chapters/{f.chapter}.html#claim-{f.claim.id}"' in text
     # a chapter copied twice repeats its ids: refused

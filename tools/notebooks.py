@@ -193,6 +193,8 @@ _DRAWING_LINE = re.compile(
 DRAWING_SHARE = 0.75
 #: the fold of a drawing cell in the book
 DRAWING_LABELS = {"code_prompt_show": "Show the drawing code", "code_prompt_hide": "Hide the drawing code"}
+#: the fold of a cell of claim records in the book
+CLAIMS_LABELS = {"code_prompt_show": "Show the claim records", "code_prompt_hide": "Hide the claim records"}
 
 
 def is_drawing_cell(cell: nbformat.NotebookNode) -> bool:
@@ -208,26 +210,43 @@ def is_drawing_cell(cell: nbformat.NotebookNode) -> bool:
     return bool(lines) and sum(bool(_DRAWING_LINE.search(line)) for line in lines) >= DRAWING_SHARE * len(lines)
 
 
+def is_claims_cell(cell: nbformat.NotebookNode) -> bool:
+    """A cell that states a chapter's claims (``helpers.claims.show``): its table is what the reader reads."""
+    return cell.cell_type == "code" and "claims.show(" in cell.source
+
+
+def fold_labels(cell: nbformat.NotebookNode) -> dict | None:
+    """The fold a code cell gets in the book: drawing code, claim records, or none."""
+    if is_drawing_cell(cell):
+        return DRAWING_LABELS
+    if is_claims_cell(cell):
+        return CLAIMS_LABELS
+    return None
+
+
 def fold_drawing_cells(path: Path) -> int:
-    """Fold the input of every drawing cell of a chapter in the book ("Show the drawing code"), so that the
-    method's code stands out; unfold a cell that is no longer one. Returns how many cells changed."""
+    """Fold the input of every drawing cell of a chapter in the book ("Show the drawing code"), and of every cell of
+    claim records ("Show the claim records"), so that the method's code stands out; unfold a cell that is no longer
+    one. Returns how many cells changed."""
     nb = nbformat.read(path, as_version=4)
     changed = 0
     for cell in nb.cells:
         if cell.cell_type != "code" or "exercise" in cell.metadata.get("tags", []):
             continue
         tags = cell.metadata.get("tags", [])
-        folded = "hide-input" in tags and cell.metadata.get("mystnb") == DRAWING_LABELS
-        if is_drawing_cell(cell) and not folded:
+        folded = cell.metadata.get("mystnb") if "hide-input" in tags else None
+        wanted = fold_labels(cell)
+        if wanted == folded:
+            continue
+        if wanted is not None:
             cell.metadata["tags"] = [*(t for t in tags if t != "hide-input"), "hide-input"]
-            cell.metadata["mystnb"] = dict(DRAWING_LABELS)
-            changed += 1
-        elif folded and not is_drawing_cell(cell):
+            cell.metadata["mystnb"] = dict(wanted)
+        else:
             cell.metadata["tags"] = [t for t in tags if t != "hide-input"]
-            cell.metadata.pop("mystnb")
+            cell.metadata.pop("mystnb", None)
             if not cell.metadata["tags"]:
                 cell.metadata.pop("tags")
-            changed += 1
+        changed += 1
     if changed:
         nbformat.write(nb, path)
     return changed

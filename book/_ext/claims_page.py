@@ -2,11 +2,12 @@
 
 Each chapter states the claims it tests with ``helpers.claims.show``, which prints a table and records every claim
 in that output's metadata (``book_claims``). At the start of a build this extension reads those records from the
-committed notebooks (nothing is executed), re-checks each one (a ``reproduces`` whose values left their bounds
-stops the build), and writes ``book/_generated/reproduces_claims.md``, which ``book/reproduces.md`` includes: the
-count of claims per verdict, one section per paper with a row per claim linking to the chapter cell that prints
-it, and the claims the book could not test with their reasons. When the build has written the chapters' pages, it
-checks that each linked cell still carries its claim's anchor, and fails the build if one does not.
+committed notebooks (nothing is executed), re-checks each one (a ``reproduces`` whose values left their bounds stops
+the build), and writes ``book/_generated/reproduces_claims.md``, which ``book/reproduces.md`` includes (its headings
+are level 1, shifted to level 2 by the include): the count of claims per verdict, one section per paper with a row
+per claim linking to the chapter cell that prints it, and the claims the book could not test with their reasons.
+When the build has written the chapters' pages, it checks that each linked cell still carries its claim's anchor,
+and fails the build if one does not.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def page(found: list[Located]) -> str:
         title = method if key == "book" else f"{method}: [{label}]({url})"
         lines += [
             "",
-            f"## {title}",
+            f"# {title}",
             "",
             "| where | the claim | this book measures | verdict | printed in |",
             "|---|---|---|---|---|",
@@ -116,7 +117,7 @@ def page(found: list[Located]) -> str:
     if untested:
         lines += [
             "",
-            "## What the book could not test",
+            "# What the book could not test",
             "",
             "| paper | where | the claim | why | listed in |",
             "|---|---|---|---|---|",

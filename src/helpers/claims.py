@@ -65,7 +65,7 @@ class ClaimError(ValueError):
 def _number(x: float) -> str:
     if x == 0 or 1e-3 <= abs(x) < 1e4:
         return f"{x:.3g}"
-    return f"{x:.1e}"
+    return f"{x:.1e}".replace(".0e", "e")
 
 
 @dataclass(frozen=True)
