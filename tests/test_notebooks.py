@@ -235,7 +235,7 @@ def test_exercises_follow_the_format(chapter):
             f"{path.name}: an exercise cell needs one '# BEGIN SOLUTION' … '# END SOLUTION' block"
         )
         following = next(c for c in cells[i + 1 :] if c.cell_type == "code")
-        assert re.match(r"(\w+) = \w+\.\w+\.check\(\1\)", following.source), (
+        assert re.match(r"(\w+) = \w+\.\w+\.check\(\s*\1,?\s*\)", following.source), (
             f"{path.name}, cell {i}: an exercise is followed by its check cell, which rebinds the name "
             f"(`fn = module.exercise.check(fn)`) so that a learner who skips it goes on with the reference: "
             f"{following.source[:80]!r}"

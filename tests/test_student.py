@@ -23,7 +23,7 @@ from tools.notebooks import chapter_paths
 from tools.student import BEGIN, END, NO_SOLUTION_HERE, learner_copy, stub_solution, write_copies
 
 CHAPTERS = chapter_paths()
-_CHECK = re.compile(r"^\w+ = (\w+)\.(\w+)\.check\((\w+)\)", re.MULTILINE)
+_CHECK = re.compile(r"^\w+ = (\w+)\.(\w+)\.check\(\s*(\w+),?\s*\)", re.MULTILINE)
 
 
 def _exercise_cells(nb: nbformat.NotebookNode) -> list[int]:
