@@ -30,7 +30,7 @@ SECTIONS = (
     ("bushnaq2024degeneracy", "Degeneracy and the Interaction Basis"),
     ("bushnaq2024lib", "The Local Interaction Basis"),
     ("huang2024inversionview", "InversionView"),
-    ("book", "The book's own claims across the four lenses (chapter 5)"),
+    ("book", "The book's own claims"),
 )
 
 

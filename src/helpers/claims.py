@@ -9,8 +9,8 @@ says, what the chapter measured and how (data, sample size, settings), and a ver
 - ``differs``: the measurement disagrees; ``measured`` holds the number that decides it and ``why`` says so;
 - ``not testable here``: ``why`` says why (GPU scale, data not shipped, a body of the paper not available);
 
-and, for the book's own claims (``paper="book"``, chapter 5), ``holds`` (values within bounds, like
-``reproduces``) or ``does not hold``.
+and, for the book's own claims (``paper="book"``: chapter 5's, and checks of other chapters), ``holds`` (values
+within bounds, like ``reproduces``) or ``does not hold``.
 
 :func:`show` displays a chapter's claims as one Markdown table and records them in the output's metadata
 (``book_claims``), where the book's "What reproduces" page reads them at build time without running anything. A
