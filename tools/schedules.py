@@ -211,8 +211,8 @@ def schedule_table(slots: list[Slot], chapters: dict[str, Chapter], *, alternati
 
 
 INSTALL = "Install from the stick (`python3 install.py`, which ends with the self-test); the book's conventions"
-#: the page's schedules: (heading, sentence before the table, slots, sentence after)
-SCHEDULES: list[tuple[str, str, list[Slot], str]] = [
+#: the page's schedules: (heading, the sentence before the table, its slots)
+SCHEDULES: list[tuple[str, str, list[Slot]]] = [
     (
         "A 3-hour session",
         "For an audience that knows PyTorch and wants one method in depth. Learners work in their own copies; the "
@@ -224,7 +224,6 @@ SCHEDULES: list[tuple[str, str, list[Slot], str]] = [
             Slot("1:05", "2:30", chapter="01_bilinear", sections=(1, 2, 3)),
             Slot("2:30", "3:00", chapter="01_bilinear", sections=(6, 8), note="Sections 4, 5 and 7 as reading."),
         ],
-        "",
     ),
     (
         "Swapping the method of the 3-hour session",
@@ -254,7 +253,6 @@ SCHEDULES: list[tuple[str, str, list[Slot], str]] = [
                 note="Sections 6 and 8 as reading.",
             ),
         ],
-        "",
     ),
     (
         "A one-day workshop",
@@ -277,7 +275,6 @@ SCHEDULES: list[tuple[str, str, list[Slot], str]] = [
             ),
             Slot("16:30", "17:00", "Wrap-up: what each method reads from a network and where it stops"),
         ],
-        "",
     ),
     (
         "A second day",
@@ -298,7 +295,6 @@ SCHEDULES: list[tuple[str, str, list[Slot], str]] = [
             Slot("15:15", "16:30", chapter="05_four_lenses", sections=(4, 5, 6, 7)),
             Slot("16:30", "17:00", "Wrap-up and questions"),
         ],
-        "",
     ),
 ]
 
@@ -319,7 +315,7 @@ def memory_sentence(bench: dict) -> str:
 def page(bench: dict | None = None) -> str:
     """The Markdown of book/instructor_schedules.md."""
     bench = json.loads(BENCH.read_text()) if bench is None else bench
-    names = sorted({s.chapter for _, _, slots, _ in SCHEDULES for s in slots if s.chapter})
+    names = sorted({s.chapter for _, _, slots in SCHEDULES for s in slots if s.chapter})
     chapters = {name: read_chapter(name, bench) for name in names}
     parts = [
         "<!-- Written by `python -m tools.schedules` from the chapters and data/bench.json: do not edit. -->",
@@ -330,11 +326,9 @@ def page(bench: dict | None = None) -> str:
         f"the slot's last section (learners run a chapter from the top, sections left as reading included). "
         + memory_sentence(bench),
     ]
-    for heading, before, slots, after in SCHEDULES:
+    for heading, before, slots in SCHEDULES:
         table = schedule_table(slots, chapters, alternatives=heading.startswith("Swapping"))
         parts += ["", f"### {heading}", "", before, "", table]
-        if after:
-            parts += ["", after]
     return "\n".join(parts) + "\n"
 
 

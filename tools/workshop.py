@@ -60,7 +60,8 @@ PLATFORM_TAGS = {
     "macos-x86_64": [f"macosx_10_{v}_x86_64" for v in (9, 12, 13, 15)] + ["macosx_11_0_x86_64"],
     "windows-x86_64": ["win_amd64"],
 }
-#: the parts of the repository the folder holds besides the chapters (data/ without the bench's record)
+#: the parts of the repository the folder holds besides the chapters: the helpers, the cached weights, the figure
+#: references their checks compare with, and the bench's record (the chapters' stated running times)
 COPIED = ("pyproject.toml", "README.md", "src/helpers", "data/checkpoints", "data/references", "data/bench.json")
 
 
