@@ -79,14 +79,19 @@ def test_a_value_moved_out_of_tolerance_loses_its_mark(tmp_path) -> None:
         claims_page.read_claims(chapters)
 
 
-def test_a_record_its_cell_no_longer_prints_fails_the_page(tmp_path) -> None:
+@pytest.mark.parametrize("edit", ["table", "record"])
+def test_a_record_its_cell_no_longer_prints_fails_the_page(tmp_path, edit: str) -> None:
+    """The table edited by hand, or a record whose measurement no longer matches the printed row."""
     chapters = tmp_path / "chapters"
     chapters.mkdir()
     nb = json.loads((ROOT / "chapters" / "03_lib.ipynb").read_text())
     for cell in nb["cells"]:
         for output in cell.get("outputs", []):
             if "book_claims" in output.get("metadata", {}):
-                output["data"]["text/markdown"] = "| the table, edited by hand |"
+                if edit == "table":
+                    output["data"]["text/markdown"] = "| the table, edited by hand |"
+                else:
+                    output["metadata"]["book_claims"][0]["measured"] += " (and more)"
     (chapters / "03_lib.ipynb").write_text(json.dumps(nb))
     with pytest.raises(ClaimError, match="recorded but not printed"):
         claims_page.read_claims(chapters)

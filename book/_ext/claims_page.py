@@ -21,7 +21,7 @@ from pathlib import Path
 from sphinx.application import Sphinx
 from sphinx.errors import ExtensionError
 
-from helpers.claims import PAPERS, VERDICTS, Claim, ClaimError, anchor
+from helpers.claims import PAPERS, VERDICTS, Claim, ClaimError, anchor, claim_row, table_cell
 
 GENERATED = Path("book") / "_generated" / "reproduces_claims.md"
 #: the paper of each chapter, in the book's order, and the method's name
@@ -61,7 +61,7 @@ def read_claims(chapters: Path) -> list[Located]:
                 for record in output.get("metadata", {}).get("book_claims", []):
                     claim = Claim.from_record(record)
                     shown = "".join(output.get("data", {}).get("text/markdown", ""))
-                    if f'id="{anchor(claim.id)}"' not in shown:
+                    if claim_row(claim) not in shown:  # the row the record makes, word for word
                         raise ClaimError(f"{path.name}, cell {index}: claim {claim.id} is recorded but not printed")
                     found.append(Located(claim, path.stem, index, section))
     ids = [f.claim.id for f in found]
@@ -69,10 +69,6 @@ def read_claims(chapters: Path) -> list[Located]:
     if repeated:
         raise ClaimError(f"claim ids recorded twice: {repeated}")
     return found
-
-
-def _cell(text: str) -> str:
-    return " ".join(str(text).replace("|", "\\|").split())
 
 
 def _link(located: Located) -> str:
@@ -111,7 +107,8 @@ def page(found: list[Located]) -> str:
             measured = c.measured + (f" ({c.protocol})" if c.protocol else "")
             source = "the book" if key == "book" else c.where
             lines.append(
-                f"| {_cell(source)} | {_cell(c.says)} | {_cell(measured)} | {_cell(c.verdict_cell())} | {_link(f)} |"
+                f"| {table_cell(source)} | {table_cell(c.says)} | {table_cell(measured)} | "
+                f"{table_cell(c.verdict_cell())} | {_link(f)} |"
             )
     untested = [f for f in found if f.claim.verdict == "not testable here"]
     if untested:
@@ -125,8 +122,8 @@ def page(found: list[Located]) -> str:
         for f in untested:
             label, url = PAPERS[f.claim.paper]
             lines.append(
-                f"| [{label}]({url}) | {_cell(f.claim.where)} | {_cell(f.claim.says)} | {_cell(f.claim.why)} "
-                f"| {_link(f)} |"
+                f"| [{label}]({url}) | {table_cell(f.claim.where)} | {table_cell(f.claim.says)} | "
+                f"{table_cell(f.claim.why)} | {_link(f)} |"
             )
     return "\n".join(lines) + "\n"
 

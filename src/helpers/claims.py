@@ -36,8 +36,10 @@ __all__ = [
     "Claim",
     "ClaimError",
     "anchor",
+    "claim_row",
     "claims_table",
     "show",
+    "table_cell",
 ]
 
 #: the bibliography key of each paper the book tests (book/references.bib), its label and address; "book" marks the
@@ -174,22 +176,26 @@ def anchor(claim_id: str) -> str:
     return f"claim-{claim_id}"
 
 
-def _cell(text: str) -> str:
-    return " ".join(text.replace("|", "\\|").split())
+def table_cell(text: str) -> str:
+    """Text as one Markdown table cell: on one line, its pipes escaped."""
+    return " ".join(str(text).replace("|", "\\|").split())
+
+
+def claim_row(claim: Claim) -> str:
+    """One claim as a row of :func:`claims_table`, carrying its anchor."""
+    source = "the book" if claim.paper == "book" else claim.where
+    measured = claim.measured + (f" ({claim.protocol})" if claim.protocol else "")
+    return (
+        f'| <span id="{anchor(claim.id)}"></span>{table_cell(source)} | {table_cell(claim.says)} | '
+        f"{table_cell(measured) or '—'} | {table_cell(claim.verdict_cell())} |"
+    )
 
 
 def claims_table(claims: Sequence[Claim]) -> str:
     """A chapter's claims as a Markdown table: where the paper says it, the claim, what the book measures (with its
     protocol), the verdict; each row carries its claim's anchor."""
     lines = ["| where | the claim | this book measures | verdict |", "|---|---|---|---|"]
-    for claim in claims:
-        source = "the book" if claim.paper == "book" else claim.where
-        measured = claim.measured + (f" ({claim.protocol})" if claim.protocol else "")
-        lines.append(
-            f'| <span id="{anchor(claim.id)}"></span>{_cell(source)} | {_cell(claim.says)} | '
-            f"{_cell(measured) or '—'} | {_cell(claim.verdict_cell())} |"
-        )
-    return "\n".join(lines)
+    return "\n".join([*lines, *(claim_row(c) for c in claims)])
 
 
 def show(claims: Iterable[Claim]) -> None:
