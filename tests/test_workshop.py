@@ -16,6 +16,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from test_workshop_rehearsal import read_only, writable
 
 from helpers import selftest
 from tools import learner_install, schedules, workshop
@@ -192,8 +193,7 @@ def test_install_copies_from_a_read_only_stick_and_keeps_the_learners_work(tmp_p
     (stick / "pyproject.toml").write_text("[project]")
     (stick / "wheelhouse").mkdir()
     (stick / "wheelhouse" / "big.whl").write_text("not copied")
-    for path in [*stick.rglob("*"), stick]:
-        path.chmod(0o555 if path.is_dir() else 0o444)
+    read_only(stick)
     laptop = tmp_path / "home" / "reading networks"
     try:
         assert learner_install.copy_folder(stick, laptop, say=lambda _: None) == (2, 0)
@@ -203,8 +203,7 @@ def test_install_copies_from_a_read_only_stick_and_keeps_the_learners_work(tmp_p
         assert learner_install.copy_folder(stick, laptop, say=lambda _: None) == (1, 1)
         assert (laptop / "chapters" / "00_workbench.ipynb").read_text() == "my answers"
     finally:
-        for path in [stick, *stick.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
+        writable(stick)
 
 
 def test_laptop_platform_names_match_the_wheelhouse_names() -> None:

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pytest
 
+from tools.workshop import size_of
+
 ROOT = Path(__file__).resolve().parents[1]
 MODE = os.environ.get("BOOK_REHEARSAL", "")
 pytestmark = pytest.mark.skipif(not MODE, reason="the rehearsal of the workshop runs in make audit (BOOK_REHEARSAL=1)")
@@ -64,21 +66,17 @@ def _laptop_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-
-
 def _listing(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file's size and modification time: a stick that a command wrote to is not the same listing."""
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
 
 
-def _read_only(folder: Path) -> None:
+def read_only(folder: Path) -> None:
     for path in [*folder.rglob("*"), folder]:
         path.chmod(0o555 if path.is_dir() else 0o444)
 
 
-def _writable(folder: Path) -> None:
+def writable(folder: Path) -> None:
     for path in [folder, *folder.rglob("*")]:
         if not path.is_symlink():
             path.chmod(0o755 if path.is_dir() else 0o644)
@@ -99,9 +97,9 @@ def stick(tmp_path_factory) -> Path:
     assert run.returncode == 0, run.stdout + run.stderr
     print(run.stdout)
     folder = out / "reading-networks-workshop"
-    _read_only(folder)
+    read_only(folder)
     yield folder
-    _writable(folder)
+    writable(folder)
 
 
 def test_a_learner_installs_from_a_read_only_stick_without_network_and_reaches_the_first_exercise(
@@ -154,11 +152,11 @@ def test_a_learner_installs_from_a_read_only_stick_without_network_and_reaches_t
                 {
                     "date": time.strftime("%Y-%m-%d"),
                     "machine": f"{os.cpu_count()} CPU cores, Python {sys.version.split()[0]}, {sys.platform}",
-                    "stick_bytes": _size(stick),
-                    "wheelhouse_bytes": _size(stick / "wheelhouse"),
-                    "site_bytes": _size(stick / "site"),
+                    "stick_bytes": size_of(stick),
+                    "wheelhouse_bytes": size_of(stick / "wheelhouse"),
+                    "site_bytes": size_of(stick / "site"),
                     "install_seconds": round(seconds, 1),
-                    "installed_bytes": _size(target),
+                    "installed_bytes": size_of(target),
                     "network": "none (a network namespace)" if _no_network() else "PIP_NO_INDEX only",
                 },
                 indent=1,
@@ -170,10 +168,10 @@ def test_a_learner_installs_from_a_read_only_stick_without_network_and_reaches_t
 def test_a_stick_that_lacks_a_wheel_stops_the_install_naming_it(stick, tmp_path) -> None:
     broken = tmp_path / "broken stick"
     shutil.copytree(stick, broken)
-    _writable(broken)
+    writable(broken)
     wheel = next(broken.glob("wheelhouse/tqdm-*.whl"))
     wheel.unlink()
-    _read_only(broken)
+    read_only(broken)
     laptop = tmp_path / "laptop"
     try:
         run = subprocess.run(
@@ -184,6 +182,6 @@ def test_a_stick_that_lacks_a_wheel_stops_the_install_naming_it(stick, tmp_path)
             text=True,
         )
     finally:
-        _writable(broken)
+        writable(broken)
     assert run.returncode == 1
     assert "the wheelhouse lacks tqdm" in run.stderr, run.stdout[-2000:] + run.stderr[-2000:]

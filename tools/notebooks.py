@@ -224,7 +224,7 @@ def fold_labels(cell: nbformat.NotebookNode) -> dict | None:
     return None
 
 
-def fold_drawing_cells(path: Path) -> int:
+def fold_code_cells(path: Path) -> int:
     """Fold the input of every drawing cell of a chapter in the book ("Show the drawing code"), and of every cell of
     claim records ("Show the claim records"), so that the method's code stands out; unfold a cell that is no longer
     one. Returns how many cells changed."""
@@ -312,7 +312,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.command == "tidy":
         for path in chapter_paths(args.chapters):
-            study, folds = state_study_time(path), fold_drawing_cells(path)
+            study, folds = state_study_time(path), fold_code_cells(path)
             print(f"{path.name}: study time {'updated' if study else 'unchanged'}; {folds} fold(s) changed")
         return _write_schedules()
     for path in chapter_paths(args.chapters):
@@ -320,7 +320,7 @@ def main(argv: list[str]) -> int:
         print(f"executing {path.relative_to(ROOT)} …", flush=True)
         execute(path)
         state_study_time(path)
-        fold_drawing_cells(path)  # after the run: a drawing cell is one that shows a figure
+        fold_code_cells(path)  # after the run: a drawing cell is one that shows a figure
         print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
     return _write_schedules()
 

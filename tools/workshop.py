@@ -168,7 +168,8 @@ def _pip_env() -> dict[str, str]:
 
 
 def size_of(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Bytes of the files under ``path`` (a symbolic link, such as an environment's python, is not counted)."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def human(size: int) -> str:
